@@ -1,0 +1,635 @@
+"""Fingerprint benchmark (issues 3 and 5): real open music, real codecs, real time-stretch.
+
+    python -m bench.fingerprint [--quick] [--seed 1] [--jobs 2] [--out bench/results]
+
+1. Corpus: Debian packages warzone2100-music and lincity-ng-data, fetched with
+   ``apt-get download`` into ~/.cache/takedown-bench (a second run is offline). Tracks whose
+   names differ only by a variant suffix ("_enhanced") are one family and stay on one side.
+2. Split (seeded): about two thirds of the families are the catalogue, the rest are
+   non-catalogue tracks whose excerpts must answer "no match".
+3. Excerpts of 5 s and 10 s at seeded positions, under every condition: clean, MP3 64 kbit/s
+   and Ogg Vorbis q0 (ffmpeg), white and pink noise at 10 dB and 0 dB SNR, time-stretch
+   +-5 % and pitch +-1 semitone (rubberband), speed +-5 % (ffmpeg asetrate: resampling).
+   Each excerpt is encoded to a file and decoded by the engine's own decoder.
+4. Accuracy per condition and length: recall (right track, passing the default threshold),
+   wrong-track rate, false-positive rate on non-catalogue excerpts, offset within 1 s.
+5. Speed and size: extraction x real time (one core, after decoding), query CPU ms,
+   index MB per hour.
+6. Scaling (issue 5): the catalogue padded with distractors, real music time-reversed and
+   resampled, cut into 3-minute pieces, at 50 / 100 / 500 / 1,000 / 2,000 (and 10,000 with
+   --full-scale, else projected) tracks: recall, FP, wrong track, query CPU, index size, RSS.
+   Beyond the distractor pieces made from audio, more entries with the same statistics
+   come from resampling the reversed pieces' peak lists (same peaks a resampled render has,
+   without the cost of the STFT). A distractor-only index checks no distractor truly matches.
+
+Results: a table on stdout, JSON in bench/results/ (git-ignored). Deterministic given --seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from takedown_core.audio import decode_audio
+from takedown_core.engine import DEFAULT_PARAMS, Index, IndexWriter, extract
+from takedown_core.engine.extract import Fingerprint, Peaks, find_peaks, hash_pairs, make_pairs
+
+CACHE = Path(os.environ.get("TAKEDOWN_BENCH_CACHE", Path.home() / ".cache" / "takedown-bench"))
+PACKAGES = ("warzone2100-music", "lincity-ng-data")
+MASTER_RATE = 22050  # excerpts are cut and transformed at this rate, then encoded
+SR = DEFAULT_PARAMS.sample_rate
+CONDITIONS = (
+    "clean",
+    "mp3_64k",
+    "ogg_q0",
+    "white_10db",
+    "pink_10db",
+    "white_0db",
+    "pink_0db",
+    "stretch_0.95",
+    "stretch_1.05",
+    "speed_0.95",
+    "speed_1.05",
+    "pitch_-1",
+    "pitch_+1",
+)
+TARGETS = {  # issue 3's bar per (condition group, length)
+    ("clean", 10): 0.99, ("lossy", 10): 0.99, ("noise_10db", 10): 0.98, ("noise_0db", 10): 0.90,
+    ("stretch", 10): 0.98, ("speed", 10): 0.95, ("pitch", 10): 0.90,
+    ("clean", 5): 0.98, ("lossy", 5): 0.98, ("noise_10db", 5): 0.90, ("speed", 5): 0.80, ("pitch", 5): 0.60,
+}
+
+
+def group_of(cond: str) -> str:
+    if cond == "clean":
+        return "clean"
+    if cond in ("mp3_64k", "ogg_q0"):
+        return "lossy"
+    if cond.endswith("_10db"):
+        return "noise_10db"
+    if cond.endswith("_0db"):
+        return "noise_0db"
+    return cond.split("_")[0]
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fetch_corpus() -> list[Path]:
+    debs = CACHE / "debs"
+    root = CACHE / "extracted"
+    debs.mkdir(parents=True, exist_ok=True)
+    for pkg in PACKAGES:
+        if not list(debs.glob(f"{pkg}_*.deb")):
+            log(f"fetching {pkg} with apt-get download ...")
+            r = subprocess.run(["apt-get", "download", pkg], cwd=debs, capture_output=True, text=True)
+            if r.returncode != 0:
+                subprocess.run(["apt-get", "update", "-qq"], check=False)
+                subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True)
+    if not (root / ".done").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        for deb in sorted(debs.glob("*.deb")):
+            subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+        (root / ".done").write_text("ok")
+    files = []
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or "/music/" not in str(p):
+            continue
+        if p.suffix.lower() in (".opus", ".ogg") or (p.suffix == "" and "lincity" in str(p)):
+            files.append(p)
+    return files
+
+
+def track_name(path: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", path.stem).strip("_").lower()
+
+
+def family_of(name: str) -> str:
+    return re.sub(r"_(enhanced|remaster(ed)?|remix|edit)$", "", name)
+
+
+def load_master(path: Path) -> np.ndarray:
+    name = track_name(path)
+    cache = CACHE / "masters" / f"{name}.{MASTER_RATE}.npy"
+    if cache.exists():
+        return np.load(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    x = decode_audio(path, sample_rate=MASTER_RATE)
+    _atomic_save(cache, x)
+    return x
+
+
+def _atomic_save(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, arr)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- conditions
+
+
+def _write_wav(path: Path, x: np.ndarray, rate: int) -> None:
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+def _run(cmd: list[str]) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.arange(spec.size)
+    f[0] = 1
+    spec /= np.sqrt(f)
+    return np.fft.irfft(spec, n)
+
+
+def factor_of(cond: str) -> float:
+    """Source seconds consumed per output second."""
+    if cond.startswith(("stretch_", "speed_")):
+        return float(cond.split("_")[1])
+    return 1.0
+
+
+def render(cond: str, master: np.ndarray, start_s: float, seconds: float, seed: int) -> np.ndarray:
+    """The excerpt under ``cond``, encoded to a file and decoded by the engine's decoder."""
+    need = seconds * factor_of(cond) + 0.5
+    a = int(start_s * MASTER_RATE)
+    seg = master[a : a + int(need * MASTER_RATE)].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Path(tmp)
+        src = t / "src.wav"
+        out = t / "out.wav"
+        if cond.startswith(("white_", "pink_")):
+            snr = float(cond.split("_")[1].replace("db", ""))
+            noise = rng.standard_normal(seg.size) if cond.startswith("white") else pink_noise(seg.size, rng)
+            p_sig = np.mean(seg**2)
+            seg = seg + noise * math.sqrt(p_sig / (np.mean(noise**2) * 10 ** (snr / 10)))
+            seg /= max(1.0, np.max(np.abs(seg)))
+        _write_wav(src, seg, MASTER_RATE)
+        if cond in ("clean",) or cond.startswith(("white_", "pink_")):
+            out = src
+        elif cond == "mp3_64k":
+            out = t / "out.mp3"
+            _run(["ffmpeg", "-nostdin", "-y", "-i", str(src), "-c:a", "libmp3lame", "-b:a", "64k", str(out)])
+        elif cond == "ogg_q0":
+            out = t / "out.ogg"
+            _run(["ffmpeg", "-nostdin", "-y", "-i", str(src), "-c:a", "libvorbis", "-q:a", "0", str(out)])
+        elif cond.startswith("stretch_"):
+            _run(["rubberband", "-q", "-T", cond.split("_")[1], str(src), str(out)])
+        elif cond.startswith("pitch_"):
+            _run(["rubberband", "-q", "-p", cond.split("_")[1], str(src), str(out)])
+        elif cond.startswith("speed_"):
+            f = float(cond.split("_")[1])
+            _run(["ffmpeg", "-nostdin", "-y", "-i", str(src), "-af", f"asetrate={MASTER_RATE * f:.3f},aresample={MASTER_RATE}", str(out)])
+        else:
+            raise ValueError(cond)
+        y = decode_audio(out, sample_rate=SR)
+    return y[: int(seconds * SR)]
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    track: str
+    in_catalogue: bool
+    cond: str
+    seconds: int
+    start_s: float
+    seed: int
+
+    @property
+    def key(self) -> str:
+        raw = f"{self.track}|{self.cond}|{self.seconds}|{self.start_s:.3f}|{self.seed}"
+        return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+_MASTERS: dict[str, np.ndarray] = {}
+_PATHS: dict[str, Path] = {}
+
+
+def _init_worker(paths: dict[str, str]) -> None:
+    _PATHS.update({k: Path(v) for k, v in paths.items()})
+
+
+def make_query(spec: QuerySpec) -> tuple[str, np.ndarray]:
+    cache = CACHE / "queries" / f"{spec.key}.npy"
+    if cache.exists():
+        return spec.key, np.load(cache)
+    if spec.track not in _MASTERS:
+        _MASTERS.clear()
+        _MASTERS[spec.track] = load_master(_PATHS[spec.track])
+    y = render(spec.cond, _MASTERS[spec.track], spec.start_s, spec.seconds, spec.seed).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_save(cache, y)
+    return spec.key, y
+
+
+# --------------------------------------------------------------------------- distractors
+
+
+def reversed_pieces(paths: dict[str, Path], factors: tuple[float, ...], piece_s: float = 180.0) -> list[tuple[str, np.ndarray]]:
+    """Real music, time-reversed and resampled by each factor, cut into 3-minute pieces."""
+    pieces = []
+    for name, path in sorted(paths.items()):
+        master = load_master(path)[::-1]
+        for f in factors:
+            # resample (speed change by f) with linear interpolation to the analysis rate
+            n_out = int(master.size / f * SR / MASTER_RATE)
+            pos = np.arange(n_out) * (f * MASTER_RATE / SR)
+            y = np.interp(pos, np.arange(master.size), master).astype(np.float32)
+            for i, a in enumerate(range(0, y.size - int(60 * SR), int(piece_s * SR))):
+                pieces.append((f"distractor-{name}-x{f:.2f}-{i}", y[a : a + int(piece_s * SR)]))
+    return pieces
+
+
+def resample_peaks(peaks: Peaks, factor: float, shift_frames: int, total_frames: int) -> Peaks:
+    """Peaks of the same audio played ``factor`` times faster, rotated by ``shift_frames``."""
+    frames = np.rint(peaks.frames / factor).astype(np.int64)
+    semis = peaks.semitones + np.float32(12 * math.log2(factor))
+    n_frames = max(1, int(total_frames / factor))
+    frames = (frames + shift_frames) % n_frames
+    keep = (semis >= 0) & (semis <= 12 * math.log2(DEFAULT_PARAMS.fmax_hz / DEFAULT_PARAMS.fmin_hz))
+    order = np.lexsort((semis[keep], frames[keep]))
+    return Peaks(frames[keep][order].astype(np.int32), semis[keep][order].astype(np.float32), peaks.salience[keep][order])
+
+
+def fingerprint_from_peaks(peaks: Peaks, frames: int) -> Fingerprint:
+    p = DEFAULT_PARAMS
+    pairs = make_pairs(peaks, p, p.ref_fanout)
+    h, ok = hash_pairs(pairs, p)
+    key = np.unique((h[ok].astype(np.uint64) << np.uint64(32)) | pairs.anchor_frames[ok].astype(np.uint64))
+    return Fingerprint(
+        hashes=(key >> np.uint64(32)).astype("<u4"),
+        times=(key & np.uint64(0xFFFFFFFF)).astype("<u4"),
+        duration_s=frames * p.frame_seconds,
+        frame_count=frames,
+        peak_count=int(peaks.frames.size),
+    )
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+_INDEX: Index | None = None
+
+
+def _open_index(path: str) -> None:
+    global _INDEX
+    _INDEX = Index.open(path)
+
+
+def _query_one(args: tuple[str, np.ndarray]) -> dict:
+    key, y = args
+    t0 = time.process_time()
+    r = _INDEX.query(y)
+    cpu = time.process_time() - t0
+    b = r.best
+    return {
+        "key": key,
+        "track": b.track_id if b else None,
+        "offset_s": b.offset_s if b else None,
+        "score": r.score,
+        "others": [o.track_id for o in r.others],
+        "cpu_ms": cpu * 1000,
+        "speed": b.speed if b else None,
+        "pitch": b.pitch_semitones if b else None,
+    }
+
+
+def run_queries(index_dir: Path, queries: list[tuple[str, np.ndarray]], jobs: int) -> dict[str, dict]:
+    if jobs <= 1:
+        _open_index(str(index_dir))
+        return {r["key"]: r for r in map(_query_one, queries)}
+    with ProcessPoolExecutor(jobs, initializer=_open_index, initargs=(str(index_dir),)) as ex:
+        return {r["key"]: r for r in ex.map(_query_one, queries, chunksize=8)}
+
+
+def summarise(specs: list[QuerySpec], answers: dict[str, dict]) -> dict:
+    rows: dict[tuple[str, int], dict] = {}
+    for s in specs:
+        a = answers[s.key]
+        row = rows.setdefault((s.cond, s.seconds), {"pos": 0, "hit": 0, "wrong": 0, "neg": 0, "fp": 0, "offset_ok": 0, "cpu": []})
+        row["cpu"].append(a["cpu_ms"])
+        if s.in_catalogue:
+            row["pos"] += 1
+            if a["track"] == s.track:
+                row["hit"] += 1
+                row["offset_ok"] += abs(a["offset_s"] - s.start_s) <= 1.0
+            elif a["track"] is not None:
+                row["wrong"] += 1
+        else:
+            row["neg"] += 1
+            row["fp"] += a["track"] is not None
+    out = {}
+    for (cond, secs), r in sorted(rows.items(), key=lambda kv: (kv[0][1], CONDITIONS.index(kv[0][0]))):
+        out[f"{cond}@{secs}s"] = {
+            "condition": cond,
+            "seconds": secs,
+            "queries": r["pos"],
+            "negatives": r["neg"],
+            "recall": r["hit"] / max(1, r["pos"]),
+            "wrong_track": r["wrong"] / max(1, r["pos"]),
+            "false_positive": r["fp"] / max(1, r["neg"]),
+            "offset_within_1s": r["offset_ok"] / max(1, r["hit"]),
+            "target": TARGETS.get((group_of(cond), secs)),
+            "cpu_ms_median": float(np.median(r["cpu"])),
+        }
+    return out
+
+
+def totals(specs: list[QuerySpec], answers: dict[str, dict]) -> dict:
+    pos = [s for s in specs if s.in_catalogue]
+    neg = [s for s in specs if not s.in_catalogue]
+    hits = [s for s in pos if answers[s.key]["track"] == s.track]
+    return {
+        "recall": len(hits) / max(1, len(pos)),
+        "wrong_track": sum(answers[s.key]["track"] not in (None, s.track) for s in pos) / max(1, len(pos)),
+        "false_positive": sum(answers[s.key]["track"] is not None for s in neg) / max(1, len(neg)),
+        "offset_within_1s": sum(abs(answers[s.key]["offset_s"] - s.start_s) <= 1.0 for s in hits) / max(1, len(hits)),
+        "queries": len(pos),
+        "negatives": len(neg),
+        "cpu_ms_median": float(np.median([answers[s.key]["cpu_ms"] for s in specs])) if specs else 0.0,
+        "cpu_ms_p95": float(np.percentile([answers[s.key]["cpu_ms"] for s in specs], 95)) if specs else 0.0,
+    }
+
+
+def dir_bytes(d: Path) -> int:
+    return sum(p.stat().st_size for p in d.iterdir())
+
+
+def print_table(title: str, rows: list[dict], cols: list[tuple[str, str, str]]) -> None:
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(h for h, _, _ in cols) + " |")
+    print("|" + "|".join("---" for _ in cols) + "|")
+    for r in rows:
+        cells = []
+        for _, key, fmt in cols:
+            v = r.get(key)
+            cells.append("-" if v is None else format(v, fmt) if fmt else str(v))
+        print("| " + " | ".join(cells) + " |")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="fewer excerpts and scaling sizes: a few minutes")
+    ap.add_argument("--full-scale", action="store_true", help="build the 10,000-track catalogue instead of projecting it")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--excerpts", type=int, default=None, help="excerpts per track per condition and length")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--skip-scaling", action="store_true")
+    args = ap.parse_args(argv)
+    for tool in ("ffmpeg", "rubberband"):
+        if shutil.which(tool) is None:
+            log(f"error: {tool} not found (bench/run.sh installs ffmpeg and rubberband-cli)")
+            return 2
+    rng = np.random.default_rng(args.seed)
+    t_start = time.time()
+    files = fetch_corpus()
+    paths = {track_name(p): p for p in files}
+    names = sorted(paths)
+    families = sorted({family_of(n) for n in names})
+    perm = rng.permutation(len(families))
+    n_cat = int(round(len(families) * 2 / 3))
+    cat_fams = {families[i] for i in perm[:n_cat]}
+    catalogue = [n for n in names if family_of(n) in cat_fams]
+    outside = [n for n in names if family_of(n) not in cat_fams]
+    log(f"corpus: {len(names)} tracks in {len(families)} families; catalogue {len(catalogue)}, non-catalogue {len(outside)}")
+
+    # ---- catalogue index, extraction speed
+    masters_sec = {}
+    writer = IndexWriter()
+    extract_cpu = 0.0
+    extract_audio = 0.0
+    for n in catalogue:
+        x = decode_audio(paths[n], sample_rate=SR)
+        masters_sec[n] = x.size / SR
+        t0 = time.process_time()
+        fp = extract(x, DEFAULT_PARAMS)
+        extract_cpu += time.process_time() - t0
+        extract_audio += x.size / SR
+        writer.add(n, fp, duration_s=x.size / SR, metadata={"title": n})
+    for n in names:  # decode every master once, before the workers share the cache
+        sec = load_master(paths[n]).size / MASTER_RATE
+        masters_sec.setdefault(n, sec)
+    work = Path(tempfile.mkdtemp(prefix="takedown-bench-"))
+    base_dir = work / "catalogue"
+    manifest = writer.write(base_dir)
+    hours = manifest["catalogue"]["total_seconds"] / 3600
+    size_mb = dir_bytes(base_dir) / 1e6
+    # query-side extraction speed too (denser peaks)
+    t0 = time.process_time()
+    for n in catalogue[:5]:
+        extract(load_master(paths[n])[::2].astype(np.float32), DEFAULT_PARAMS, role="query")
+    q_audio = sum(masters_sec[n] for n in catalogue[:5])
+    q_xrt = q_audio / max(1e-9, time.process_time() - t0)
+    log(f"catalogue index: {hours:.2f} h, {size_mb:.2f} MB, extraction {extract_audio / extract_cpu:.0f}x real time")
+
+    # ---- excerpts
+    per = args.excerpts or (1 if args.quick else 3)
+    lengths = (10, 5)
+    specs: list[QuerySpec] = []
+    for n in catalogue + outside:
+        for secs in lengths:
+            for e in range(per):
+                for cond in CONDITIONS:
+                    dur = masters_sec[n]
+                    hi = max(0.0, dur - secs * 1.1 - 1.0)
+                    start = float(np.round(rng.uniform(0.0, hi), 2))
+                    specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(rng.integers(1 << 30))))
+    log(f"rendering {len(specs)} excerpts ({args.jobs} jobs; cached after the first run) ...")
+    t0 = time.time()
+    ordered = sorted(specs, key=lambda s: s.track)
+    with ProcessPoolExecutor(args.jobs, initializer=_init_worker, initargs=({k: str(v) for k, v in paths.items()},)) as ex:
+        audio = dict(ex.map(make_query, ordered, chunksize=16))
+    log(f"  rendered in {time.time() - t0:.0f} s")
+    queries = [(s.key, audio[s.key]) for s in specs]
+    answers = run_queries(base_dir, queries, args.jobs)
+    per_cond = summarise(specs, answers)
+    tot = {str(secs): totals([s for s in specs if s.seconds == secs], answers) for secs in lengths}
+    results = {
+        "seed": args.seed,
+        "quick": args.quick,
+        "params": DEFAULT_PARAMS.to_dict(),
+        "corpus": {"tracks": len(names), "catalogue": catalogue, "non_catalogue": outside},
+        "index": {"hours": hours, "mb": size_mb, "mb_per_hour": size_mb / hours, "entries": manifest["catalogue"]["total_entries"]},
+        "extraction_x_realtime": extract_audio / extract_cpu,
+        "query_extraction_x_realtime": q_xrt,
+        "conditions": per_cond,
+        "totals": tot,
+    }
+    rows = [dict(name=k, **v) for k, v in per_cond.items()]
+    print(f"# Fingerprint benchmark (seed {args.seed}{', quick' if args.quick else ''})")
+    print(
+        f"\ncatalogue {len(catalogue)} tracks ({hours:.2f} h), non-catalogue {len(outside)}; "
+        f"index {size_mb:.2f} MB = {size_mb / hours:.2f} MB/h; extraction {extract_audio / extract_cpu:.0f}x real time "
+        f"(reference), {q_xrt:.0f}x (query)"
+    )
+    print_table(
+        "Accuracy per condition (default threshold)",
+        rows,
+        [("condition", "name", ""), ("queries", "queries", "d"), ("recall", "recall", ".1%"), ("target", "target", ".0%"),
+         ("wrong track", "wrong_track", ".1%"), ("false positive", "false_positive", ".1%"), ("offset <=1 s", "offset_within_1s", ".1%"),
+         ("query ms", "cpu_ms_median", ".1f")],
+    )
+    print_table("Totals", [dict(name=f"{k} s", **v) for k, v in tot.items()],
+                [("length", "name", ""), ("recall", "recall", ".1%"), ("wrong track", "wrong_track", ".2%"), ("false positive", "false_positive", ".2%"),
+                 ("offset <=1 s", "offset_within_1s", ".1%"), ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f")])
+
+    if not args.skip_scaling:
+        results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work)
+    results["wall_seconds"] = time.time() - t_start
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}.json"
+    (out / name).write_text(json.dumps(results, indent=1))
+    log(f"results: {out / name}; wall {results['wall_seconds']:.0f} s")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work: Path) -> dict:
+    """Distractor-padded catalogues: recall / FP / wrong / query CPU / size at each size."""
+    rng = np.random.default_rng(args.seed + 1)
+    sizes = [50, 100, 500, 1000, 2000] + ([10000] if args.full_scale else [])
+    # queries: 10 s excerpts under a representative subset of conditions
+    conds = {"clean", "mp3_64k", "pink_10db", "white_0db", "stretch_1.05", "speed_0.95", "speed_1.05", "pitch_+1", "pitch_-1"}
+    sub = [s for s in specs if s.seconds == 10 and s.cond in conds]
+    if args.quick:
+        sub = [s for s in sub if s.cond in {"clean", "pink_10db", "speed_1.05", "pitch_-1", "white_0db"}]
+    queries = [(s.key, audio[s.key]) for s in sub]
+    # distractor pieces from audio: every corpus track reversed, resampled by 4 factors
+    log("distractors: reversing and resampling the corpus ...")
+    pieces = reversed_pieces(paths, (0.87, 0.93, 1.07, 1.14))
+    base_peaks = []
+    for pid, y in pieces:
+        base_peaks.append((pid, find_peaks(y, DEFAULT_PARAMS, peaks_per_s=DEFAULT_PARAMS.ref_peaks_per_s), int(math.ceil(y.size / DEFAULT_PARAMS.hop))))
+    need = max(sizes) - len(catalogue)
+    distractors: list[tuple[str, Fingerprint]] = []
+    for i in range(need):
+        pid, pk, frames = base_peaks[i % len(base_peaks)]
+        if i < len(base_peaks):
+            fp = fingerprint_from_peaks(pk, frames)
+            distractors.append((pid, fp))
+        else:
+            f = float(rng.uniform(0.85, 1.18))
+            shift = int(rng.integers(0, frames))
+            rp = resample_peaks(pk, f, shift, frames)
+            distractors.append((f"{pid}-v{i}", fingerprint_from_peaks(rp, int(frames / f))))
+    log(f"  {len(base_peaks)} pieces from audio, {need - min(need, len(base_peaks))} resampled from peaks")
+
+    # the check that no distractor truly matches a query
+    dw = IndexWriter()
+    for pid, fp in distractors[: len(base_peaks)]:
+        dw.add(pid, fp)
+    ddir = work / "distractors-only"
+    dw.write(ddir)
+    dans = run_queries(ddir, queries, args.jobs)
+    distractor_hits = sum(a["track"] is not None for a in dans.values())
+    shutil.rmtree(ddir, ignore_errors=True)
+
+    table = []
+    base_fps = [(t["id"], fp) for t, fp in zip(base_writer._tracks, _writer_fps(base_writer))]
+    for size in sizes:
+        w = IndexWriter()
+        for tid, fp in base_fps:
+            w.add(tid, fp, metadata={"title": tid})
+        for pid, fp in distractors[: size - len(base_fps)]:
+            w.add(pid, fp)
+        d = work / f"scale-{size}"
+        t0 = time.time()
+        manifest = w.write(d)
+        build_s = time.time() - t0
+        del w
+        answers = run_queries(d, queries, 1)  # one process: CPU and memory per query are clean
+        idx = Index.open(d)
+        rss_mb = _rss_mb()
+        tot = totals(sub, answers)
+        hours = manifest["catalogue"]["total_seconds"] / 3600
+        row = {
+            "tracks": size,
+            "hours": hours,
+            "entries": manifest["catalogue"]["total_entries"],
+            "index_mb": dir_bytes(d) / 1e6,
+            "mb_per_hour": dir_bytes(d) / 1e6 / hours,
+            "build_s": build_s,
+            "rss_mb": rss_mb,
+            **tot,
+        }
+        del idx
+        table.append(row)
+        log(f"  {size} tracks: recall {tot['recall']:.1%} fp {tot['false_positive']:.2%} wrong {tot['wrong_track']:.2%} query {tot['cpu_ms_median']:.1f} ms")
+        shutil.rmtree(d, ignore_errors=True)
+    if 10000 not in sizes and len(table) >= 2:
+        # projection: query CPU and size grow ~linearly in entries beyond the fixed cost
+        a, b = table[-2], table[-1]
+        k = (10000 - b["tracks"]) / (b["tracks"] - a["tracks"])
+        table.append(
+            {
+                "tracks": 10000,
+                "projected": True,
+                "hours": b["hours"] * 10000 / b["tracks"],
+                "entries": int(b["entries"] * 10000 / b["tracks"]),
+                "index_mb": b["index_mb"] * 10000 / b["tracks"],
+                "mb_per_hour": b["mb_per_hour"],
+                "cpu_ms_median": b["cpu_ms_median"] + k * (b["cpu_ms_median"] - a["cpu_ms_median"]),
+                "recall": None,
+                "false_positive": None,
+                "wrong_track": None,
+            }
+        )
+    print_table(
+        f"Scaling: catalogue padded with distractors ({len(sub)} queries of 10 s; "
+        f"{distractor_hits} of {len(queries)} matched a distractor-only index)",
+        table,
+        [("tracks", "tracks", "d"), ("hours", "hours", ".1f"), ("index MB", "index_mb", ".1f"), ("MB/h", "mb_per_hour", ".2f"),
+         ("recall", "recall", ".1%"), ("false positive", "false_positive", ".2%"), ("wrong track", "wrong_track", ".2%"),
+         ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f"), ("RSS MB", "rss_mb", ".0f"), ("projected", "projected", "")],
+    )
+    return {"queries": len(sub), "distractor_only_matches": distractor_hits, "table": table}
+
+
+def _writer_fps(w: IndexWriter) -> list[Fingerprint]:
+    return [
+        Fingerprint(hashes=h, times=t, duration_s=tr["duration_s"], frame_count=tr["frames"], peak_count=0)
+        for h, t, tr in zip(w._hashes, w._times, w._tracks)
+    ]
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""boto3 adapters for the domain's ports: S3 media and index, SES, Step Functions, secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from takedown_core.cases import utcnow
+from takedown_core.ingest import TooLarge
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024  # bytes per streamed read
+
+
+class S3MediaStore:
+    def __init__(self, s3: Any, quarantine_bucket: str) -> None:
+        self.s3, self.quarantine_bucket = s3, quarantine_bucket
+
+    def download(self, bucket: str, key: str, dest: str, *, max_bytes: int) -> tuple[str, int]:
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        digest, size = hashlib.sha256(), 0
+        with open(dest, "wb") as f:
+            for chunk in iter(lambda: body.read(CHUNK), b""):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"{bucket}/{key} is over {max_bytes} bytes")
+                digest.update(chunk)
+                f.write(chunk)
+        return digest.hexdigest(), size
+
+    def read_first(self, bucket: str, keys: list[str], *, max_bytes: int) -> tuple[str, bytes] | None:
+        for key in keys:
+            try:
+                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+            except ClientError as e:
+                if e.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                    continue
+                raise
+            return key, body.read(max_bytes)
+        return None
+
+    def quarantine(self, bucket: str, key: str, *, reason: str, detail: str) -> str:
+        qkey = f"{bucket}/{key}"
+        try:
+            self.s3.copy_object(
+                Bucket=self.quarantine_bucket, Key=qkey, CopySource={"Bucket": bucket, "Key": key},
+                MetadataDirective="REPLACE",
+                Metadata={"takedown-reason": reason, "takedown-source": f"s3://{bucket}/{key}"},
+            )
+        except ClientError as e:
+            if e.response["Error"]["Code"] not in ("NoSuchKey", "404"):
+                raise
+        self.s3.put_object(
+            Bucket=self.quarantine_bucket, Key=f"{qkey}.reason.json",
+            Body=json.dumps({"source": f"s3://{bucket}/{key}", "reason": reason, "detail": detail,
+                             "at": utcnow()}).encode(),
+            ContentType="application/json",
+        )
+        return f"s3://{self.quarantine_bucket}/{qkey}"
+
+
+class S3IndexStore:
+    """Versioned index in S3: indexes/<version>/<files>, and indexes/CURRENT naming one.
+
+    Versions are immutable: publishing writes a new folder, then flips CURRENT. A warm
+    matcher keeps the version it loaded until it sees CURRENT change.
+    """
+
+    PREFIX = "indexes"
+
+    def __init__(self, s3: Any, bucket: str, cache_dir: str = "/tmp/takedown-index") -> None:
+        self.s3, self.bucket, self.cache_dir = s3, bucket, Path(cache_dir)
+
+    def publish(self, local_dir: str | Path, version: str) -> str:
+        local_dir = Path(local_dir)
+        files = sorted(p for p in local_dir.iterdir() if p.is_file())
+        if not any(p.name == "manifest.json" for p in files):
+            raise ValueError(f"{local_dir} has no manifest.json: not an index")
+        for p in files:  # manifest last: a reader never sees a manifest without its shards
+            if p.name != "manifest.json":
+                self.s3.upload_file(str(p), self.bucket, f"{self.PREFIX}/{version}/{p.name}")
+        self.s3.upload_file(str(local_dir / "manifest.json"), self.bucket, f"{self.PREFIX}/{version}/manifest.json")
+        self.s3.put_object(Bucket=self.bucket, Key=f"{self.PREFIX}/CURRENT", Body=version.encode())
+        return version
+
+    def current_version(self) -> str | None:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=f"{self.PREFIX}/CURRENT")["Body"].read().decode().strip()
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def fetch(self, version: str) -> Path:
+        dest = self.cache_dir / version
+        if (dest / "manifest.json").exists():
+            return dest
+        tmp = self.cache_dir / f".{version}.partial-{os.getpid()}-{threading.get_ident()}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        prefix = f"{self.PREFIX}/{version}/"
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                self.s3.download_file(self.bucket, obj["Key"], str(tmp / obj["Key"][len(prefix):]))
+        if not (tmp / "manifest.json").exists():
+            raise FileNotFoundError(f"index version {version} has no manifest in s3://{self.bucket}/{prefix}")
+        try:
+            tmp.rename(dest)
+        except OSError:  # another thread won the race; use theirs
+            pass
+        return dest
+
+
+class SesMailer:
+    def __init__(self, ses: Any, sender: str) -> None:
+        self.ses, self.sender = ses, sender
+
+    def send(self, *, to: list[str], subject: str, text: str, html: str | None = None) -> str:
+        body: dict[str, Any] = {"Text": {"Data": text, "Charset": "UTF-8"}}
+        if html:
+            body["Html"] = {"Data": html, "Charset": "UTF-8"}
+        r = self.ses.send_email(
+            Source=self.sender,
+            Destination={"ToAddresses": list(to)},
+            Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body},
+        )
+        return r["MessageId"]
+
+
+class StepFunctionsStarter:
+    def __init__(self, sfn: Any, state_machine_arn: str) -> None:
+        self.sfn, self.arn = sfn, state_machine_arn
+
+    def start(self, case_id: str, payload: dict[str, Any]) -> str:
+        try:
+            r = self.sfn.start_execution(stateMachineArn=self.arn, name=case_id, input=json.dumps(payload))
+            return r["executionArn"]
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ExecutionAlreadyExists":
+                log.info("execution already started for this case", extra={"case_id": case_id})
+                return f"{self.arn.replace(':stateMachine:', ':execution:')}:{case_id}"
+            raise
+
+
+class StepFunctionsCallback:
+    def __init__(self, sfn: Any) -> None:
+        self.sfn = sfn
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
+        self.sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+
+    def fail(self, task_token: str, error: str, cause: str) -> None:
+        self.sfn.send_task_failure(taskToken=task_token, error=error, cause=cause)
+
+
+def read_secret_bytes(secrets_client: Any, secret_arn: str) -> bytes:
+    value = secrets_client.get_secret_value(SecretId=secret_arn)["SecretString"]
+    if len(value) < 32:
+        raise ValueError("the review link key is shorter than 32 characters")
+    return value.encode()

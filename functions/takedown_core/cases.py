@@ -1,0 +1,204 @@
+"""Cases: the domain's unit of work. Pure Python, no boto3.
+
+A case is one (work, location) pair: one catalogue track found at one place on the web. It is
+opened by a match, moves along the transitions in ``TRANSITIONS`` and nowhere else, and every
+move leaves an audit event. Storage lives behind ``CaseRepository`` (ports.py); this module
+only knows the rules.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+
+class Status(str, enum.Enum):
+    DETECTED = "DETECTED"              # opened by a match, workflow not yet started
+    IN_REVIEW = "IN_REVIEW"            # a reviewer has been asked
+    APPROVED = "APPROVED"              # a reviewer (or the stay-down policy) approved
+    REJECTED = "REJECTED"              # a reviewer rejected: no notice is sent
+    REVIEW_EXPIRED = "REVIEW_EXPIRED"  # nobody decided in time, after reminders and escalation
+    NOTICE_SENT = "NOTICE_SENT"        # the notice went out on the platform's channel
+    CONTENT_REMOVED = "CONTENT_REMOVED"  # the platform confirmed removal
+    NOTICE_DISPUTED = "NOTICE_DISPUTED"  # counter-notice or refusal from the platform
+    FAILED = "FAILED"                  # the workflow failed; the cause is recorded
+
+    def __str__(self) -> str:  # pragma: no cover - convenience for f-strings
+        return self.value
+
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.DETECTED: frozenset({Status.IN_REVIEW, Status.APPROVED, Status.FAILED}),
+    # IN_REVIEW -> IN_REVIEW is a reminder / escalation / reassignment (a new review round).
+    Status.IN_REVIEW: frozenset(
+        {Status.IN_REVIEW, Status.APPROVED, Status.REJECTED, Status.REVIEW_EXPIRED, Status.FAILED}
+    ),
+    Status.APPROVED: frozenset({Status.NOTICE_SENT, Status.FAILED}),
+    Status.NOTICE_SENT: frozenset({Status.CONTENT_REMOVED, Status.NOTICE_DISPUTED, Status.FAILED}),
+    Status.REJECTED: frozenset(),
+    Status.REVIEW_EXPIRED: frozenset(),
+    Status.CONTENT_REMOVED: frozenset(),
+    Status.NOTICE_DISPUTED: frozenset(),
+    Status.FAILED: frozenset(),
+}
+
+TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+
+
+class IllegalTransition(Exception):
+    """A status change the domain does not allow (e.g. REJECTED -> NOTICE_SENT)."""
+
+    def __init__(self, case_id: str, current: Status, wanted: Status):
+        super().__init__(f"case {case_id}: {current.value} -> {wanted.value} is not allowed")
+        self.case_id, self.current, self.wanted = case_id, current, wanted
+
+
+class ConcurrentChange(Exception):
+    """The case was not in the expected state when we tried to move it (someone else won)."""
+
+    def __init__(self, case_id: str, expected: Status, actual: Status | None):
+        got = actual.value if actual else "missing"
+        super().__init__(f"case {case_id}: expected {expected.value}, found {got}")
+        self.case_id, self.expected, self.actual = case_id, expected, actual
+
+
+def check_transition(case_id: str, current: Status, wanted: Status) -> None:
+    if wanted not in TRANSITIONS[current]:
+        raise IllegalTransition(case_id, current, wanted)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|si|feature|pp)$")
+
+
+def normalize_location(location: str) -> str:
+    """Canonical form of where the upload lives, so one place gives one case.
+
+    URLs lose case in scheme/host, a default port, a trailing slash, a fragment and tracking
+    parameters (utm_*, si, feature, ...). Anything else (an s3:// URI) is kept as given.
+    """
+    loc = location.strip()
+    parts = urlsplit(loc)
+    if parts.scheme.lower() not in ("http", "https"):
+        return loc
+    host = (parts.hostname or "").lower()
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    query = "&".join(
+        kv for kv in sorted(parts.query.split("&")) if kv and not _TRACKING_PARAMS.match(kv.split("=")[0])
+    )
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit(("https", host, path, query, ""))
+
+
+def case_id_for(track_id: str, location: str) -> str:
+    """Deterministic id for (work, location): a repeat event finds the same case.
+
+    Also a valid Step Functions execution name (letters, digits, '-', at most 80 chars).
+    """
+    digest = hashlib.sha256(f"{track_id}\n{normalize_location(location)}".encode()).hexdigest()
+    return f"case-{digest[:32]}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the upload was found. Comes from the partner's sidecar or its defaults.
+
+    Every field is partner-supplied text: render it escaped, never trust it.
+    """
+
+    partner: str               # partner id from configuration (the landing bucket's owner)
+    platform: str              # e.g. "youtube", "tiktok", "soundcloud"
+    url: str | None = None     # public URL of the upload, if the partner knows it
+    uploader: str | None = None  # account name / channel on the platform
+    title: str | None = None   # title the uploader gave it
+    partner_ref: str | None = None  # the partner's own reference for this item
+    bucket: str = ""           # landing bucket of the media
+    key: str = ""              # object key of the media
+    territory: str | None = None  # ISO country / "EU" where the content is served, if known
+
+    @property
+    def location(self) -> str:
+        return self.url or f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass
+class Case:
+    case_id: str
+    status: Status
+    track_id: str
+    work: dict[str, Any]        # catalogue metadata: title, artist, isrc, owner, territories
+    source: Source
+    location: str               # normalized location (the case key's second half)
+    evidence: dict[str, Any]    # the engine's Match.to_dict(): score, false-match rate, offsets...
+    policy: dict[str, Any]      # which policy fired: threshold, auto_approve and why
+    submission: str             # sha256 of the uploaded bytes
+    created_at: str = field(default_factory=utcnow)
+    updated_at: str = field(default_factory=utcnow)
+    version: int = 1
+    reviewer: str | None = None
+    review_id: str | None = None     # the current review; older links stop working
+    review_round: int = 0
+    decision: dict[str, Any] | None = None
+    failure: dict[str, Any] | None = None
+    notice: dict[str, Any] | None = None
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        track_id: str,
+        work: dict[str, Any],
+        source: Source,
+        evidence: dict[str, Any],
+        policy: dict[str, Any],
+        submission: str,
+    ) -> "Case":
+        location = normalize_location(source.location)
+        return cls(
+            case_id=case_id_for(track_id, location),
+            status=Status.DETECTED,
+            track_id=track_id,
+            work=work,
+            source=source,
+            location=location,
+            evidence=evidence,
+            policy=policy,
+            submission=submission,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Case":
+        d = dict(d)
+        d["status"] = Status(d["status"])
+        d["source"] = Source(**d["source"])
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of a case's append-only history."""
+
+    case_id: str
+    at: str                      # ISO-8601 UTC
+    actor: str                   # "system:ingest", "reviewer:alice@label.example", "policy:stay-down"
+    action: str                  # "opened", "review_requested", "approved", "notice_sent", ...
+    from_status: str | None
+    to_status: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,290 @@
+"""The on-disk catalogue index: a flat directory, versioned, sharded, memory-mappable.
+
+Files (flat, so an S3 prefix holds it verbatim)::
+
+    manifest.json            format_version, analysis params, dtypes, shard list, catalogue
+                             statistics for calibration, sha256 of every other file
+    tracks.json              per track: id, duration, frames, entries, shard, metadata
+    shard-0000.hashes.npy    uint32 (little-endian), sorted ascending
+    shard-0000.postings.npy  uint32, aligned with hashes: local track << time_bits | frame
+
+Tracks are partitioned across shards (contiguous, balanced by entries), so a shard answers
+alone for its tracks and :func:`merge_results` combines shards with the whole catalogue's
+calibration. ``.npy`` loads without pickle (``allow_pickle=False``) and maps with
+``mmap_mode="r"``. An index directory is written once; adding tracks writes a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, extract
+from .params import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams
+from .query import ShardData, decide, pool, search_shard, segments
+from .result import QueryResult
+
+FORMAT_VERSION = 1
+FORMAT_NAME = "takedown-landmark-index"
+MANIFEST = "manifest.json"
+TRACKS = "tracks.json"
+POSTING_DTYPE = np.dtype("<u4")
+MAX_ENTRIES_PER_SHARD = 48_000_000  # 384 MB of arrays: one shard fits a 1 GB Lambda
+
+
+class IndexFormatError(Exception):
+    """The directory is not an index this code can read."""
+
+
+class IndexWriter:
+    """Collects reference fingerprints and writes an index directory."""
+
+    def __init__(self, params: AnalysisParams = DEFAULT_PARAMS) -> None:
+        self.params = params
+        self._tracks: list[dict] = []
+        self._hashes: list[np.ndarray] = []
+        self._times: list[np.ndarray] = []
+        self._ids: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+    def add(self, track_id: str, samples_or_fingerprint, *, duration_s: float | None = None, metadata: dict | None = None) -> None:
+        """Add one reference track (mono float32 samples at ``params.sample_rate``, or a
+        reference :class:`Fingerprint` made with the same params)."""
+        if not track_id or not isinstance(track_id, str):
+            raise ValueError("track_id must be a non-empty string")
+        if track_id in self._ids:
+            raise ValueError(f"duplicate track id {track_id!r}")
+        if isinstance(samples_or_fingerprint, Fingerprint):
+            fp = samples_or_fingerprint
+        else:
+            fp = extract(np.asarray(samples_or_fingerprint, dtype=np.float32), self.params, role="reference")
+        max_frame = (1 << self.params.time_bits) - 1
+        keep = fp.times <= max_frame
+        hashes, times = fp.hashes[keep], fp.times[keep]
+        frames = min(fp.frame_count, max_frame + 1)
+        meta = json.loads(json.dumps(metadata or {}))  # JSON-clean copy
+        self._ids.add(track_id)
+        self._tracks.append(
+            {
+                "id": track_id,
+                "duration_s": float(duration_s if duration_s is not None else fp.duration_s),
+                "frames": int(frames),
+                "entries": int(hashes.size),
+                "metadata": meta,
+            }
+        )
+        self._hashes.append(hashes.astype(HASH_DTYPE, copy=False))
+        self._times.append(times.astype(TIME_DTYPE, copy=False))
+
+    def write(self, out_dir: str | Path, *, shard_count: int | None = None) -> dict:
+        """Write the index to ``out_dir`` (new or empty); returns the manifest."""
+        p = self.params
+        out = Path(out_dir)
+        if out.exists() and any(out.iterdir()):
+            raise FileExistsError(f"{out} is not empty: an index version is written once, to a new directory")
+        out.mkdir(parents=True, exist_ok=True)
+        n = len(self._tracks)
+        entries = np.array([t["entries"] for t in self._tracks], dtype=np.int64)
+        total = int(entries.sum())
+        min_shards = max(1, math.ceil(n / (1 << p.track_bits)), math.ceil(total / MAX_ENTRIES_PER_SHARD))
+        count = max(min_shards, shard_count or 1)
+        count = min(count, max(1, n))
+        bounds = _balanced_bounds(entries, count, 1 << p.track_bits)
+
+        shards_meta = []
+        files: dict[str, str] = {}
+        for s in range(len(bounds) - 1):
+            a, b = bounds[s], bounds[s + 1]
+            hs = [self._hashes[i] for i in range(a, b)]
+            ts = [self._times[i] for i in range(a, b)]
+            h = np.concatenate(hs) if hs else np.zeros(0, HASH_DTYPE)
+            local = np.concatenate([np.full(x.size, i - a, dtype=np.uint32) for i, x in zip(range(a, b), hs)]) if hs else np.zeros(0, np.uint32)
+            t = np.concatenate(ts) if ts else np.zeros(0, TIME_DTYPE)
+            post = (local.astype(np.uint32) << np.uint32(p.time_bits)) | t.astype(np.uint32)
+            order = np.lexsort((post, h))
+            h, post = h[order].astype(HASH_DTYPE), post[order].astype(POSTING_DTYPE)
+            hname, pname = f"shard-{s:04d}.hashes.npy", f"shard-{s:04d}.postings.npy"
+            _save(out / hname, h)
+            _save(out / pname, post)
+            files[hname] = _sha256(out / hname)
+            files[pname] = _sha256(out / pname)
+            frames = sum(self._tracks[i]["frames"] for i in range(a, b))
+            shards_meta.append(
+                {"number": s, "hashes": hname, "postings": pname, "first_track": a, "track_count": b - a, "entries": int(h.size), "frames": int(frames)}
+            )
+            for i in range(a, b):
+                self._tracks[i]["shard"] = s
+
+        tracks_doc = {"format_version": FORMAT_VERSION, "tracks": self._tracks}
+        _write_json(out / TRACKS, tracks_doc)
+        files[TRACKS] = _sha256(out / TRACKS)
+        seconds = float(sum(t["duration_s"] for t in self._tracks))
+        manifest = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "params": p.to_dict(),
+            "dtypes": {"hashes": HASH_DTYPE.str, "postings": POSTING_DTYPE.str},
+            "posting_layout": {"track_bits": p.track_bits, "time_bits": p.time_bits},
+            "hash_layout": {"f_bits": 8, "df_bits": 7, "dt_bits": 6},
+            "catalogue": {
+                "track_count": n,
+                "total_frames": int(sum(t["frames"] for t in self._tracks)),
+                "total_entries": total,
+                "total_seconds": seconds,
+                "distinct_hashes": int(np.unique(np.concatenate(self._hashes)).size) if total else 0,
+            },
+            "shards": shards_meta,
+            "tracks_file": TRACKS,
+            "files": files,
+        }
+        _write_json(out / MANIFEST, manifest)  # last: a manifest means a complete index
+        return manifest
+
+
+def _balanced_bounds(entries: np.ndarray, count: int, cap: int) -> list[int]:
+    """Contiguous split of tracks into ``count`` shards with similar entry totals."""
+    n = entries.size
+    if n == 0:
+        return [0, 0]
+    cum = np.cumsum(entries)
+    total = cum[-1] if cum[-1] > 0 else n
+    bounds = [0]
+    for s in range(1, count):
+        target = total * s / count
+        cut = int(np.searchsorted(cum, target, side="left")) + 1 if cum[-1] > 0 else round(n * s / count)
+        cut = max(bounds[-1] + 1, min(cut, n - (count - s)))
+        cut = min(cut, bounds[-1] + cap)
+        bounds.append(cut)
+    bounds.append(n)
+    if bounds[-1] - bounds[-2] > cap:
+        raise ValueError("too many tracks for the shard count")
+    return bounds
+
+
+def _save(path: Path, arr: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(arr), allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Index:
+    """A loaded index (all shards, or the ``shards`` given). Immutable; no per-query state,
+    so one instance serves every invocation of a warm Lambda."""
+
+    def __init__(self, directory: Path, manifest: dict, tracks: list[dict], shards: list[ShardData]) -> None:
+        self.directory = directory
+        self.manifest = manifest
+        self.params = AnalysisParams.from_dict(manifest["params"])
+        self._tracks = {t["id"]: t for t in tracks}
+        self._shards = shards
+        cat = manifest["catalogue"]
+        self.track_count = int(cat["track_count"])
+        self._total_frames = int(cat["total_frames"])
+
+    @classmethod
+    def open(cls, directory: str | Path, *, mmap: bool = True, shards: list[int] | None = None, verify: bool = False) -> "Index":
+        d = Path(directory)
+        try:
+            manifest = json.loads((d / MANIFEST).read_text())
+        except FileNotFoundError as exc:
+            raise IndexFormatError(f"{d} has no {MANIFEST}") from exc
+        if manifest.get("format") != FORMAT_NAME:
+            raise IndexFormatError(f"{d} is not a {FORMAT_NAME}")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexFormatError(f"index format version {manifest.get('format_version')} is not {FORMAT_VERSION}")
+        if verify:
+            for name, digest in manifest["files"].items():
+                if _sha256(d / name) != digest:
+                    raise IndexFormatError(f"{name} does not match its checksum")
+        tracks = json.loads((d / manifest["tracks_file"]).read_text())["tracks"]
+        wanted = set(range(len(manifest["shards"]))) if shards is None else set(shards)
+        unknown = wanted - set(range(len(manifest["shards"])))
+        if unknown:
+            raise ValueError(f"no such shard(s): {sorted(unknown)}")
+        loaded = []
+        for sm in manifest["shards"]:
+            if sm["number"] not in wanted:
+                continue
+            hashes = _load(d / sm["hashes"], manifest["dtypes"]["hashes"], mmap)
+            postings = _load(d / sm["postings"], manifest["dtypes"]["postings"], mmap)
+            if hashes.shape != postings.shape or hashes.size != sm["entries"]:
+                raise IndexFormatError(f"shard {sm['number']} arrays do not match the manifest")
+            tr = tracks[sm["first_track"] : sm["first_track"] + sm["track_count"]]
+            loaded.append(
+                ShardData(
+                    number=sm["number"],
+                    hashes=hashes,
+                    postings=postings,
+                    track_ids=[t["id"] for t in tr],
+                    track_frames=np.array([t["frames"] for t in tr], dtype=np.int64),
+                    track_metadata=[t.get("metadata") or {} for t in tr],
+                )
+            )
+        return cls(d, manifest, tracks, loaded)
+
+    @property
+    def shard_numbers(self) -> list[int]:
+        return [s.number for s in self._shards]
+
+    def track_metadata(self, track_id: str) -> dict:
+        return dict(self._tracks[track_id].get("metadata") or {})
+
+    def track_ids(self) -> list[str]:
+        return list(self._tracks)
+
+    def fingerprint(self, samples: np.ndarray) -> Fingerprint:
+        """The query fingerprint for ``samples`` (reusable across :meth:`query` calls)."""
+        return extract(samples, self.params, role="query")
+
+    def query(self, samples, *, max_false_match_rate: float | None = None) -> QueryResult:
+        """Match mono float32 samples at ``params.sample_rate`` (or a query Fingerprint).
+
+        With a subset of shards open, the result carries evidence for
+        :func:`merge_results`; its own decision already uses the whole catalogue's
+        multiplicity, so a shard alone is never more lenient than the full index.
+        """
+        fp = samples if isinstance(samples, Fingerprint) else self.fingerprint(samples)
+        if fp.pairs is None:
+            raise ValueError("a query needs a query fingerprint (extract(..., role='query'))")
+        threshold = DEFAULT_MAX_FALSE_MATCH_RATE if max_false_match_rate is None else max_false_match_rate
+        if not self._shards:
+            raise ValueError("no shards loaded")
+        evidence = {"segments": []}
+        for seg in segments(fp.frame_count, self.params):
+            evs = [
+                search_shard(fp, s, self.params, catalogue_frames=self._total_frames, catalogue_tracks=self.track_count, segment=seg)
+                for s in self._shards
+            ]
+            evidence["segments"].append(pool(evs))
+        return decide(evidence, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
+
+
+def _load(path: Path, dtype: str, mmap: bool) -> np.ndarray:
+    arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    if arr.dtype != np.dtype(dtype) or arr.ndim != 1:
+        raise IndexFormatError(f"{path.name}: dtype {arr.dtype} / ndim {arr.ndim}, expected {dtype} / 1")
+    return arr

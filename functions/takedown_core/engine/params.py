@@ -1,0 +1,96 @@
+"""Every tuning constant of the fingerprint engine, in one place, each with its reason.
+
+An index stores the parameters it was built with (``AnalysisParams.to_dict``) and a query
+uses the index's parameters, never the module defaults, so a change here cannot silently
+mismatch an existing index: the index format version records the hash layout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    # --- signal ---------------------------------------------------------------------------
+    sample_rate: int = 11025  # Hz. Music's identifying peaks sit below 5 kHz; decoding
+    #                           straight to 11,025 Hz halves the work of 22,050 Hz.
+    n_fft: int = 1024  # samples (93 ms): 10.8 Hz bins, enough to place peaks on a
+    #                    semitone axis above ~150 Hz after parabolic interpolation.
+    hop: int = 256  # samples (23.2 ms) between frames: the time unit of hashes and offsets.
+    fmin_hz: float = 150.0  # lowest peak frequency; below it bins are wider than a semitone.
+    fmax_hz: float = 5000.0  # highest peak frequency (just under Nyquist at 11,025 Hz).
+    min_level_dbfs: float = -65.0  # a peak quieter than this (re a full-scale sine) is
+    #                                ignored: near-silent input yields no hashes.
+    whiten_seconds: float = 3.0  # per-bin running mean removed from the log spectrum:
+    #                              stationary noise and the spectral tilt flatten out.
+    # --- peak picking ---------------------------------------------------------------------
+    log_cells_per_semitone: int = 3  # peaks are picked on a semitone grid (0: on linear
+    #                                  bins), so a pitch shift moves them without changing
+    #                                  which ones are local maxima.
+    peak_radius_cells: int = 3  # a peak is the maximum of +-3 cells (+-1 semitone) ...
+    peak_radius_bins: int = 5  # (linear grid only: +-5 bins, +-54 Hz) ...
+    peak_radius_frames: int = 4  # ... and +-4 frames (+-93 ms) around it.
+    min_salience_db: float = 3.0  # and stands this far above its bin's running mean.
+    max_peaks_per_frame: int = 3  # a broadband hit (drums) gives at most 3 peaks per frame.
+    density_window_s: float = 1.0  # density is capped per sliding window of this length:
+    ref_peaks_per_s: float = 12.0  # reference peaks kept per second (index size) ...
+    query_peaks_per_s: float = 20.0  # ... and query peaks (a superset: the top-N of the
+    #                                  same ranking, so reference peaks survive in queries).
+    # --- pairs and hashes (landmarks on a log-frequency axis) -----------------------------
+    dt_max_frames: int = 63  # target zone: 1..63 frames (1.46 s) after the anchor (6 bits).
+    df_max_semitones: float = 20.0  # target zone: within +-20 semitones of the anchor.
+    ref_fanout: int = 5  # pairs per reference anchor (nearest targets in time).
+    query_fanout: int = 10  # pairs per query anchor: more, so the reference's pairs are
+    #                         found although denser query peaks interleave.
+    f_quantum_semitones: float = 1.0 / 3.0  # anchor frequency quantum (8 bits).
+    df_quantum_semitones: float = 1.0 / 3.0  # frequency difference quantum (7 bits).
+    # --- query-side search over playback changes ------------------------------------------
+    # The hash keeps the anchor frequency and frequency *difference* on a semitone axis, so
+    # a pitch shift moves only the anchor field and a speed change moves the anchor field
+    # and scales dt. The query is re-hashed under a small grid of hypotheses along three
+    # lines: pitch only, tempo only (time-stretch), and both together (resampling).
+    max_pitch_semitones: float = 1.2  # pitch line: +-1.2 semitones ...
+    pitch_step_semitones: float = 1.0 / 6.0  # ... in steps of half the anchor quantum.
+    max_tempo_change: float = 0.06  # tempo and speed lines: +-6 % ...
+    tempo_step: float = 0.012  # ... in steps of 1.2 %.
+    segment_seconds: float = 30.0  # queries longer than 45 s are searched 30 s at a time.
+    # --- voting and calibration -----------------------------------------------------------
+    offset_window_frames: int = 2  # aligned hashes counted within +-2 frames of an offset.
+    max_postings_per_key: int = 4000  # keys more common than this are skipped (no evidence,
+    #                                   all cost); the calibration counts what was used.
+    min_aligned_hashes: int = 6  # never a match on fewer aligned hashes, whatever the odds.
+    candidates_per_shard: int = 12  # evidence a shard returns for the merge step.
+    max_landmarks: int = 200  # (query s, reference s) pairs kept for the reviewer's picture.
+    # --- index layout ---------------------------------------------------------------------
+    time_bits: int = 18  # posting = track << 18 | frame: 262,144 frames = 101 minutes.
+    track_bits: int = 14  # 16,384 tracks per shard at most.
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop / self.sample_rate
+
+    @property
+    def f_levels(self) -> int:
+        span = 12.0 * math.log2(self.fmax_hz / self.fmin_hz)
+        return int(math.ceil(span / self.f_quantum_semitones)) + 1
+
+    @property
+    def df_bias(self) -> int:
+        return int(round(self.df_max_semitones / self.df_quantum_semitones))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AnalysisParams":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+DEFAULT_PARAMS = AnalysisParams()
+
+# The policy default: at most one expected chance match in 10,000 queries, counted over the
+# whole catalogue. Policy may set its own (AnalysisParams holds no policy).
+DEFAULT_MAX_FALSE_MATCH_RATE = 1e-4

@@ -1,0 +1,299 @@
+"""Query one shard: re-hash under playback hypotheses, look up, vote on offsets, decide."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .extract import Fingerprint, hash_pairs
+from .params import AnalysisParams
+from .result import Match, QueryResult, false_match_rate, score_of
+
+_OFFSET_BITS = 21  # vote key: ((hypothesis * tracks + track) << 21) | (offset + bias)
+
+
+def hypotheses(params: AnalysisParams) -> list[tuple[float, float]]:
+    """(pitch_semitones, tempo) hypotheses: pitch line, tempo line, speed line."""
+    p = params
+    hyps: list[tuple[float, float]] = []
+    k_max = int(round(p.max_pitch_semitones / p.pitch_step_semitones))
+    for k in range(-k_max, k_max + 1):
+        hyps.append((k * p.pitch_step_semitones, 1.0))
+    j_max = int(round(p.max_tempo_change / p.tempo_step))
+    for j in range(-j_max, j_max + 1):
+        if j == 0:
+            continue
+        tempo = 1.0 + j * p.tempo_step
+        hyps.append((0.0, tempo))  # time-stretch: tempo only
+        hyps.append((12.0 * math.log2(tempo), tempo))  # speed: resampled, both together
+    return hyps
+
+
+@dataclass(frozen=True)
+class ShardData:
+    """One shard's arrays (possibly memory-mapped) and its tracks."""
+
+    number: int
+    hashes: np.ndarray  # sorted uint32
+    postings: np.ndarray  # uint32: local track << time_bits | frame
+    track_ids: list[str]
+    track_frames: np.ndarray  # int64 per local track
+    track_metadata: list[dict]
+
+
+def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For items with ranges [start, start+count): (item index, position) of every element."""
+    total = int(counts.sum())
+    item = np.repeat(np.arange(counts.size), counts)
+    first = np.cumsum(counts) - counts
+    pos = starts[item] + (np.arange(total) - first[item])
+    return item, pos
+
+
+def search_shard(
+    fp: Fingerprint,
+    shard: ShardData,
+    params: AnalysisParams,
+    *,
+    catalogue_frames: int,
+    catalogue_tracks: int,
+    segment: tuple[int, int] | None = None,
+) -> dict:
+    """Raw evidence from one shard (JSON-serialisable): postings per hypothesis, cells,
+    and the strongest candidates with their aligned landmarks."""
+    p = params
+    hyps = hypotheses(p)
+    f0, f1 = segment if segment is not None else (0, max(1, fp.frame_count))
+    q_frames = max(1, f1 - f0)
+    catalogue_cells = float(catalogue_frames + catalogue_tracks * q_frames)
+    w = p.offset_window_frames
+    n_tracks = len(shard.track_ids)
+    cells = float(shard.track_frames.sum() + n_tracks * q_frames)
+    ev = {
+        "postings": [0] * len(hyps),
+        "cells": cells,
+        "catalogue_cells": float(catalogue_cells),
+        "window": 2 * w + 1,
+        "min_aligned": p.min_aligned_hashes,
+        "shards": [shard.number],
+        "candidates": [],
+        "query_frames": q_frames,
+    }
+    pairs = fp.pairs
+    if pairs is not None and segment is not None:
+        inside = (pairs.anchor_frames >= f0) & (pairs.anchor_frames < f1)
+        pairs = type(pairs)(*(arr[inside] for arr in (pairs.anchor_frames, pairs.anchor_semitones, pairs.df_semitones, pairs.dt_frames)))
+    if pairs is None or pairs.anchor_frames.size == 0 or n_tracks == 0 or shard.hashes.size == 0:
+        return ev
+
+    # 1. keys of every (hypothesis, pair)
+    keys, qt, hv = [], [], []
+    for v, (pitch, tempo) in enumerate(hyps):
+        h, ok = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
+        keys.append(h[ok])
+        qt.append(pairs.anchor_frames[ok])
+        hv.append(np.full(int(ok.sum()), v, dtype=np.int32))
+    keys_a = np.concatenate(keys)
+    qt_a = np.concatenate(qt).astype(np.int64)
+    hv_a = np.concatenate(hv)
+    if keys_a.size == 0:
+        return ev
+
+    # 2. look each distinct key up once
+    uk, inv = np.unique(keys_a, return_inverse=True)
+    lo = np.searchsorted(shard.hashes, uk, side="left")
+    hi = np.searchsorted(shard.hashes, uk, side="right")
+    cnt = hi - lo
+    cnt[cnt > p.max_postings_per_key] = 0
+    c_item = cnt[inv]
+    if c_item.sum() == 0:
+        return ev
+
+    # 3. every (query frame, posting) votes once for an offset of its track under its
+    #    hypothesis: several pairs of one anchor frame hitting one reference frame (a
+    #    broadband drum hit) are one piece of evidence, not many.
+    item, pos = _expand(lo[inv].astype(np.int64), c_item.astype(np.int64))
+    post = np.asarray(shard.postings[pos]).astype(np.int64)
+    triple = (hv_a[item].astype(np.int64) << 50) | (qt_a[item] << 32) | post
+    triple = np.unique(triple)
+    v_it = (triple >> 50).astype(np.int64)
+    q_item = (triple >> 32) & ((1 << 18) - 1)
+    post = triple & 0xFFFFFFFF
+    ev["postings"] = [int(x) for x in np.bincount(v_it, minlength=len(hyps))]
+    track = post >> p.time_bits
+    tref = post & ((1 << p.time_bits) - 1)
+    tempos = np.array([t for _, t in hyps])
+    centre = f0 + q_frames // 2
+    offset = tref - np.rint(tempos[v_it] * (q_item - centre)).astype(np.int64)
+    bias = int(q_frames * 0.6) + 4 * w + 8
+    off_b = offset + bias
+    good = (off_b >= 0) & (off_b < (1 << _OFFSET_BITS))
+    vote = ((v_it * n_tracks + track) << _OFFSET_BITS) | off_b
+    vote = np.where(good, vote, -1)
+
+    # 4. distinct query frames per offset, summed over a +-w window (a first ranking; the
+    #    candidates' evidence is recounted exactly below)
+    o = np.lexsort((q_item, vote))
+    vs, qs_sorted = vote[o], q_item[o]
+    fresh = np.ones(vs.size, dtype=bool)
+    fresh[1:] = (vs[1:] != vs[:-1]) | (qs_sorted[1:] != qs_sorted[:-1])
+    fresh &= vs >= 0
+    uv, vc = np.unique(vs[fresh], return_counts=True)
+    csum = np.concatenate([[0], np.cumsum(vc)])
+    a = np.searchsorted(uv, uv - w, side="left")
+    b = np.searchsorted(uv, uv + w, side="right")
+    win = csum[b] - csum[a]
+
+    # 5. best window per track (over hypotheses), strongest tracks first
+    vt = uv >> _OFFSET_BITS  # hypothesis * n_tracks + track
+    trk = vt % n_tracks
+    order = np.lexsort((-win, trk))  # per track, strongest first
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = trk[order][1:] != trk[order][:-1]
+    best_rows = order[first]
+    best_rows = best_rows[np.argsort(-win[best_rows], kind="stable")][: p.candidates_per_shard]
+
+    fs = p.frame_seconds
+    for r in best_rows:
+        if int(win[r]) < 2:
+            break
+        v = int(vt[r] // n_tracks)
+        t = int(trk[r])
+        centre_off = int(uv[r] & ((1 << _OFFSET_BITS) - 1)) - bias
+        sel = good & (v_it == v) & (track == t) & (np.abs(offset - centre_off) <= w)
+        qs = q_item[sel]
+        rs = tref[sel]
+        # evidence = distinct query frames that also hit distinct reference frames
+        n = int(min(np.unique(qs).size, np.unique(rs).size))
+        pitch, tempo = hyps[v]
+        fit_tempo, start_off = _fit(qs, rs, tempo, centre_off, centre)
+        q_lo, q_hi = int(qs.min()), int(qs.max())
+        idx = np.argsort(qs, kind="stable")
+        if idx.size > p.max_landmarks:
+            idx = idx[np.linspace(0, idx.size - 1, p.max_landmarks).astype(int)]
+        ev["candidates"].append(
+            {
+                "track_id": shard.track_ids[t],
+                "metadata": shard.track_metadata[t],
+                "aligned": n,
+                "hypothesis": v,
+                "pitch_semitones": pitch,
+                "speed": fit_tempo,
+                "offset_s": start_off * fs,
+                "query_start_s": q_lo * fs,
+                "matched_duration_s": (q_hi - q_lo) * fs,
+                "landmarks": [[float(qs[i] * fs), float(rs[i] * fs)] for i in idx],
+            }
+        )
+    return ev
+
+
+def _fit(qs: np.ndarray, rs: np.ndarray, tempo: float, centre_off: int, centre: int) -> tuple[float, float]:
+    """Least-squares tempo and start offset (frames) of aligned hashes; falls back to the
+    hypothesis when the evidence spans too little time to measure a slope."""
+    start = centre_off - tempo * centre
+    if qs.size >= 8 and qs.max() - qs.min() >= 40:
+        slope, intercept = np.polyfit(qs.astype(np.float64), rs.astype(np.float64), 1)
+        if abs(slope - tempo) < 0.02:
+            return float(slope), float(intercept)
+    return float(tempo), float(start)
+
+
+def _transform(speed: float, pitch: float) -> str:
+    speed_changed = abs(speed - 1.0) >= 0.008
+    pitch_changed = abs(pitch) >= 0.15
+    if not speed_changed and not pitch_changed:
+        return "none"
+    if speed_changed and pitch_changed and abs(pitch - 12 * math.log2(speed)) < 0.25:
+        return "speed"
+    if speed_changed and not pitch_changed:
+        return "time_stretch"
+    if pitch_changed and not speed_changed:
+        return "pitch_shift"
+    return "mixed"
+
+
+def segments(frame_count: int, params: AnalysisParams) -> list[tuple[int, int]]:
+    """Long queries are searched in consecutive segments: memory and the offset range stay
+    bounded, and each segment counts as one more test in the calibration."""
+    seg = max(1, int(round(params.segment_seconds / params.frame_seconds)))
+    n = max(1, frame_count)
+    if n <= seg * 1.5:
+        return [(0, n)]
+    bounds = list(range(0, n, seg))
+    if n - bounds[-1] < seg // 2:
+        bounds.pop()
+    return [(a, b) for a, b in zip(bounds, bounds[1:] + [n])]
+
+
+def pool(evidences: list[dict]) -> dict:
+    """Pool per-shard evidence of one query segment."""
+    first = evidences[0]
+    hyps = len(first["postings"])
+    for e in evidences[1:]:
+        if len(e["postings"]) != hyps or e["catalogue_cells"] != first["catalogue_cells"]:
+            raise ValueError("results come from different indexes or different queries")
+    return {
+        "postings": [sum(e["postings"][v] for e in evidences) for v in range(hyps)],
+        "cells": sum(e["cells"] for e in evidences),
+        "catalogue_cells": first["catalogue_cells"],
+        "window": first["window"],
+        "min_aligned": first["min_aligned"],
+        "shards": sorted(n for e in evidences for n in e["shards"]),
+        "candidates": [c for e in evidences for c in e["candidates"]],
+        "query_frames": first["query_frames"],
+    }
+
+
+def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_false_match_rate: float) -> QueryResult:
+    """Calibrate every candidate against the pooled statistics and apply the threshold.
+
+    ``evidence`` is ``{"segments": [pooled evidence per query segment]}``; a candidate's
+    rate counts every segment searched (the multiplicity of a long query)."""
+    segs = evidence["segments"]
+    scored = []
+    for ev in segs:
+        for c in ev["candidates"]:
+            rate = false_match_rate(c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"])
+            scored.append((rate * len(segs), -c["aligned"], c))
+    ev = segs[0]
+    scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))
+    passing: list[Match] = []
+    seen: set[str] = set()
+    top_score = 0.0
+    for rate, _, c in scored:
+        if c["track_id"] in seen:
+            continue
+        seen.add(c["track_id"])
+        top_score = max(top_score, score_of(rate))
+        if rate <= max_false_match_rate and c["aligned"] >= ev["min_aligned"]:
+            speed = float(c["speed"])
+            pitch = float(c["pitch_semitones"])
+            passing.append(
+                Match(
+                    track_id=c["track_id"],
+                    metadata=dict(c["metadata"] or {}),
+                    score=score_of(rate),
+                    false_match_rate=rate,
+                    offset_s=float(c["offset_s"]),
+                    query_start_s=float(c["query_start_s"]),
+                    matched_duration_s=float(c["matched_duration_s"]),
+                    speed=speed,
+                    pitch_semitones=pitch,
+                    transform=_transform(speed, pitch),
+                    aligned_hashes=int(c["aligned"]),
+                    landmarks=[(float(a), float(b)) for a, b in c["landmarks"]],
+                )
+            )
+    best = passing[0] if passing else None
+    return QueryResult(
+        best=best,
+        others=passing[1:],
+        query_duration_s=query_duration_s,
+        query_hashes=query_hashes,
+        max_false_match_rate=max_false_match_rate,
+        best_rejected_score=0.0 if best else top_score,
+        evidence=evidence,
+    )

@@ -1,0 +1,201 @@
+"""Ingest: one uploaded object in, one recorded outcome out. Pure core over ports.
+
+The outcome of every object is written (UploadRecord) whatever happens: "no_match",
+"case" (a case was opened or found), or "quarantined" with a reason. Only transient errors
+(storage or network trouble) escape as exceptions, so the queue retries them and, after
+the configured number of receives, parks them in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from .cases import AuditEvent, Case, Status, utcnow
+from .ports import CaseExists, CaseRepository, Submission, UploadRecord, WorkflowStarter
+from .sidecar import SidecarError, build_source, is_sidecar_key, parse_sidecar, sidecar_keys
+
+log = logging.getLogger(__name__)
+
+
+class Reason:
+    """Quarantine reason codes (stable: partners and dashboards key on them)."""
+
+    EMPTY = "empty"
+    OVERSIZE = "oversize"
+    NOT_AUDIO = "not_audio"
+    CORRUPT = "corrupt"
+    TOO_SHORT = "too_short"
+    BAD_SIDECAR = "bad_sidecar"
+    UNKNOWN_BUCKET = "unknown_partner_bucket"
+
+
+class MediaStore(Protocol):
+    def download(self, bucket: str, key: str, dest: str, *, max_bytes: int) -> tuple[str, int]:
+        """Stream the object to dest; returns (sha256 hex, size). Raises TooLarge past max_bytes."""
+
+    def read_first(self, bucket: str, keys: list[str], *, max_bytes: int) -> tuple[str, bytes] | None:
+        """The first of keys that exists, with its bytes; None if none exists."""
+
+    def quarantine(self, bucket: str, key: str, *, reason: str, detail: str) -> str:
+        """Copy the object aside with its reason; returns where it went."""
+
+
+class TooLarge(Exception):
+    pass
+
+
+class Matcher(Protocol):
+    """What ingest needs from the engine: decode + query with the current index."""
+
+    def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+        """(best match dict or None, other candidates, query info). Raises DecodeError."""
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    max_upload_bytes: int
+    max_false_match_rate: float
+    stay_down_auto_approve: bool
+
+
+class IngestService:
+    def __init__(
+        self,
+        *,
+        repo: CaseRepository,
+        media: MediaStore,
+        matcher_factory: Callable[[], Matcher],
+        starter: WorkflowStarter,
+        partners: list[dict[str, Any]],
+        platforms: set[str] | None,
+        policy: IngestPolicy,
+        decode_error: type[Exception],
+    ) -> None:
+        self.repo = repo
+        self.media = media
+        self.matcher_factory = matcher_factory
+        self.starter = starter
+        self.partners = {p["bucket"]: p for p in partners}
+        self.platforms = platforms
+        self.policy = policy
+        self.decode_error = decode_error
+
+    # ------------------------------------------------------------------------------------
+    def process(self, *, bucket: str, key: str, size: int, etag: str = "") -> UploadRecord | None:
+        if is_sidecar_key(key):
+            log.info("sidecar landed", extra={"bucket": bucket, "key": key})
+            return None
+        done = self.repo.get_upload(bucket, key)
+        if done is not None and done.extra.get("etag") == etag:
+            log.info("repeat event for an object already processed", extra={"bucket": bucket, "key": key})
+            return done
+        partner = self.partners.get(bucket)
+        if partner is None:
+            return self._quarantine(bucket, key, {"id": "unknown"}, Reason.UNKNOWN_BUCKET,
+                                    f"bucket {bucket} is not a configured partner landing bucket", etag)
+        if size == 0:
+            return self._quarantine(bucket, key, partner, Reason.EMPTY, "the upload has no bytes", etag)
+        if size > self.policy.max_upload_bytes:
+            return self._quarantine(
+                bucket, key, partner, Reason.OVERSIZE,
+                f"the upload is {size} bytes; the limit is {self.policy.max_upload_bytes}", etag,
+            )
+        try:
+            found = self.media.read_first(bucket, sidecar_keys(key), max_bytes=64 * 1024 + 1)
+            sidecar = parse_sidecar(found[1], platforms=self.platforms) if found else None
+        except SidecarError as e:
+            return self._quarantine(bucket, key, partner, Reason.BAD_SIDECAR, str(e), etag)
+        source = build_source(partner=partner, bucket=bucket, key=key, sidecar=sidecar)
+
+        with tempfile.TemporaryDirectory(prefix="takedown-") as tmp:
+            path = os.path.join(tmp, "upload")
+            try:
+                content_hash, _ = self.media.download(bucket, key, path, max_bytes=self.policy.max_upload_bytes)
+            except TooLarge:
+                return self._quarantine(bucket, key, partner, Reason.OVERSIZE,
+                                        f"the upload grew past {self.policy.max_upload_bytes} bytes", etag)
+            submission = self.repo.get_submission(content_hash)
+            if submission is None:
+                submission = self._analyse(path, content_hash)
+                self.repo.put_submission(submission)
+            else:
+                log.info("known content: reusing its analysis", extra={"sha256": content_hash})
+
+        if submission.outcome == "quarantined":
+            return self._quarantine(bucket, key, partner, submission.reason or Reason.CORRUPT,
+                                    (submission.match or {}).get("detail", "undecodable"), etag, content_hash)
+        if submission.outcome == "no_match":
+            return self._record(bucket, key, partner, "no_match", etag, content_hash=content_hash)
+        return self._open_case(bucket, key, partner, etag, submission, source)
+
+    # ------------------------------------------------------------------------------------
+    def _analyse(self, path: str, content_hash: str) -> Submission:
+        try:
+            best, others, info = self.matcher_factory().match(path)
+        except self.decode_error as e:
+            reason = getattr(e, "reason", Reason.CORRUPT)
+            return Submission(content_hash, "quarantined", reason=reason, match={"detail": str(e)}, first_seen=utcnow())
+        if best is None:
+            return Submission(content_hash, "no_match", match={"query": info}, first_seen=utcnow())
+        return Submission(
+            content_hash, "case", track_id=best["track_id"],
+            match={**best, "others": others, "query": info}, first_seen=utcnow(),
+        )
+
+    def _open_case(self, bucket, key, partner, etag, submission: Submission, source) -> UploadRecord:
+        match = dict(submission.match or {})
+        track_id = submission.track_id or match["track_id"]
+        work = dict(match.get("metadata") or {})
+        work.setdefault("track_id", track_id)
+        work.setdefault("title", track_id)  # a catalogue entry without metadata is known by its id
+        stay_down_case = self.repo.get_stay_down(track_id, submission.content_hash)
+        auto = bool(self.policy.stay_down_auto_approve and stay_down_case)
+        policy = {
+            "max_false_match_rate": self.policy.max_false_match_rate,
+            "auto_approve": auto,
+            "reason": (
+                f"stay-down: identical content was taken down before in {stay_down_case}"
+                if auto else "match above threshold: human review required"
+            ),
+        }
+        case = Case.open(
+            track_id=track_id, work=work, source=source, evidence=match,
+            policy=policy, submission=submission.content_hash,
+        )
+        event = AuditEvent(
+            case.case_id, utcnow(), f"system:ingest:{partner['id']}", "opened", None, Status.DETECTED.value,
+            {"bucket": bucket, "key": key, "false_match_rate": match.get("false_match_rate"), "policy": policy},
+        )
+        try:
+            self.repo.create_case(case, event)
+        except CaseExists:
+            existing = self.repo.get_case(case.case_id)
+            log.info("case already open for this work and location", extra={"case_id": case.case_id})
+            if existing is not None and existing.status != Status.DETECTED:
+                return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
+                                    case_id=case.case_id, track_id=track_id, duplicate=True)
+            if existing is not None:
+                auto = bool(existing.policy.get("auto_approve"))
+        self.starter.start(case.case_id, {"case_id": case.case_id, "auto_approve": auto, "round": 0})
+        return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
+                            case_id=case.case_id, track_id=track_id)
+
+    def _quarantine(self, bucket, key, partner, reason, detail, etag, content_hash=None) -> UploadRecord:
+        where = self.media.quarantine(bucket, key, reason=reason, detail=detail)
+        log.warning("upload quarantined", extra={"bucket": bucket, "key": key, "reason": reason, "detail": detail})
+        return self._record(bucket, key, partner, "quarantined", etag, reason=reason, detail=detail,
+                            quarantined_to=where, content_hash=content_hash)
+
+    def _record(self, bucket, key, partner, outcome, etag, *, reason=None, content_hash=None, case_id=None,
+                track_id=None, **extra) -> UploadRecord:
+        rec = UploadRecord(
+            bucket=bucket, key=key, partner=partner["id"], outcome=outcome, reason=reason,
+            content_hash=content_hash, case_id=case_id, track_id=track_id, recorded_at=utcnow(),
+            extra={"etag": etag, **{k: v for k, v in extra.items() if v is not None}},
+        )
+        self.repo.put_upload(rec)
+        return rec

@@ -1,0 +1,139 @@
+"""Ports: the small interfaces the domain core needs from the outside world.
+
+Adapters (takedown_adapters) implement them with boto3; tests implement them in memory
+(tests/fakes.py) and the same contract tests run against both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .cases import AuditEvent, Case, Status
+
+
+@dataclass
+class Review:
+    """One request for a decision: an opaque id that maps to a Step Functions task token.
+
+    The id is what the emailed link carries; the token never leaves the table.
+    """
+
+    review_id: str
+    case_id: str
+    reviewer: str
+    task_token: str
+    round: int                  # 0 for the first request, +1 per reminder / escalation
+    created_at: str
+    expires_at: int             # epoch seconds; the link stops working after this
+    used: bool = False
+    decision: dict[str, Any] | None = None
+
+
+@dataclass
+class Submission:
+    """What was decided about one uploaded object (keyed by its content hash)."""
+
+    content_hash: str
+    outcome: str                 # "no_match" | "quarantined" | "case"
+    reason: str | None = None
+    track_id: str | None = None
+    match: dict[str, Any] | None = None
+    first_seen: str = ""
+
+
+@dataclass
+class UploadRecord:
+    """The outcome of one object landing in one partner bucket (bucket/key)."""
+
+    bucket: str
+    key: str
+    partner: str
+    outcome: str                 # "no_match" | "quarantined" | "case"
+    reason: str | None = None
+    content_hash: str | None = None
+    case_id: str | None = None
+    track_id: str | None = None
+    recorded_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CaseExists(Exception):
+    """A case for this (work, location) is already open."""
+
+    def __init__(self, case_id: str):
+        super().__init__(f"case {case_id} already exists")
+        self.case_id = case_id
+
+
+class ReviewAlreadyUsed(Exception):
+    """The review was decided before (first decision wins)."""
+
+
+class CaseRepository(Protocol):
+    def create_case(self, case: Case, event: AuditEvent) -> None:
+        """Put the case if absent (raises CaseExists) together with its first audit event."""
+
+    def get_case(self, case_id: str) -> Case | None: ...
+
+    def transition(
+        self,
+        case_id: str,
+        expected: Status,
+        new: Status,
+        event: AuditEvent,
+        updates: dict[str, Any] | None = None,
+    ) -> Case:
+        """Move expected -> new atomically with its audit event; raises ConcurrentChange."""
+
+    def audit_trail(self, case_id: str) -> list[AuditEvent]: ...
+
+    def append_audit(self, event: AuditEvent) -> None: ...
+
+    def list_cases(self, status: Status | None = None, limit: int = 1000) -> list[Case]: ...
+
+    # reviews
+    def put_review(self, review: Review, ttl_epoch: int) -> None: ...
+
+    def get_review(self, review_id: str) -> Review | None: ...
+
+    def use_review(self, review_id: str, decision: dict[str, Any]) -> Review:
+        """Mark used if not used yet (conditional); raises ReviewAlreadyUsed."""
+
+    # submissions and uploads
+    def get_submission(self, content_hash: str) -> Submission | None: ...
+
+    def put_submission(self, submission: Submission) -> None: ...
+
+    def put_upload(self, upload: UploadRecord) -> None: ...
+
+    def get_upload(self, bucket: str, key: str) -> UploadRecord | None: ...
+
+    # stay-down: this exact content of this work was taken down before
+    def mark_stay_down(self, track_id: str, content_hash: str, case_id: str) -> None: ...
+
+    def get_stay_down(self, track_id: str, content_hash: str) -> str | None: ...
+
+    # notices
+    def claim_notice(self, case_id: str, channel: str, notice: dict[str, Any]) -> bool:
+        """Record a notice as being sent on a channel; False if one was already sent."""
+
+    def complete_notice(self, case_id: str, channel: str, result: dict[str, Any]) -> None: ...
+
+    def get_notice(self, case_id: str, channel: str) -> dict[str, Any] | None: ...
+
+
+class Mailer(Protocol):
+    def send(self, *, to: list[str], subject: str, text: str, html: str | None = None) -> str:
+        """Send one message; returns the provider's message id."""
+
+
+class WorkflowStarter(Protocol):
+    def start(self, case_id: str, payload: dict[str, Any]) -> str:
+        """Start the case's execution named after the case (a repeat start is a no-op)."""
+
+
+class TaskCallback(Protocol):
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None: ...
+
+    def fail(self, task_token: str, error: str, cause: str) -> None: ...

@@ -1,0 +1,127 @@
+"""The review API's logic: show evidence on GET, decide once on POST. Pure, over ports.
+
+GET (and HEAD) never change anything, whoever asks: mail scanners follow links. A decision
+is a POST from the page carrying a CSRF token bound to the review and its reviewer; the
+first decision wins by a conditional write, and everything else gets a plain page with the
+right status code and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Mapping
+from urllib.parse import quote
+
+from .cases import AuditEvent, ConcurrentChange, Status, utcnow
+from .pages import decided_page, problem_page, review_page
+from .ports import CaseRepository, Review, ReviewAlreadyUsed, TaskCallback
+from .review_links import DecisionInvalid, LinkError, csrf_token, parse_decision, verify_csrf, verify_link
+
+log = logging.getLogger(__name__)
+
+Response = tuple[int, str]
+
+
+class ReviewService:
+    def __init__(
+        self,
+        *,
+        repo: CaseRepository,
+        callback: TaskCallback,
+        link_key: bytes,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.repo, self.callback, self.key, self.clock = repo, callback, link_key, clock
+
+    # --------------------------------------------------------------------------------
+    def _load(self, review_id: str, params: Mapping[str, Any]) -> tuple[Review | None, Any, Response | None]:
+        review = self.repo.get_review(review_id) if review_id else None
+        if review is None:
+            return None, None, problem_page("not_found")
+        try:
+            verify_link(
+                self.key,
+                review_id=review.review_id,
+                case_id=review.case_id,
+                reviewer=review.reviewer,
+                expires_at=params.get("exp", ""),
+                sig=params.get("sig", ""),
+                now=int(self.clock()),
+            )
+        except LinkError as e:
+            return review, None, problem_page(e.kind)
+        case = self.repo.get_case(review.case_id)
+        if case is None:
+            return review, None, problem_page("not_found")
+        if review.used or (case.status != Status.IN_REVIEW and case.decision):
+            d = review.decision or case.decision or {}
+            detail = f"Decided by {d.get('by', 'someone')} at {d.get('at', '?')}: {d.get('decision', '?')}"
+            return review, case, problem_page("already_decided", detail=detail)
+        if case.status != Status.IN_REVIEW:
+            return review, case, problem_page("case_closed", detail=f"Current status: {case.status.value}")
+        if case.review_id != review.review_id:
+            return review, case, problem_page("not_found", detail="A newer review link was sent for this case.")
+        if case.reviewer != review.reviewer:
+            return review, case, problem_page("wrong_reviewer")
+        return review, case, None
+
+    def show(self, review_id: str, params: Mapping[str, Any]) -> Response:
+        review, case, problem = self._load(review_id, params)
+        if problem:
+            return problem
+        assert review is not None and case is not None
+        return 200, review_page(
+            case=case.to_dict(),
+            review={"review_id": review.review_id, "reviewer": review.reviewer,
+                    "expires_at": review.expires_at, "round": review.round},
+            action_url=f"{quote(review.review_id, safe='')}/decision",
+            csrf=csrf_token(self.key, review_id=review.review_id, reviewer=review.reviewer,
+                            expires_at=review.expires_at),
+            exp=review.expires_at,
+            sig=str(params.get("sig", "")),
+            now=int(self.clock()),
+        )
+
+    def decide(self, review_id: str, form: Mapping[str, Any], *, source: Mapping[str, Any] | None = None) -> Response:
+        review, case, problem = self._load(review_id, form)
+        if problem:
+            return problem
+        assert review is not None and case is not None
+        try:
+            verify_csrf(self.key, token=str(form.get("csrf", "")), review_id=review.review_id,
+                        reviewer=review.reviewer, expires_at=review.expires_at, now=int(self.clock()))
+        except LinkError:
+            return problem_page("csrf")
+        try:
+            decision = parse_decision(form)
+        except DecisionInvalid as e:
+            return 400, problem_page("malformed", detail=e.message)[1]
+        at = utcnow()
+        record = {**decision.to_dict(), "by": review.reviewer, "at": at, "review_id": review.review_id,
+                  "round": review.round, "source": dict(source or {})}
+        try:
+            self.repo.use_review(review.review_id, record)
+        except ReviewAlreadyUsed:
+            return problem_page("already_decided")
+        new = Status.APPROVED if decision.approved else Status.REJECTED
+        try:
+            case = self.repo.transition(
+                case.case_id, Status.IN_REVIEW, new,
+                AuditEvent(case.case_id, at, f"reviewer:{review.reviewer}", new.value.lower(),
+                           Status.IN_REVIEW.value, new.value, record),
+                updates={"decision": record},
+            )
+        except ConcurrentChange:
+            return problem_page("already_decided")
+        output = {"decision": decision.decision, "reason": decision.reason, "note": decision.note,
+                  "by": review.reviewer, "at": at, "review_id": review.review_id}
+        try:
+            self.callback.succeed(review.task_token, output)
+        except Exception as e:  # token gone (workflow timed out / stopped): say so, record it
+            log.exception("could not resume the workflow")
+            self.repo.append_audit(AuditEvent(case.case_id, utcnow(), "system:review-api", "resume_failed",
+                                              new.value, new.value, {"error": type(e).__name__, "detail": str(e)}))
+            return 409, problem_page("case_closed", detail="The decision was recorded but the workflow had already "
+                                                           "moved on; operations have been alerted.")[1]
+        return 200, decided_page(decision=decision, reviewer=review.reviewer, case=case.to_dict(), at=at)

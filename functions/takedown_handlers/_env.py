@@ -1,0 +1,52 @@
+"""Reading the Lambda environment into typed settings, once per container, lazily.
+
+Nothing is built at import time (the local runtime and tests start moto first); handlers call
+`cached(name, factory)` on first use, and `reset()` drops everything (a new local stack).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
+_lock = threading.RLock()
+_cache: dict[str, Any] = {}
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed (a deployment bug)."""
+
+
+def env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None or value == "":
+        raise SettingsError(f"environment variable {name} is not set")
+    return value
+
+
+def env_json(name: str) -> Any:
+    try:
+        return json.loads(env(name))
+    except json.JSONDecodeError as e:
+        raise SettingsError(f"environment variable {name} is not valid JSON: {e}") from e
+
+
+def cached(name: str, factory: Callable[[], T]) -> T:
+    with _lock:
+        if name not in _cache:
+            _cache[name] = factory()
+        return _cache[name]
+
+
+def reset() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def boto_client(service: str) -> Any:
+    import boto3
+
+    return cached(f"client:{service}", lambda: boto3.client(service))

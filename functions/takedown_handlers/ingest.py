@@ -1,0 +1,121 @@
+"""Fingerprint Lambda: SQS batch of S3 events -> one recorded outcome per uploaded object.
+
+Partial batch failures are reported (only the failing messages come back); a message that
+keeps failing lands in the DLQ after the queue's maxReceiveCount, where an alarm fires.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from takedown_adapters.aws import S3IndexStore, S3MediaStore, StepFunctionsStarter
+from takedown_adapters.dynamo import DynamoCaseRepository
+from takedown_adapters.matcher import EngineMatcher, IndexCache
+from takedown_core.audio import DecodeError
+from takedown_core.ingest import IngestPolicy, IngestService
+
+from ._env import boto_client, cached, env, env_json
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+IDEMPOTENCY_WINDOW = 24 * 3600  # seconds: the same (bucket, key, etag) within a day is one submission
+
+
+def _service() -> IngestService:
+    def build() -> IngestService:
+        repo = DynamoCaseRepository(env("TABLE_NAME"), boto_client("dynamodb"))
+        s3 = boto_client("s3")
+        index_cache = IndexCache(S3IndexStore(s3, env("CATALOG_BUCKET")))
+        max_seconds = float(env("MAX_AUDIO_SECONDS", "900"))
+        rate = float(env("MAX_FALSE_MATCH_RATE", "0.0001"))
+
+        def matcher() -> EngineMatcher:
+            version, index = index_cache.current()
+            return EngineMatcher(index, version, max_seconds=max_seconds, max_false_match_rate=rate)
+
+        return IngestService(
+            repo=repo,
+            media=S3MediaStore(s3, env("QUARANTINE_BUCKET")),
+            matcher_factory=matcher,
+            starter=StepFunctionsStarter(boto_client("stepfunctions"), env("STATE_MACHINE_ARN")),
+            partners=env_json("PARTNERS"),
+            platforms=None,
+            policy=IngestPolicy(
+                max_upload_bytes=int(env("MAX_UPLOAD_BYTES")),
+                max_false_match_rate=rate,
+                stay_down_auto_approve=env("STAY_DOWN_AUTO_APPROVE", "true") == "true",
+            ),
+            decode_error=DecodeError,
+        )
+
+    return cached("ingest", build)
+
+
+def _idempotent_process():
+    """powertools idempotency around one object, built lazily (after moto / in the container)."""
+
+    def build():
+        config = IdempotencyConfig(event_key_jmespath="[bucket, key, etag]", expires_after_seconds=IDEMPOTENCY_WINDOW)
+        store = DynamoDBPersistenceLayer(table_name=env("IDEMPOTENCY_TABLE"), boto3_client=boto_client("dynamodb"))
+
+        @idempotent_function(data_keyword_argument="obj", config=config, persistence_store=store)
+        def process_object(obj: dict[str, Any]) -> dict[str, Any]:
+            rec = _service().process(bucket=obj["bucket"], key=obj["key"], size=obj["size"], etag=obj["etag"])
+            if rec is None:
+                return {"skipped": "sidecar"}
+            metrics.add_metric(name=f"Upload_{rec.outcome}", unit=MetricUnit.Count, value=1)
+            return {"outcome": rec.outcome, "reason": rec.reason, "case_id": rec.case_id}
+
+        return process_object, config
+
+    return cached("ingest:idempotent", build)
+
+
+def s3_objects(body: str) -> list[dict[str, Any]]:
+    """The objects an SQS message from an S3 notification names (test events name none)."""
+    msg = json.loads(body)
+    if msg.get("Event") == "s3:TestEvent":
+        return []
+    out = []
+    for r in msg.get("Records", []):
+        if not str(r.get("eventName", "")).startswith("ObjectCreated"):
+            continue
+        o = r["s3"]["object"]
+        out.append({
+            "bucket": r["s3"]["bucket"]["name"],
+            "key": unquote_plus(o["key"]),
+            "size": int(o.get("size", 0)),
+            "etag": str(o.get("eTag") or o.get("etag") or ""),
+        })
+    return out
+
+
+def record_handler(record: SQSRecord) -> None:
+    process_object, _ = _idempotent_process()
+    for obj in s3_objects(record.body):
+        logger.append_keys(bucket=obj["bucket"], key=obj["key"])
+        result = process_object(obj=obj)
+        logger.info("object processed", extra=result)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _, config = _idempotent_process()
+    config.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

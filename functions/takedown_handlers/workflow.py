@@ -1,0 +1,58 @@
+"""Workflow steps Lambda: one function, one action per Task state of the state machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from takedown_adapters.aws import SesMailer, read_secret_bytes
+from takedown_adapters.dynamo import DynamoCaseRepository
+from takedown_core.workflow import ReviewSettings, WorkflowService
+
+from ._env import boto_client, cached, env, env_json
+
+logger = Logger()
+tracer = Tracer()
+
+
+def _service() -> WorkflowService:
+    def build() -> WorkflowService:
+        reviewers = env_json("REVIEWERS")
+        return WorkflowService(
+            repo=DynamoCaseRepository(env("TABLE_NAME"), boto_client("dynamodb")),
+            mailer=SesMailer(boto_client("ses"), env("SENDER")),
+            settings=ReviewSettings(
+                base_url=env("REVIEW_BASE_URL"),
+                link_key=read_secret_bytes(boto_client("secretsmanager"), env("LINK_KEY_SECRET_ARN")),
+                link_ttl_seconds=int(env("LINK_TTL_SECONDS")),
+                reminders=int(env("REVIEW_REMINDERS", "1")),
+                escalations=int(env("REVIEW_ESCALATIONS", "1")),
+                allow=tuple(reviewers["allow"]),
+                fallback=reviewers["fallback"],
+            ),
+        )
+
+    return cached("workflow", build)
+
+
+class UnknownAction(ValueError):
+    pass
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    action, case_id = event.get("action"), event.get("case_id")
+    logger.append_keys(case_id=case_id, action=action)
+    svc = _service()
+    if action == "request_review":
+        # Never log the task token.
+        return svc.request_review(case_id=case_id, round_=int(event.get("round", 0)), task_token=event["task_token"])
+    if action == "review_timeout":
+        return svc.review_timeout(case_id=case_id, round_=int(event.get("round", 0)))
+    if action == "approve_by_policy":
+        return svc.approve_by_policy(case_id=case_id)
+    if action == "record_failure":
+        return svc.record_failure(case_id=case_id, error=event.get("error"))
+    raise UnknownAction(f"unknown workflow action {action!r}")

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One entry point for a fresh machine: set up (idempotent, fast when nothing changed), then run.
+#   ./go demo      the whole workflow on embedded AWS over real open music
+#   ./go test      the test suite (what CI runs)
+#   ./go <args>    any takedown command, e.g. ./go local run --catalog DIR --uploads DIR
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  echo "takedown needs Python 3.11 or newer as '$PY' (set PYTHON=/path/to/python3.11)" >&2
+  exit 2
+fi
+
+stamp_inputs() { cat requirements.txt requirements-dev.txt pyproject.toml; "$PY" --version; }
+STAMP=".venv/.takedown-setup-$(stamp_inputs | sha256sum | cut -c1-16)"
+if [ ! -f "$STAMP" ]; then
+  echo "setting up .venv (pinned requirements; first run takes a few minutes) ..." >&2
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+  rm -f .venv/.takedown-setup-*
+  touch "$STAMP"
+fi
+if [ "${1:-}" = "--setup-only" ]; then exit 0; fi
+
+case "${1:-}" in
+  test)
+    shift
+    exec .venv/bin/python -m pytest -m "not slow" "$@"
+    ;;
+  "")
+    exec .venv/bin/takedown --help
+    ;;
+  *)
+    exec .venv/bin/takedown "$@"
+    ;;
+esac

@@ -1,0 +1,472 @@
+"""One construct per concern. Each takes keyword-only props and exposes its resources.
+
+The stack (stack.py) composes them and makes the grants. Nothing here reads the environment
+name: differences between environments arrive as props from config.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_secretsmanager as secrets
+from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .layer import dependencies_layer_code
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+INGEST_MAX_RECEIVES = 5          # deliveries before a message goes to the DLQ
+INGEST_BATCH_SIZE = 5            # S3 events per fingerprint invocation
+INGEST_TIMEOUT = 300             # seconds; a 15-minute upload decodes in well under this
+INGEST_MEMORY = 1769             # MB; one full vCPU for the decoder and the matcher
+
+
+def _removal(retain: bool) -> cdk.RemovalPolicy:
+    return cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY
+
+
+def _private_bucket(scope: Construct, cid: str, *, retain: bool, **kw: Any) -> s3.Bucket:
+    return s3.Bucket(
+        scope,
+        cid,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        removal_policy=_removal(retain),
+        auto_delete_objects=False,
+        **kw,
+    )
+
+
+class LambdaCode(Construct):
+    """The functions/ asset and the dependency layer, shared by every function."""
+
+    def __init__(self, scope: Construct, cid: str) -> None:
+        super().__init__(scope, cid)
+        self.code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR), exclude=["**/__pycache__", "**/*.pyc", "*.egg-info"]
+        )
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=dependencies_layer_code(),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.X86_64],
+            description="numpy, PyAV, powertools (pinned in requirements.txt)",
+        )
+
+    def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str], **kw: Any) -> lambda_.Function:
+        return lambda_.Function(
+            scope,
+            cid,
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            code=self.code,
+            handler=handler,
+            layers=[self.layer],
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": "takedown",
+                "POWERTOOLS_METRICS_NAMESPACE": "Takedown",
+                "LOG_LEVEL": "INFO",
+                **env,
+            },
+            **kw,
+        )
+
+
+class Cases(Construct):
+    """The single table for cases, audit, reviews, notices, submissions; plus idempotency."""
+
+    def __init__(self, scope: Construct, cid: str, *, retain: bool) -> None:
+        super().__init__(scope, cid)
+        self.table = ddb.Table(
+            self,
+            "Table",
+            partition_key=ddb.Attribute(name="pk", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="sk", type=ddb.AttributeType.STRING),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="ttl",
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=retain
+            ),
+            removal_policy=_removal(retain),
+        )
+        self.table.add_global_secondary_index(
+            index_name="by-status",
+            partition_key=ddb.Attribute(name="gsi1pk", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="gsi1sk", type=ddb.AttributeType.STRING),
+        )
+        self.idempotency = ddb.Table(
+            self,
+            "Idempotency",
+            partition_key=ddb.Attribute(name="id", type=ddb.AttributeType.STRING),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute="expiration",
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+
+
+class Catalogue(Construct):
+    """Versioned, immutable fingerprint index in S3 (indexes/<version>/...; CURRENT points)."""
+
+    def __init__(self, scope: Construct, cid: str, *, retain: bool) -> None:
+        super().__init__(scope, cid)
+        self.bucket = _private_bucket(self, "IndexBucket", retain=retain, versioned=True)
+
+
+class Ingestion(Construct):
+    """Partner landing buckets -> ingest queue (DLQ) -> fingerprint Lambda."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        partners: list[dict[str, Any]],
+        retain: bool,
+        code: LambdaCode,
+        table: ddb.Table,
+        idempotency: ddb.Table,
+        catalogue: s3.Bucket,
+        limits: dict[str, Any],
+        match: dict[str, Any],
+    ) -> None:
+        super().__init__(scope, cid)
+        self.dlq = sqs.Queue(
+            self, "IngestDLQ", retention_period=cdk.Duration.days(14), enforce_ssl=True
+        )
+        self.queue = sqs.Queue(
+            self,
+            "IngestQueue",
+            visibility_timeout=cdk.Duration.seconds(INGEST_TIMEOUT * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=INGEST_MAX_RECEIVES),
+            enforce_ssl=True,
+        )
+        self.quarantine = _private_bucket(self, "Quarantine", retain=retain)
+        self.partner_buckets: dict[str, s3.Bucket] = {}
+        for p in partners:
+            b = _private_bucket(self, f"Landing-{p['id']}", retain=retain)
+            b.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue))
+            cdk.Tags.of(b).add("takedown:partner", p["id"])
+            self.partner_buckets[p["id"]] = b
+        partner_env = cdk.Stack.of(self).to_json_string(
+            [
+                {
+                    "id": p["id"],
+                    "bucket": self.partner_buckets[p["id"]].bucket_name,
+                    "default_platform": p["default_platform"],
+                    "location_template": p.get("location_template"),
+                }
+                for p in partners
+            ]
+        )
+        self.function = code.function(
+            self,
+            "Fingerprint",
+            handler="takedown_handlers.ingest.handler",
+            memory_size=INGEST_MEMORY,
+            timeout=cdk.Duration.seconds(INGEST_TIMEOUT),
+            ephemeral_storage_size=cdk.Size.mebibytes(4096),
+            env={
+                "TABLE_NAME": table.table_name,
+                "IDEMPOTENCY_TABLE": idempotency.table_name,
+                "CATALOG_BUCKET": catalogue.bucket_name,
+                "QUARANTINE_BUCKET": self.quarantine.bucket_name,
+                "PARTNERS": partner_env,
+                "MAX_UPLOAD_BYTES": str(int(limits["max_upload_mb"]) * 1024 * 1024),
+                "MAX_AUDIO_SECONDS": str(limits["max_audio_seconds"]),
+                "MAX_FALSE_MATCH_RATE": str(match["max_false_match_rate"]),
+                "STAY_DOWN_AUTO_APPROVE": "true" if match.get("stay_down_auto_approve") else "false",
+            },
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue, batch_size=INGEST_BATCH_SIZE, report_batch_item_failures=True
+            )
+        )
+        for b in self.partner_buckets.values():
+            b.grant_read(self.function)
+        self.quarantine.grant_put(self.function)
+        catalogue.grant_read(self.function)
+        table.grant_read_write_data(self.function)
+        idempotency.grant_read_write_data(self.function)
+
+
+class Notices(Construct):
+    """Renders a legal notice from an approved case and sends it on the platform's channel."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        code: LambdaCode,
+        table: ddb.Table,
+        sender: str,
+        complainant: dict[str, Any],
+        platforms: dict[str, Any],
+    ) -> None:
+        super().__init__(scope, cid)
+        self.sender_identity = ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(sender))
+        self.function = code.function(
+            self,
+            "Dispatch",
+            handler="takedown_handlers.notice.handler",
+            timeout=cdk.Duration.seconds(30),
+            memory_size=256,
+            env={
+                "TABLE_NAME": table.table_name,
+                "SENDER": sender,
+                "COMPLAINANT": json.dumps(complainant),
+                "PLATFORMS": json.dumps(platforms),
+            },
+        )
+        table.grant_read_write_data(self.function)
+        self.sender_identity.grant_send_email(self.function)
+
+
+class Review(Construct):
+    """Signing key, review-request Lambda, and the review API (GET page / POST decision)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        code: LambdaCode,
+        table: ddb.Table,
+        sender: str,
+        reviewers: dict[str, Any],
+        review: dict[str, Any],
+        sender_identity: ses.EmailIdentity,
+    ) -> None:
+        super().__init__(scope, cid)
+        self.link_key = secrets.Secret(
+            self,
+            "LinkKey",
+            description="HMAC key that signs review links and CSRF tokens",
+            generate_secret_string=secrets.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+        )
+        self.api_function = code.function(
+            self,
+            "Api",
+            handler="takedown_handlers.review_api.handler",
+            timeout=cdk.Duration.seconds(10),
+            memory_size=256,
+            env={"TABLE_NAME": table.table_name, "LINK_KEY_SECRET_ARN": self.link_key.secret_arn},
+        )
+        self.api = apigw.LambdaRestApi(
+            self,
+            "ReviewApi",
+            handler=self.api_function,
+            proxy=False,
+            deploy_options=apigw.StageOptions(stage_name="v1", throttling_rate_limit=20, throttling_burst_limit=40),
+        )
+        review_res = self.api.root.add_resource("review").add_resource("{review_id}")
+        review_res.add_method("GET")
+        review_res.add_method("HEAD")
+        review_res.add_resource("decision").add_method("POST")
+        self.workflow_function = code.function(
+            self,
+            "Steps",
+            handler="takedown_handlers.workflow.handler",
+            timeout=cdk.Duration.seconds(30),
+            memory_size=256,
+            env={
+                "TABLE_NAME": table.table_name,
+                "LINK_KEY_SECRET_ARN": self.link_key.secret_arn,
+                "REVIEW_BASE_URL": self.api.url,
+                "SENDER": sender,
+                "REVIEWERS": json.dumps(reviewers),
+                "LINK_TTL_SECONDS": str(review["link_ttl_seconds"]),
+                "REVIEW_REMINDERS": str(review["reminders"]),
+                "REVIEW_ESCALATIONS": str(review["escalations"]),
+            },
+        )
+        for fn in (self.api_function, self.workflow_function):
+            table.grant_read_write_data(fn)
+            self.link_key.grant_read(fn)
+        sender_identity.grant_send_email(self.workflow_function)
+
+
+class Workflow(Construct):
+    """The "takedown case" state machine. Its definition is written here and only here."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        steps: lambda_.IFunction,
+        dispatch: lambda_.IFunction,
+        review: dict[str, Any],
+        notice: dict[str, Any],
+        name: str,
+    ) -> None:
+        super().__init__(scope, cid)
+
+        def step(name: str, action: str, **extra: Any) -> tasks.LambdaInvoke:
+            return tasks.LambdaInvoke(
+                self,
+                name,
+                lambda_function=steps,
+                payload=sfn.TaskInput.from_object({"action": action, "case_id.$": "$.case_id", **extra}),
+                payload_response_only=True,
+                retry_on_service_exceptions=True,
+            )
+
+        record_failure = tasks.LambdaInvoke(
+            self,
+            "Record failure",
+            lambda_function=steps,
+            payload=sfn.TaskInput.from_object(
+                {"action": "record_failure", "case_id.$": "$.case_id", "error.$": "$.error"}
+            ),
+            payload_response_only=True,
+            result_path=sfn.JsonPath.DISCARD,
+        ).next(sfn.Fail(self, "Case failed", error="CaseFailed", cause="see the case's audit trail"))
+
+        request_review = tasks.LambdaInvoke(
+            self,
+            "Request review",
+            lambda_function=steps,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "action": "request_review",
+                    "case_id.$": "$.case_id",
+                    "round.$": "$.round",
+                    "task_token": sfn.JsonPath.task_token,
+                }
+            ),
+            task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(int(review["wait_seconds"]))),
+            result_path="$.decision",
+        )
+        review_timed_out = step("Review timed out", "review_timeout", **{"round.$": "$.round"})
+        review_timed_out.add_retry(errors=["States.TaskFailed"], max_attempts=2)
+        review_timed_out.add_catch(record_failure, result_path="$.error")
+        request_review.add_catch(review_timed_out, errors=["States.Timeout"], result_path="$.timeout")
+        request_review.add_catch(record_failure, result_path="$.error")
+
+        approve_by_policy = step("Approve by policy", "approve_by_policy")
+        approve_by_policy.add_catch(record_failure, result_path="$.error")
+
+        dispatch_notice = tasks.LambdaInvoke(
+            self,
+            "Dispatch notice",
+            lambda_function=dispatch,
+            payload=sfn.TaskInput.from_object({"case_id.$": "$.case_id"}),
+            payload_response_only=True,
+            result_path="$.notice",
+        )
+        dispatch_notice.add_retry(
+            errors=["NoticeChannelError", "Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"],
+            interval=cdk.Duration.seconds(int(notice["retry_interval_seconds"])),
+            max_attempts=int(notice["retry_attempts"]),
+            backoff_rate=2.0,
+        )
+        dispatch_notice.add_catch(record_failure, result_path="$.error")
+        notice_sent = sfn.Succeed(self, "Notice sent")
+        dispatch_notice.next(notice_sent)
+
+        decided = (
+            sfn.Choice(self, "Decision?")
+            .when(sfn.Condition.string_equals("$.decision.decision", "approve"), dispatch_notice)
+            .otherwise(sfn.Succeed(self, "Rejected"))
+        )
+        request_review.next(decided)
+        review_timed_out.next(
+            sfn.Choice(self, "Expired?")
+            .when(sfn.Condition.boolean_equals("$.expired", True), sfn.Succeed(self, "Review expired"))
+            .otherwise(request_review)
+        )
+        approve_by_policy.next(dispatch_notice)
+
+        definition = (
+            sfn.Choice(self, "Stay-down auto-approve?")
+            .when(sfn.Condition.boolean_equals("$.auto_approve", True), approve_by_policy)
+            .otherwise(request_review)
+        )
+        total_wait = int(review["wait_seconds"]) * (1 + int(review["reminders"]) + int(review["escalations"]))
+        self.state_machine = sfn.StateMachine(
+            self,
+            "TakedownCase",
+            state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=cdk.Duration.seconds(total_wait + 7 * 86400),
+            tracing_enabled=True,
+        )
+
+
+class Monitoring(Construct):
+    """Alarms that page ops: poison messages in the DLQ, failed cases, erroring functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        dlq: sqs.IQueue,
+        state_machine: sfn.StateMachine,
+        functions: list[lambda_.Function],
+        alarm_email: str | None,
+    ) -> None:
+        super().__init__(scope, cid)
+        self.topic = sns.Topic(self, "Alarms", enforce_ssl=True)
+        if alarm_email:
+            self.topic.add_subscription(subs.EmailSubscription(alarm_email))
+        action = cw_actions.SnsAction(self.topic)
+        self.dlq_alarm = cw.Alarm(
+            self,
+            "IngestDLQNotEmpty",
+            alarm_description="Uploads that failed 5 times sit in the ingest DLQ: inspect and redrive",
+            metric=dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(1)),
+            threshold=0,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        self.failed_cases_alarm = cw.Alarm(
+            self,
+            "CasesFailed",
+            alarm_description="A takedown case execution failed: its audit trail has the cause",
+            metric=state_machine.metric_failed(period=cdk.Duration.minutes(5)),
+            threshold=0,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        self.function_alarms = []
+        for fn in functions:
+            self.function_alarms.append(
+                cw.Alarm(
+                    self,
+                    f"Errors-{fn.node.id}",
+                    alarm_description=f"{fn.node.path} is raising errors",
+                    metric=fn.metric_errors(period=cdk.Duration.minutes(5)),
+                    threshold=0,
+                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                    evaluation_periods=1,
+                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                )
+            )
+        for alarm in [self.dlq_alarm, self.failed_cases_alarm, *self.function_alarms]:
+            alarm.add_alarm_action(action)

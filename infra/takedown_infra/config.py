@@ -1,0 +1,120 @@
+"""Per-environment settings, read from cdk.json context in one place.
+
+Constructs take these as explicit props; nothing else in infra/ asks "which environment?".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CDK_JSON = ROOT / "cdk.json"
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+class ConfigError(ValueError):
+    """cdk.json does not describe a usable environment."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str
+    raw: dict[str, Any]
+
+    @property
+    def region(self) -> str:
+        return self.raw.get("region", "eu-west-1")
+
+    @property
+    def retain_data(self) -> bool:
+        return self.raw.get("removal", "retain") == "retain"
+
+    @property
+    def partners(self) -> list[dict[str, Any]]:
+        return self.raw["partners"]
+
+    @property
+    def reviewers(self) -> dict[str, Any]:
+        return self.raw["reviewers"]
+
+    @property
+    def sender(self) -> str:
+        return self.raw["sender"]
+
+    @property
+    def complainant(self) -> dict[str, Any]:
+        return self.raw["complainant"]
+
+    @property
+    def platforms(self) -> dict[str, Any]:
+        return self.raw["platforms"]
+
+    @property
+    def match(self) -> dict[str, Any]:
+        return self.raw["match"]
+
+    @property
+    def review(self) -> dict[str, Any]:
+        return self.raw["review"]
+
+    @property
+    def limits(self) -> dict[str, Any]:
+        return self.raw["limits"]
+
+    @property
+    def notice(self) -> dict[str, Any]:
+        return self.raw["notice"]
+
+    @property
+    def alarm_email(self) -> str | None:
+        return self.raw.get("alarm_email")
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def validate(cfg: EnvConfig) -> EnvConfig:
+    problems = []
+    ids = [p.get("id", "") for p in cfg.partners]
+    if not ids or any(not i or not i.replace("-", "").isalnum() for i in ids) or len(set(ids)) != len(ids):
+        problems.append("partners: each needs a unique id of letters, digits and '-'")
+    for p in cfg.partners:
+        if p.get("default_platform") not in cfg.platforms:
+            problems.append(f"partner {p.get('id')}: default_platform must be one of {sorted(cfg.platforms)}")
+    for name, plat in cfg.platforms.items():
+        if plat.get("law") not in ("DMCA", "DSA"):
+            problems.append(f"platform {name}: law must be DMCA or DSA")
+        if plat.get("channel") != "email" or "@" not in str(plat.get("address", "")):
+            problems.append(f"platform {name}: channel 'email' with an address is required")
+    if not cfg.reviewers.get("allow") or not cfg.reviewers.get("fallback"):
+        problems.append("reviewers: 'allow' (a list) and 'fallback' are required")
+    r = cfg.review
+    if not 0 < r["link_ttl_seconds"] <= r["wait_seconds"]:
+        problems.append("review: link_ttl_seconds must be positive and no longer than wait_seconds")
+    if not 0 < cfg.match["max_false_match_rate"] < 1:
+        problems.append("match: max_false_match_rate must be between 0 and 1")
+    if problems:
+        raise ConfigError(f"environment '{cfg.name}' in cdk.json: " + "; ".join(problems))
+    return cfg
+
+
+def load(env: str, *, context: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> EnvConfig:
+    """Settings for one environment: cdk.json context, then -c context, then overrides."""
+    ctx = json.loads(CDK_JSON.read_text())["context"]
+    if context:
+        ctx = _deep_merge(ctx, context)
+    envs = ctx.get("environments", {})
+    if env not in envs:
+        raise ConfigError(f"unknown environment '{env}': cdk.json defines {sorted(envs)}")
+    raw = envs[env]
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    return validate(EnvConfig(name=env, raw=raw))

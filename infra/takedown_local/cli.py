@@ -1,0 +1,179 @@
+"""`takedown`: the command line over the domain core and the embedded stack.
+
+    takedown demo                          the whole workflow on embedded AWS over real music
+    takedown local run --catalog DIR --uploads DIR [--decide approve|reject|none] [--summary FILE]
+    takedown local up [--catalog DIR] [--uploads DIR] [--port N]
+    takedown catalog build DIR --out INDEX
+    takedown match --index INDEX FILE... [--jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import engine_cli
+
+DEMO_DIR = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "demo"
+
+
+def _quiet_logs(verbose: bool) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "DEBUG" if verbose else "ERROR")
+    os.environ.setdefault("LOG_LEVEL", "DEBUG" if verbose else "WARNING")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("botocore", "boto3", "urllib3", "moto", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if not verbose else logging.INFO)
+
+
+def _stack(args: argparse.Namespace, **kw: Any):
+    from .runtime import LocalStack
+
+    return LocalStack(getattr(args, "env", "dev"), review_port=getattr(args, "port", 0) or 0, **kw)
+
+
+def _write_summary(summary: dict[str, Any], path: str | None) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"uploads": summary["uploads"], "lost": summary["lost"]}, indent=2) + "\n")
+        print(f"summary written to {path}", file=sys.stderr)
+
+
+def cmd_local_run(args: argparse.Namespace) -> int:
+    from .driver import RunError, print_summary, run, say
+
+    _quiet_logs(args.verbose)
+    say("starting the embedded stack (CDK synth -> moto) ...")
+    try:
+        with _stack(args) as stack:
+            summary = run(stack, catalog=Path(args.catalog), uploads=Path(args.uploads), decide=args.decide,
+                          partner=args.partner)
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print_summary(summary)
+    _write_summary(summary, args.summary)
+    return 0 if summary["lost"] == 0 else 3
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .corpus import make_demo
+    from .driver import RunError, print_summary, run, say
+
+    _quiet_logs(args.verbose)
+    workdir = Path(args.workdir)
+    say(f"preparing demo media in {workdir} (real open music from Debian, fetched once and cached) ...")
+    catalog, uploads = make_demo(workdir, say=say)
+    say((workdir / "SOURCE.txt").read_text().strip())
+    say("starting the embedded stack (CDK synth -> moto) ...")
+    try:
+        with _stack(args) as stack:
+            summary = run(stack, catalog=catalog, uploads=uploads, decide="approve")
+            mails = stack.sent_mail()
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print_summary(summary)
+    notices = [m for m in mails if not m["subject"].lower().startswith(("review", "[review", "reminder"))]
+    print(f"\n{len(mails)} emails sent through SES (review requests and notices); "
+          f"summary JSON: {args.summary or '(use --summary FILE)'}")
+    if notices:
+        print("\nfirst notice sent:\n" + "-" * 72)
+        print(notices[0]["subject"])
+        print(_text_of(notices[0]["body"])[:1800])
+    _write_summary(summary, args.summary)
+    return 0 if summary["lost"] == 0 else 3
+
+
+def _text_of(body: str) -> str:
+    import html
+    import re
+
+    if "<" not in body:
+        return body
+    body = re.sub(r"(?is)<(style|script)[^>]*>.*?</\1>", "", body)
+    body = re.sub(r"(?i)<br\s*/?>|</p>|</h\d>|</li>|</tr>", "\n", body)
+    return re.sub(r"\n\s*\n+", "\n\n", html.unescape(re.sub(r"<[^>]+>", "", body))).strip()
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from .driver import RunError, print_summary, run, say
+
+    _quiet_logs(args.verbose)
+    say("starting the embedded stack (CDK synth -> moto) ...")
+    try:
+        with _stack(args) as stack:
+            if args.catalog and args.uploads:
+                summary = run(stack, catalog=Path(args.catalog), uploads=Path(args.uploads), decide="none")
+                print_summary(summary)
+            print(f"\nreview API on {stack.review_base_url}  (Ctrl-C stops everything)")
+            print(f"partner buckets: {json.dumps(stack.partner_buckets)}")
+            shown: set[str] = set()
+            stopping = []
+            signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+            while not stopping:
+                for link in stack.review_links():
+                    if link["url"] not in shown:
+                        shown.add(link["url"])
+                        print(f"\nmail to {link['to']}: {link['subject']}\n  open: {link['url']}", flush=True)
+                time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+    except RunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="takedown", description="Takedown workflow for record labels.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole workflow on embedded AWS over real open music")
+    demo.add_argument("--workdir", default=str(DEMO_DIR), help="where demo media is made (cached)")
+    demo.add_argument("--summary", help="also write the JSON summary here")
+    demo.add_argument("--verbose", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+    local = sub.add_parser("local", help="the embedded stack (moto)").add_subparsers(dest="local_command", required=True)
+    run = local.add_parser("run", help="index a catalogue, drop uploads, run the workflow, summarize")
+    run.add_argument("--catalog", required=True, help="folder of reference audio (track id = file name)")
+    run.add_argument("--uploads", required=True, help="folder of media to drop into partner buckets")
+    run.add_argument("--decide", choices=["approve", "reject", "none"], default="none",
+                     help="decide every case through the review page (none: cases wait in review)")
+    run.add_argument("--summary", help="write the JSON summary to this file")
+    run.add_argument("--partner", help="partner whose bucket receives the uploads (default: the first)")
+    run.add_argument("--env", default="dev", help="cdk.json environment whose settings to use")
+    run.add_argument("--verbose", action="store_true")
+    run.set_defaults(func=cmd_local_run)
+    up = local.add_parser("up", help="keep the stack and the review page running until Ctrl-C")
+    up.add_argument("--catalog", help="optionally index this catalogue first")
+    up.add_argument("--uploads", help="optionally drop these uploads first")
+    up.add_argument("--port", type=int, default=8765, help="loopback port of the review API")
+    up.add_argument("--env", default="dev")
+    up.add_argument("--verbose", action="store_true")
+    up.set_defaults(func=cmd_local_up)
+
+    engine_cli.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

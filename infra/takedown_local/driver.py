@@ -1,0 +1,276 @@
+"""Drive the whole workflow on the embedded stack: catalogue in, uploads in, outcomes out.
+
+Used by `takedown local run`, `takedown demo` and the end-to-end tests. Everything it does
+goes through the stack's own doors: index published to the catalogue bucket, media dropped
+into partner buckets, decisions posted to the review API exactly as a browser would.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import json
+import re
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from takedown_core.cases import TERMINAL, Status
+
+from .runtime import LocalStack
+
+SIDECAR_SUFFIX = ".json"
+INGEST_SECONDS_PER_FILE = 30.0   # generous ceiling for decode + match of one upload locally
+WORKFLOW_SETTLE_SECONDS = 60.0   # ceiling for a case to reach review / its end after a decision
+
+
+class RunError(RuntimeError):
+    """The run could not go on; the message says what to do."""
+
+
+def say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Upload:
+    file: str          # path relative to the uploads folder (what the summary calls it)
+    path: Path
+    partner: str
+    bucket: str
+    key: str
+
+
+def media_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")
+                  and not p.name.endswith(SIDECAR_SUFFIX))
+
+
+def build_index(catalog: Path, out: Path) -> dict[str, Any]:
+    """`takedown catalog build` into out; raises RunError if nothing could be indexed."""
+    import argparse
+
+    from .engine_cli import cmd_catalog_build
+
+    code = cmd_catalog_build(argparse.Namespace(dir=str(catalog), out=str(out), shards=None))
+    if code != 0:
+        raise RunError(f"could not build a catalogue index from {catalog} (exit {code}); see the messages above")
+    return json.loads((out / "manifest.json").read_text())
+
+
+def publish_index(stack: LocalStack, index_dir: Path, version: str | None = None) -> str:
+    from takedown_adapters.aws import S3IndexStore
+
+    version = version or time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
+    S3IndexStore(stack.client("s3"), stack.catalog_bucket).publish(index_dir, version)
+    return version
+
+
+def drop_uploads(stack: LocalStack, uploads: Path, *, partner: str | None = None) -> list[Upload]:
+    """Put every media file (and its sidecar, first) into a partner's landing bucket.
+
+    A top-level folder named after a configured partner id sends its files to that partner;
+    everything else goes to `partner` (default: the first configured partner).
+    """
+    s3 = stack.client("s3")
+    default = partner or next(iter(stack.partner_buckets))
+    if default not in stack.partner_buckets:
+        raise RunError(f"unknown partner {default!r}; configured: {sorted(stack.partner_buckets)}")
+    out = []
+    for path in media_files(uploads):
+        rel = path.relative_to(uploads).as_posix()
+        first = rel.split("/", 1)[0]
+        pid = first if first in stack.partner_buckets and "/" in rel else default
+        bucket = stack.partner_buckets[pid]
+        for side in (path.with_name(path.name + SIDECAR_SUFFIX), path.with_suffix(SIDECAR_SUFFIX)):
+            if side.is_file() and side != path:
+                s3.upload_file(str(side), bucket, rel[: -len(path.name)] + side.name)
+                break
+        s3.upload_file(str(path), bucket, rel)
+        out.append(Upload(file=rel, path=path, partner=pid, bucket=bucket, key=rel))
+    return out
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise RunError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def wait_ingested(stack: LocalStack, uploads: list[Upload], progress: bool = True) -> None:
+    repo = stack.repository()
+    pending = {(u.bucket, u.key) for u in uploads}
+    deadline = time.monotonic() + 30 + INGEST_SECONDS_PER_FILE * len(uploads)
+    last = -1
+    while pending and time.monotonic() < deadline:
+        pending = {bk for bk in pending if repo.get_upload(*bk) is None}
+        done = len(uploads) - len(pending)
+        if progress and done != last:
+            say(f"  ingested {done}/{len(uploads)} uploads")
+            last = done
+        if pending:
+            if _dlq_depth(stack) and not _queue_busy(stack):
+                break  # what is left is in the dead-letter queue; the summary counts it as lost
+            time.sleep(0.2)
+
+
+def _dlq_depth(stack: LocalStack) -> int:
+    a = stack.client("sqs").get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(a["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def _queue_busy(stack: LocalStack) -> bool:
+    a = stack.client("sqs").get_queue_attributes(
+        QueueUrl=stack.ingest_queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) > 0
+
+
+def settled(stack: LocalStack, case_id: str) -> bool:
+    """The case waits for a person (in review with a link sent) or has ended."""
+    case = stack.repository().get_case(case_id)
+    if case is None:
+        return False
+    if case.status in TERMINAL or case.status == Status.NOTICE_SENT:
+        return True
+    return case.status == Status.IN_REVIEW and case.review_id is not None and _link_for(stack, case.review_id) is not None
+
+
+def _link_for(stack: LocalStack, review_id: str) -> str | None:
+    for link in reversed(stack.review_links()):
+        if f"/review/{review_id}?" in link["url"]:
+            return link["url"]
+    return None
+
+
+def http(method: str, url: str, data: dict[str, str] | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    req = urllib.request.Request(url, data=body, method=method, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "takedown-local-run"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:  # loopback only: the local review API
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def decide_case(stack: LocalStack, case_id: str, decision: str) -> int:
+    """Open the emailed link (GET: evidence only), then press the button (POST)."""
+    case = stack.repository().get_case(case_id)
+    if case is None or case.status != Status.IN_REVIEW or not case.review_id:
+        return 0
+    url = _link_for(stack, case.review_id)
+    if url is None:
+        raise RunError(f"no review link was mailed for {case_id}")
+    status, page = http("GET", url)
+    if status != 200:
+        raise RunError(f"review page for {case_id} answered {status}")
+    form = _form_fields(page)
+    action = urllib.parse.urljoin(url, htmllib.unescape(_form_action(page)))
+    fields = {k: form[k] for k in ("csrf", "exp", "sig") if k in form}
+    fields["decision"] = decision
+    if decision == "reject":
+        fields.update(reason="other", note="Rejected in a local run (takedown local run --decide reject)")
+    else:
+        fields["note"] = "Approved in a local run (takedown local run --decide approve)"
+    status, _ = http("POST", action, fields)
+    return status
+
+
+def _form_fields(page: str) -> dict[str, str]:
+    out = {}
+    for m in re.finditer(r"<input[^>]*>", page):
+        tag = m.group(0)
+        name = re.search(r'name="([^"]*)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and value and 'type="hidden"' in tag:
+            out[htmllib.unescape(name.group(1))] = htmllib.unescape(value.group(1))
+    return out
+
+
+def _form_action(page: str) -> str:
+    m = re.search(r'<form[^>]*action="([^"]+)"', page)
+    if not m:
+        raise RunError("the review page has no decision form")
+    return m.group(1)
+
+
+def summarize(stack: LocalStack, uploads: list[Upload]) -> dict[str, Any]:
+    repo = stack.repository()
+    rows, lost = [], 0
+    for u in uploads:
+        rec = repo.get_upload(u.bucket, u.key)
+        if rec is None:
+            lost += 1
+            rows.append({"file": u.file, "outcome": None, "reason": "no outcome recorded", "case_id": None,
+                         "track_id": None, "case_status": None})
+            continue
+        case = repo.get_case(rec.case_id) if rec.case_id else None
+        rows.append({
+            "file": u.file, "outcome": rec.outcome, "reason": rec.reason, "case_id": rec.case_id,
+            "track_id": rec.track_id, "case_status": case.status.value if case else None,
+        })
+    return {"uploads": rows, "lost": lost, "dead_letters": _dlq_depth(stack)}
+
+
+def run(
+    stack: LocalStack,
+    *,
+    catalog: Path,
+    uploads: Path,
+    decide: str = "none",
+    partner: str | None = None,
+) -> dict[str, Any]:
+    if not catalog.is_dir():
+        raise RunError(f"catalogue folder {catalog} does not exist")
+    if not uploads.is_dir():
+        raise RunError(f"uploads folder {uploads} does not exist")
+    say(f"1/4 building the catalogue index from {catalog}")
+    with tempfile.TemporaryDirectory(prefix="takedown-index-") as tmp:
+        index_dir = Path(tmp) / "index"
+        manifest = build_index(catalog, index_dir)
+        version = publish_index(stack, index_dir)
+    say(f"    published index {version} ({manifest['catalogue']['track_count']} tracks) to s3://{stack.catalog_bucket}")
+    say(f"2/4 dropping uploads from {uploads} into partner buckets")
+    dropped = drop_uploads(stack, uploads, partner=partner)
+    if not dropped:
+        raise RunError(f"no files under {uploads}")
+    say(f"3/4 fingerprinting and matching {len(dropped)} uploads")
+    wait_ingested(stack, dropped)
+    repo = stack.repository()
+    case_ids = sorted({r.case_id for u in dropped if (r := repo.get_upload(u.bucket, u.key)) and r.case_id})
+    say(f"4/4 {len(case_ids)} case(s) opened; waiting for the workflow")
+    for cid in case_ids:
+        wait_for(lambda: settled(stack, cid), WORKFLOW_SETTLE_SECONDS, f"case {cid} to reach review")
+    if decide in ("approve", "reject"):
+        for cid in case_ids:
+            status = decide_case(stack, cid, decide)
+            if status:
+                say(f"    {decide}d {cid} through the review page (HTTP {status})")
+        for cid in case_ids:
+            wait_for(lambda: (c := repo.get_case(cid)) is not None and (c.status in TERMINAL or c.status == Status.NOTICE_SENT),
+                     WORKFLOW_SETTLE_SECONDS, f"case {cid} to finish")
+    return summarize(stack, dropped)
+
+
+def print_summary(summary: dict[str, Any], stream=sys.stdout) -> None:
+    rows = summary["uploads"]
+    w = max([len(r["file"]) for r in rows] + [4])
+    print(f"\n{'file'.ljust(w)}  {'outcome':<11}  {'case status':<15}  {'track':<24}  reason", file=stream)
+    print(f"{'-' * w}  {'-' * 11}  {'-' * 15}  {'-' * 24}  {'-' * 20}", file=stream)
+    for r in rows:
+        print(f"{r['file'].ljust(w)}  {str(r['outcome']):<11}  {str(r['case_status'] or '-'):<15}  "
+              f"{str(r['track_id'] or '-')[:24]:<24}  {r['reason'] or ''}", file=stream)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[str(r["outcome"])] = counts.get(str(r["outcome"]), 0) + 1
+    print(f"\n{len(rows)} uploads: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+          + f"; lost: {summary['lost']}; dead letters: {summary.get('dead_letters', 0)}", file=stream)

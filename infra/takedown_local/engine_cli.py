@@ -1,0 +1,217 @@
+"""`takedown catalog build` and `takedown match`: the fingerprint engine from the shell.
+
+Wired into the `takedown` command by ``add_commands(subparsers)``. Each command's ``func``
+takes the argparse namespace and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from takedown_core.audio import DecodeError, decode_audio
+from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, Index, IndexWriter
+
+METADATA_KEYS = ("title", "artist", "isrc", "owner", "territories")
+MAX_REFERENCE_SECONDS = 6000.0  # a reference longer than 100 minutes is cut there
+MAX_QUERY_SECONDS = 600.0  # the fingerprint Lambda's cap, for the same answers locally
+_SKIP_SUFFIXES = {".json", ".txt", ".md", ".jpg", ".jpeg", ".png", ".gif", ".pdf", ".nfo", ".cue", ".log", ".m3u"}
+
+
+def add_commands(subparsers) -> None:
+    catalog = subparsers.add_parser("catalog", help="build and inspect the reference catalogue index")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND")
+    catalog_sub.required = True
+    build = catalog_sub.add_parser("build", help="fingerprint every audio file under DIR into a new index")
+    build.add_argument("dir", metavar="DIR", help="directory of reference audio (searched recursively)")
+    build.add_argument("--out", required=True, metavar="INDEX", help="new index directory (must not exist or be empty)")
+    build.add_argument("--shards", type=int, default=None, metavar="N", help="number of shards (default: as few as fit)")
+    build.set_defaults(func=cmd_catalog_build)
+
+    match = subparsers.add_parser("match", help="match audio files against an index")
+    match.add_argument("--index", required=True, metavar="INDEX", help="index directory")
+    match.add_argument("files", nargs="+", metavar="FILE")
+    match.add_argument("--jsonl", action="store_true", help="one JSON object per line per file")
+    match.add_argument(
+        "--max-false-match-rate",
+        type=float,
+        default=DEFAULT_MAX_FALSE_MATCH_RATE,
+        metavar="RATE",
+        help=f"expected chance matches per query allowed (default {DEFAULT_MAX_FALSE_MATCH_RATE:g})",
+    )
+    match.set_defaults(func=cmd_match)
+
+
+# --------------------------------------------------------------------------- catalog build
+
+
+class _Progress:
+    """A plain-text progress bar on stderr (redraws in place on a terminal)."""
+
+    def __init__(self, total: int, stream=None) -> None:
+        self.total = max(1, total)
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.monotonic()
+        self.last_line = ""
+
+    def update(self, done: int, label: str = "") -> None:
+        frac = done / self.total
+        width = 30
+        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        line = f"[{bar}] {done}/{self.total} {frac * 100:5.1f}% {elapsed:6.1f}s eta {eta:6.1f}s {label[:40]}"
+        if self.tty:
+            self.stream.write("\r" + line.ljust(len(self.last_line)))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.last_line = line
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _candidate_files(root: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.startswith(".") or path.suffix.lower() in _SKIP_SUFFIXES:
+                continue
+            files.append(path)
+    return files
+
+
+def _sidecar_metadata(path: Path) -> dict:
+    side = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
+    if not side.is_file():
+        return {}
+    try:
+        doc = json.loads(side.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"warning: {side}: unreadable metadata ({exc}); ignored", file=sys.stderr)
+        return {}
+    if not isinstance(doc, dict):
+        print(f"warning: {side}: metadata is not a JSON object; ignored", file=sys.stderr)
+        return {}
+    return {k: doc[k] for k in METADATA_KEYS if k in doc}
+
+
+def cmd_catalog_build(args: argparse.Namespace) -> int:
+    root = Path(args.dir)
+    if not root.is_dir():
+        print(f"error: {root} is not a directory", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        print(f"error: {out} is not empty; an index version is written to a new directory", file=sys.stderr)
+        return 2
+    files = _candidate_files(root)
+    params = DEFAULT_PARAMS
+    writer = IndexWriter(params)
+    progress = _Progress(len(files))
+    skipped = 0
+    for i, path in enumerate(files):
+        track_id = path.stem if path.suffix else path.name
+        try:
+            samples = decode_audio(path, sample_rate=params.sample_rate, max_seconds=MAX_REFERENCE_SECONDS)
+        except DecodeError as exc:
+            if progress.tty:
+                progress.stream.write("\n")
+            print(f"warning: skipping {path}: {exc} ({exc.reason})", file=sys.stderr)
+            skipped += 1
+            progress.update(i + 1, path.name)
+            continue
+        try:
+            writer.add(track_id, samples, duration_s=samples.size / params.sample_rate, metadata=_sidecar_metadata(path))
+        except ValueError as exc:
+            print(f"warning: skipping {path}: {exc}", file=sys.stderr)
+            skipped += 1
+        progress.update(i + 1, path.name)
+    progress.close()
+    if len(writer) == 0:
+        print(f"error: no audio found under {root}", file=sys.stderr)
+        return 1
+    manifest = writer.write(out, shard_count=args.shards)
+    cat = manifest["catalogue"]
+    print(
+        f"indexed {cat['track_count']} tracks ({cat['total_seconds'] / 3600:.2f} h, {cat['total_entries']} hashes) "
+        f"into {len(manifest['shards'])} shard(s) at {out}; skipped {skipped}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- match
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    try:
+        index = Index.open(args.index)
+    except Exception as exc:  # noqa: BLE001 - report any unreadable index as a usage error
+        print(f"error: cannot open index {args.index}: {exc}", file=sys.stderr)
+        return 2
+    rows = []
+    failures = 0
+    for path in args.files:
+        row: dict = {"file": path, "track_id": None, "offset_s": None, "score": 0.0}
+        try:
+            samples = decode_audio(path, sample_rate=index.params.sample_rate, max_seconds=MAX_QUERY_SECONDS)
+            result = index.query(samples, max_false_match_rate=args.max_false_match_rate)
+        except (DecodeError, OSError) as exc:
+            failures += 1
+            row["error"] = str(exc)
+            row["reason"] = getattr(exc, "reason", "unreadable")
+        else:
+            row["score"] = round(result.score, 3)
+            row["query_duration_s"] = round(result.query_duration_s, 3)
+            if result.best:
+                b = result.best
+                row.update(
+                    track_id=b.track_id,
+                    offset_s=round(b.offset_s, 3),
+                    false_match_rate=b.false_match_rate,
+                    speed=round(b.speed, 4),
+                    pitch_semitones=round(b.pitch_semitones, 3),
+                    transform=b.transform,
+                    matched_duration_s=round(b.matched_duration_s, 3),
+                    aligned_hashes=b.aligned_hashes,
+                    metadata=b.metadata,
+                    others=[o.track_id for o in result.others],
+                )
+        rows.append(row)
+        if args.jsonl:
+            print(json.dumps(row), flush=True)
+    if not args.jsonl:
+        _print_table(rows)
+    return 1 if failures and failures == len(rows) else 0
+
+
+def _print_table(rows: list[dict]) -> None:
+    headers = ["file", "track", "offset s", "score", "speed", "pitch st", "note"]
+    table = []
+    for r in rows:
+        table.append(
+            [
+                r["file"],
+                r["track_id"] or "-",
+                "-" if r["offset_s"] is None else f"{r['offset_s']:.2f}",
+                f"{r['score']:.1f}",
+                "-" if "speed" not in r else f"{r['speed']:.3f}",
+                "-" if "pitch_semitones" not in r else f"{r['pitch_semitones']:+.2f}",
+                r.get("error", ", ".join(r.get("others", [])) and "also: " + ", ".join(r.get("others", []))),
+            ]
+        )
+    widths = [max(len(h), *(len(str(row[i])) for row in table)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for row in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))

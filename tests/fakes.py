@@ -1,0 +1,142 @@
+"""In-memory implementations of the domain's ports, for fast unit tests.
+
+tests/unit/test_repository_contract.py runs the same contract against this fake and against
+the DynamoDB adapter on moto, so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import replace
+from typing import Any
+
+from takedown_core.cases import AuditEvent, Case, ConcurrentChange, Status, check_transition, utcnow
+from takedown_core.ports import CaseExists, Review, ReviewAlreadyUsed, Submission, UploadRecord
+
+
+class InMemoryCaseRepository:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.cases: dict[str, Case] = {}
+        self.audit: dict[str, list[AuditEvent]] = {}
+        self.reviews: dict[str, Review] = {}
+        self.submissions: dict[str, Submission] = {}
+        self.uploads: dict[tuple[str, str], UploadRecord] = {}
+        self.notices: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stay_down: dict[tuple[str, str], str] = {}
+
+    def create_case(self, case: Case, event: AuditEvent) -> None:
+        with self._lock:
+            if case.case_id in self.cases:
+                raise CaseExists(case.case_id)
+            self.cases[case.case_id] = copy.deepcopy(case)
+            self.audit.setdefault(case.case_id, []).append(event)
+
+    def get_case(self, case_id: str) -> Case | None:
+        c = self.cases.get(case_id)
+        return copy.deepcopy(c) if c else None
+
+    def transition(self, case_id, expected, new, event, updates=None) -> Case:
+        with self._lock:
+            current = self.cases.get(case_id)
+            if current is None or current.status != expected:
+                raise ConcurrentChange(case_id, expected, current.status if current else None)
+            check_transition(case_id, expected, new)
+            changed = replace(current, status=new, updated_at=utcnow(), version=current.version + 1)
+            for k, v in (updates or {}).items():
+                setattr(changed, k, copy.deepcopy(v))
+            self.cases[case_id] = changed
+            self.audit.setdefault(case_id, []).append(event)
+            return copy.deepcopy(changed)
+
+    def audit_trail(self, case_id: str) -> list[AuditEvent]:
+        return list(self.audit.get(case_id, []))
+
+    def append_audit(self, event: AuditEvent) -> None:
+        with self._lock:
+            self.audit.setdefault(event.case_id, []).append(event)
+
+    def list_cases(self, status: Status | None = None, limit: int = 1000) -> list[Case]:
+        out = [copy.deepcopy(c) for c in self.cases.values() if status is None or c.status == status]
+        return sorted(out, key=lambda c: c.created_at)[:limit]
+
+    def put_review(self, review: Review, ttl_epoch: int) -> None:
+        self.reviews[review.review_id] = copy.deepcopy(review)
+
+    def get_review(self, review_id: str) -> Review | None:
+        r = self.reviews.get(review_id)
+        return copy.deepcopy(r) if r else None
+
+    def use_review(self, review_id: str, decision: dict[str, Any]) -> Review:
+        with self._lock:
+            r = self.reviews.get(review_id)
+            if r is None or r.used:
+                raise ReviewAlreadyUsed(review_id)
+            r.used, r.decision = True, copy.deepcopy(decision)
+            return copy.deepcopy(r)
+
+    def get_submission(self, content_hash: str) -> Submission | None:
+        return copy.deepcopy(self.submissions.get(content_hash))
+
+    def put_submission(self, submission: Submission) -> None:
+        self.submissions.setdefault(submission.content_hash, copy.deepcopy(submission))
+
+    def put_upload(self, upload: UploadRecord) -> None:
+        self.uploads[(upload.bucket, upload.key)] = copy.deepcopy(upload)
+
+    def get_upload(self, bucket: str, key: str) -> UploadRecord | None:
+        return copy.deepcopy(self.uploads.get((bucket, key)))
+
+    def mark_stay_down(self, track_id: str, content_hash: str, case_id: str) -> None:
+        self.stay_down.setdefault((track_id, content_hash), case_id)
+
+    def get_stay_down(self, track_id: str, content_hash: str) -> str | None:
+        return self.stay_down.get((track_id, content_hash))
+
+    def claim_notice(self, case_id: str, channel: str, notice: dict[str, Any]) -> bool:
+        with self._lock:
+            k = (case_id, channel)
+            existing = self.notices.get(k)
+            if existing is not None and existing.get("state") != "failed":
+                return False
+            self.notices[k] = {**copy.deepcopy(notice), "state": "sending"}
+            return True
+
+    def complete_notice(self, case_id: str, channel: str, result: dict[str, Any]) -> None:
+        self.notices[(case_id, channel)].update(copy.deepcopy(result))
+
+    def get_notice(self, case_id: str, channel: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.notices.get((case_id, channel)))
+
+
+class RecordingMailer:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def send(self, *, to, subject, text, html=None) -> str:
+        if self.fail:
+            raise RuntimeError("mail channel down")
+        self.sent.append({"to": list(to), "subject": subject, "text": text, "html": html})
+        return f"msg-{len(self.sent)}"
+
+
+class RecordingCallback:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, Any]] = []
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
+        self.calls.append(("succeed", task_token, output))
+
+    def fail(self, task_token: str, error: str, cause: str) -> None:
+        self.calls.append(("fail", task_token, {"error": error, "cause": cause}))
+
+
+class RecordingStarter:
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+
+    def start(self, case_id: str, payload: dict[str, Any]) -> str:
+        self.started.setdefault(case_id, payload)
+        return f"arn:aws:states:local:exec:{case_id}"

@@ -1,0 +1,360 @@
+"""The fingerprint engine's pieces: peaks, hashes, index format, voting, calibration, shards."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from audio_fixtures import add_white_noise, resample_linear, synth_track  # noqa: E402
+
+from takedown_core.engine import (  # noqa: E402
+    DEFAULT_MAX_FALSE_MATCH_RATE,
+    DEFAULT_PARAMS,
+    FORMAT_VERSION,
+    Index,
+    IndexFormatError,
+    IndexWriter,
+    QueryResult,
+    extract,
+    merge_results,
+)
+from takedown_core.engine.extract import HASH_DTYPE, find_peaks, hash_pairs, make_pairs  # noqa: E402
+from takedown_core.engine.result import false_match_rate, poisson_sf  # noqa: E402
+
+SR = DEFAULT_PARAMS.sample_rate
+N_TRACKS = 16
+TRACK_S = 45.0
+
+
+def _track(i: int, **kw) -> np.ndarray:
+    return synth_track(1000 + i, TRACK_S, SR, **kw)
+
+
+def _cut(x: np.ndarray, start_s: float, seconds: float) -> np.ndarray:
+    return x[int(start_s * SR) : int((start_s + seconds) * SR)]
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> dict[str, np.ndarray]:
+    return {f"track-{i:02d}": _track(i) for i in range(N_TRACKS)}
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, catalogue) -> Path:
+    writer = IndexWriter()
+    for tid, x in catalogue.items():
+        writer.add(tid, x, duration_s=x.size / SR, metadata={"title": tid.upper(), "isrc": f"XX{tid[-2:]}"})
+    out = tmp_path_factory.mktemp("index") / "v1"
+    writer.write(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sharded_dir(tmp_path_factory, catalogue) -> Path:
+    writer = IndexWriter()
+    for tid, x in catalogue.items():
+        writer.add(tid, x, duration_s=x.size / SR, metadata={"title": tid.upper()})
+    out = tmp_path_factory.mktemp("index") / "sharded"
+    writer.write(out, shard_count=3)
+    return out
+
+
+@pytest.fixture(scope="module")
+def index(index_dir) -> Index:
+    return Index.open(index_dir)
+
+
+# --------------------------------------------------------------------------- peaks
+
+
+def test_peaks_sit_on_the_partials_of_a_tone():
+    # Given a 440 Hz tone with a few harmonics, swelling twice a second
+    t = np.arange(int(3 * SR)) / SR
+    env = (np.sin(2 * np.pi * 1 * t) ** 8).astype(np.float32)  # smooth pulses, no clicks
+    x = (env * (np.sin(2 * np.pi * 440 * t) + 0.5 * np.sin(2 * np.pi * 880 * t))).astype(np.float32) * 0.5
+    # When peaks are picked
+    peaks = find_peaks(x, DEFAULT_PARAMS)
+    # Then they are found at 440 Hz and 880 Hz (to a fraction of a semitone)
+    hz = DEFAULT_PARAMS.fmin_hz * 2 ** (peaks.semitones / 12)
+    assert peaks.frames.size > 0
+    near = np.minimum(np.abs(12 * np.log2(hz / 440)), np.abs(12 * np.log2(hz / 880)))
+    assert np.mean(near < 0.25) > 0.9
+
+
+def test_silence_and_very_quiet_noise_give_no_peaks():
+    assert find_peaks(np.zeros(5 * SR, np.float32), DEFAULT_PARAMS).frames.size == 0
+    quiet = (np.random.default_rng(0).standard_normal(5 * SR) * 1e-5).astype(np.float32)
+    assert find_peaks(quiet, DEFAULT_PARAMS).frames.size == 0
+
+
+def test_peak_density_is_capped():
+    x = _track(0)
+    p = DEFAULT_PARAMS
+    peaks = find_peaks(x, p, peaks_per_s=p.ref_peaks_per_s)
+    assert peaks.frames.size / TRACK_S <= p.ref_peaks_per_s * 1.05
+    assert np.bincount(peaks.frames).max() <= p.max_peaks_per_frame
+
+
+def test_query_peaks_are_a_superset_of_reference_peaks():
+    x = _track(1)
+    p = DEFAULT_PARAMS
+    ref = find_peaks(x, p, peaks_per_s=p.ref_peaks_per_s)
+    qry = find_peaks(x, p, peaks_per_s=p.query_peaks_per_s)
+    ref_set = set(zip(ref.frames.tolist(), np.round(ref.semitones, 3).tolist()))
+    qry_set = set(zip(qry.frames.tolist(), np.round(qry.semitones, 3).tolist()))
+    assert len(ref_set - qry_set) / len(ref_set) < 0.02
+
+
+def test_extraction_is_deterministic_and_typed():
+    x = _track(2)
+    a, b = extract(x), extract(x)
+    assert a.hashes.dtype == HASH_DTYPE and a.times.dtype == np.dtype("<u4")
+    assert np.array_equal(a.hashes, b.hashes) and np.array_equal(a.times, b.times)
+    assert 20 < len(a) / TRACK_S < 100  # index size budget: <= ~100 hashes/s
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def test_hashes_move_only_in_the_anchor_field_under_a_pitch_shift():
+    pairs = make_pairs(find_peaks(_track(3), DEFAULT_PARAMS), DEFAULT_PARAMS, 5)
+    shifted = type(pairs)(pairs.anchor_frames, pairs.anchor_semitones + 1.0, pairs.df_semitones, pairs.dt_frames)
+    h0, ok0 = hash_pairs(pairs, DEFAULT_PARAMS)
+    h1, ok1 = hash_pairs(shifted, DEFAULT_PARAMS, pitch_semitones=1.0)
+    both = ok0 & ok1
+    assert np.mean(h0[both] == h1[both]) > 0.99
+    # and without the hypothesis the anchor field differs
+    h2, ok2 = hash_pairs(shifted, DEFAULT_PARAMS)
+    assert np.mean(h0[ok0 & ok2] == h2[ok0 & ok2]) < 0.05
+
+
+def test_tempo_hypothesis_restores_stretched_time_differences():
+    pairs = make_pairs(find_peaks(_track(4), DEFAULT_PARAMS), DEFAULT_PARAMS, 5)
+    faster = type(pairs)(pairs.anchor_frames, pairs.anchor_semitones, pairs.df_semitones, np.rint(pairs.dt_frames / 1.05).astype(np.int32))
+    h0, ok0 = hash_pairs(pairs, DEFAULT_PARAMS)
+    h1, ok1 = hash_pairs(faster, DEFAULT_PARAMS, tempo=1.05)
+    both = ok0 & ok1
+    assert np.mean(h0[both] == h1[both]) > 0.8
+
+
+# --------------------------------------------------------------------------- index format
+
+
+def test_index_directory_is_flat_versioned_and_pickle_free(index_dir):
+    names = sorted(p.name for p in index_dir.iterdir())
+    assert all((index_dir / n).is_file() for n in names)  # flat: no subdirectories
+    assert "manifest.json" in names and "tracks.json" in names
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["params"]["sample_rate"] == SR
+    assert manifest["dtypes"] == {"hashes": "<u4", "postings": "<u4"}
+    for shard in manifest["shards"]:
+        for key in ("hashes", "postings"):
+            arr = np.load(index_dir / shard[key], allow_pickle=False, mmap_mode="r")
+            assert arr.dtype == np.dtype(manifest["dtypes"][key])
+        h = np.load(index_dir / shard["hashes"], allow_pickle=False)
+        assert np.all(h[1:] >= h[:-1])  # sorted for searchsorted
+    for n in names:
+        assert b"pickle" not in (index_dir / n).read_bytes()[:200]
+
+
+def test_index_round_trip_gives_the_same_answers_mapped_or_loaded(index_dir, catalogue):
+    q = _cut(catalogue["track-05"], 12.0, 10.0)
+    mapped = Index.open(index_dir, mmap=True).query(q)
+    loaded = Index.open(index_dir, mmap=False).query(q)
+    assert mapped.best is not None and mapped.best.track_id == "track-05"
+    assert mapped.to_dict() == loaded.to_dict()
+
+
+def test_a_written_index_is_never_overwritten(index_dir):
+    with pytest.raises(FileExistsError):
+        IndexWriter().write(index_dir)
+
+
+def test_an_unknown_format_version_is_refused(tmp_path, index_dir):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for p in index_dir.iterdir():
+        (bad / p.name).write_bytes(p.read_bytes())
+    m = json.loads((bad / "manifest.json").read_text())
+    m["format_version"] = 999
+    (bad / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexFormatError):
+        Index.open(bad)
+
+
+def test_metadata_comes_back_with_the_match(index, catalogue):
+    r = index.query(_cut(catalogue["track-07"], 3.0, 10.0))
+    assert r.best.metadata == {"title": "TRACK-07", "isrc": "XX07"}
+    assert index.track_metadata("track-07")["isrc"] == "XX07"
+    json.dumps(r.to_dict())  # JSON-serialisable
+
+
+# --------------------------------------------------------------------------- voting
+
+
+@pytest.mark.parametrize("tid,start", [("track-00", 0.0), ("track-09", 17.3), ("track-15", 33.0)])
+def test_offset_voting_finds_the_excerpt_position(index, catalogue, tid, start):
+    r = index.query(_cut(catalogue[tid], start, 10.0))
+    assert r.best is not None and r.best.track_id == tid
+    assert abs(r.best.offset_s - start) < 0.1
+    assert r.best.speed == pytest.approx(1.0, abs=0.01)
+    assert 7.0 < r.best.matched_duration_s <= 10.0
+    assert 0 < len(r.best.landmarks) <= 200
+    q, ref = np.array(r.best.landmarks).T
+    assert np.allclose(ref - q, start, atol=0.1)
+
+
+def test_a_query_starting_before_the_reference_has_a_negative_offset(index, catalogue):
+    q = np.concatenate([synth_track(77, 3.0, SR) * 0.0, _cut(catalogue["track-03"], 0.0, 8.0)])
+    r = index.query(q)
+    assert r.best.track_id == "track-03"
+    assert abs(r.best.offset_s + 3.0) < 0.1
+
+
+@pytest.mark.parametrize("factor", [0.95, 1.05])
+def test_speed_changes_match_with_the_detected_speed(index, catalogue, factor):
+    q = resample_linear(_cut(catalogue["track-06"], 10.0, 11.0), factor)[: 10 * SR]
+    r = index.query(q)
+    assert r.best is not None and r.best.track_id == "track-06"
+    assert r.best.speed == pytest.approx(factor, abs=0.01)
+    assert r.best.pitch_semitones == pytest.approx(12 * math.log2(factor), abs=0.35)
+    assert r.best.transform == "speed"
+    assert abs(r.best.offset_s - 10.0) < 0.3
+
+
+@pytest.mark.parametrize("semitones", [-1.0, 1.0])
+def test_pitch_shifts_match(index, semitones):
+    q = _cut(_track(8, pitch_semitones=semitones), 15.0, 10.0)
+    r = index.query(q)
+    assert r.best is not None and r.best.track_id == "track-08"
+    assert r.best.pitch_semitones == pytest.approx(semitones, abs=0.35)
+    assert abs(r.best.offset_s - 15.0) < 0.3
+
+
+@pytest.mark.parametrize("tempo", [0.95, 1.05])
+def test_time_stretches_match(index, tempo):
+    q = _cut(_track(10, tempo=tempo), 15.0 / tempo, 10.0)
+    r = index.query(q)
+    assert r.best is not None and r.best.track_id == "track-10"
+    assert r.best.speed == pytest.approx(tempo, abs=0.01)
+    assert abs(r.best.offset_s - 15.0) < 0.3
+
+
+def test_noisy_excerpts_still_match(index, catalogue):
+    q = add_white_noise(_cut(catalogue["track-11"], 20.0, 10.0), snr_db=5.0, seed=3)
+    r = index.query(q)
+    assert r.best is not None and r.best.track_id == "track-11"
+
+
+# --------------------------------------------------------------------------- rejection
+
+
+def test_unrelated_music_does_not_match(index):
+    for seed in range(5):
+        r = index.query(synth_track(5000 + seed, 10.0, SR))
+        assert r.best is None, r.best
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: np.zeros(10 * SR, np.float32),
+        lambda: (np.random.default_rng(1).standard_normal(10 * SR) * 1e-5).astype(np.float32),
+        lambda: (0.5 * np.sin(2 * np.pi * 440 * np.arange(10 * SR) / SR)).astype(np.float32),
+        lambda: (0.3 * np.random.default_rng(2).standard_normal(10 * SR)).astype(np.float32),
+    ],
+    ids=["silence", "near-silence", "steady-tone", "white-noise"],
+)
+def test_low_information_queries_answer_no_match(index, make):
+    r = index.query(make())
+    assert r.best is None
+    assert r.score < -math.log10(DEFAULT_MAX_FALSE_MATCH_RATE)
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_poisson_tail_matches_a_direct_sum():
+    lam = 0.7
+    for n in (1, 3, 8, 20):
+        direct = 1.0 - sum(math.exp(-lam) * lam**k / math.factorial(k) for k in range(n))
+        assert poisson_sf(n, lam) == pytest.approx(direct, rel=1e-6, abs=1e-15)
+
+
+def test_the_same_evidence_is_weaker_in_a_bigger_catalogue():
+    postings = [500] * 10
+    small = false_match_rate(12, postings, cells=1e5, catalogue_cells=1e5, window=5)
+    big = false_match_rate(12, [p * 100 for p in postings], cells=1e7, catalogue_cells=1e7, window=5)
+    assert big == pytest.approx(small * 100, rel=1e-6)
+
+
+def test_near_duplicates_are_named_in_others(tmp_path, catalogue):
+    writer = IndexWriter()
+    base = catalogue["track-12"]
+    writer.add("original", base)
+    writer.add("re-release", base + 0.02 * synth_track(9, TRACK_S, SR))  # same master, new noise floor
+    for i in (0, 1, 2):
+        writer.add(f"other-{i}", catalogue[f"track-0{i}"])
+    writer.write(tmp_path / "dups")
+    r = Index.open(tmp_path / "dups").query(_cut(base, 5.0, 10.0))
+    assert r.best is not None and {r.best.track_id, *[o.track_id for o in r.others]} == {"original", "re-release"}
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def test_sharded_query_and_merge_equal_the_unsharded_decision(index, sharded_dir, catalogue):
+    manifest = json.loads((sharded_dir / "manifest.json").read_text())
+    assert len(manifest["shards"]) == 3
+    queries = [_cut(catalogue[t], 9.0, 10.0) for t in ("track-01", "track-08", "track-14")]
+    queries += [synth_track(6000, 10.0, SR), add_white_noise(_cut(catalogue["track-04"], 2.0, 10.0), 0.0)]
+    whole = Index.open(sharded_dir)
+    for q in queries:
+        single = index.query(q)
+        merged_in_process = whole.query(q)
+        # one shard per "Lambda", results passed as JSON, merged
+        parts = [
+            QueryResult.from_dict(json.loads(json.dumps(Index.open(sharded_dir, shards=[s]).query(q).to_dict(with_evidence=True))))
+            for s in range(3)
+        ]
+        merged = merge_results(parts)
+        for r in (merged_in_process, merged):
+            assert (r.best and r.best.track_id) == (single.best and single.best.track_id)
+            if single.best:
+                assert r.best.aligned_hashes == single.best.aligned_hashes
+                assert r.best.score == pytest.approx(single.best.score, rel=0.15)
+                assert r.best.offset_s == pytest.approx(single.best.offset_s, abs=0.05)
+
+
+def test_one_shard_alone_is_not_more_lenient_than_the_merge(sharded_dir, catalogue):
+    q = _cut(catalogue["track-02"], 4.0, 10.0)
+    parts = [Index.open(sharded_dir, shards=[s]).query(q) for s in range(3)]
+    merged = merge_results(parts)
+    holder = [p for p in parts if p.best]
+    assert len(holder) == 1 and holder[0].best.track_id == "track-02"
+    # the shard's rate already counts the whole catalogue's multiplicity
+    assert holder[0].best.false_match_rate == pytest.approx(merged.best.false_match_rate, rel=0.5)
+
+
+def test_merging_a_shard_twice_is_refused(sharded_dir, catalogue):
+    part = Index.open(sharded_dir, shards=[0]).query(_cut(catalogue["track-00"], 4.0, 5.0))
+    with pytest.raises(ValueError):
+        merge_results([part, part])
+
+
+def test_a_long_upload_is_searched_in_segments_and_keeps_its_offsets(index, catalogue):
+    # Given a 75 s upload: unrelated music, then 20 s of a catalogue track, then more music
+    q = np.concatenate([synth_track(7001, 40.0, SR), _cut(catalogue["track-13"], 10.0, 20.0), synth_track(7002, 15.0, SR)])
+    r = index.query(q)
+    assert len(r.evidence["segments"]) >= 2
+    assert r.best is not None and r.best.track_id == "track-13"
+    # the offset is still the reference position of the upload's first sample
+    assert abs(r.best.offset_s - (10.0 - 40.0)) < 0.15
+    assert 40.0 - 0.5 <= r.best.query_start_s <= 45.0

@@ -1,0 +1,219 @@
+"""Takedown notices (takedown_core.notices): every legal element, or no notice at all."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+
+from takedown_core.cases import Case, Source
+from takedown_core.notices import ELEMENTS, LAWS, Notice, NoticeIncomplete, render_notice
+
+NOW = "2025-03-01T12:00:00.000Z"
+URL = "https://www.youtube.com/watch?v=abc123"
+EVIL = "<script>alert(1)</script>"
+
+COMPLAINANT = {
+    "name": "Jane Doe",
+    "organisation": "Example Records Ltd",
+    "address": "1 Harbour Street, London N1 1AA, United Kingdom",
+    "phone": "+44 20 7946 0000",
+    "email": "rights@label.example",
+    "signature": "Jane Doe",
+}
+PLATFORM = {"name": "YouTube", "law": "DMCA", "channel": "email", "address": "copyright@youtube.example"}
+
+
+def make_case(*, url=URL, title="Midnight Harbour (sped up)", work_title="Midnight Harbour", owner="Example Records Ltd",
+              evidence=True) -> dict:
+    return Case.open(
+        track_id="trk-0042",
+        work={"title": work_title, "artist": "The Lanterns", "isrc": "GBXYZ2400123", "owner": owner},
+        source=Source(partner="scanco", platform="youtube", url=url, uploader="nightcore_fan", title=title,
+                      partner_ref="SC-1", bucket="b", key="k"),
+        evidence={"score": 8.398, "false_match_rate": 4e-9, "transform": "speed", "offset_s": 52.5, "query_start_s": 12.0,
+                  "matched_duration_s": 40.0, "speed": 1.0, "pitch_semitones": 0.0, "aligned_hashes": 120,
+                  "landmarks": []} if evidence else {},
+        policy={},
+        submission="ab" * 32,
+    ).to_dict()
+
+
+def notice(law="DMCA", case=None, complainant=None, platform=None) -> Notice:
+    return render_notice(case or make_case(), law=law, complainant=complainant or COMPLAINANT,
+                         platform=platform or PLATFORM, now=NOW)
+
+
+def missing_of(**kw) -> list[str]:
+    with pytest.raises(NoticeIncomplete) as err:
+        notice(**kw)
+    return err.value.missing
+
+
+# --------------------------------------------------------------------------- DMCA
+
+
+def test_given_the_laws_then_each_lists_its_statutory_elements():
+    assert LAWS["DMCA"] == ["signature", "copyrighted_work", "infringing_material", "contact_information",
+                            "good_faith_statement", "accuracy_and_authority_statement"]
+    assert LAWS["DSA"] == ["explanation", "exact_location", "submitter", "bona_fide_statement"]
+    dmca = [ELEMENTS["DMCA"][e][1] for e in LAWS["DMCA"]]
+    assert dmca == [f"17 U.S.C. § 512(c)(3)(A)({n})" for n in ("i", "ii", "iii", "iv", "v", "vi")]
+    dsa = [ELEMENTS["DSA"][e][1] for e in LAWS["DSA"]]
+    assert dsa == [f"Regulation (EU) 2022/2065, Art. 16(2)({x})" for x in "abcd"]
+
+
+def test_given_a_complete_case_when_a_dmca_notice_is_rendered_then_every_element_is_present():
+    n = notice("DMCA")
+    assert n.missing() == []
+    assert set(n.fields) == set(LAWS["DMCA"])
+    f = n.fields
+    # (i) signature of a person authorised to act on behalf of the owner
+    assert "/s/ Jane Doe" in f["signature"] and "on behalf of Example Records Ltd" in f["signature"]
+    # (ii) the copyrighted work
+    assert "Midnight Harbour" in f["copyrighted_work"] and "GBXYZ2400123" in f["copyrighted_work"]
+    # (iii) the infringing material and where to find it, with the match evidence
+    assert URL in f["infringing_material"]
+    assert "0:12–0:52" in f["infringing_material"] and "1:04–1:44" in f["infringing_material"]
+    assert "match score 8.4" in f["infringing_material"]
+    # (iv) contact information
+    for v in ("1 Harbour Street", "+44 20 7946 0000", "rights@label.example"):
+        assert v in f["contact_information"]
+    # (v) good faith
+    assert "good faith belief" in f["good_faith_statement"]
+    assert "not authorized by the copyright owner, its agent, or the law" in f["good_faith_statement"]
+    # (vi) accuracy, and authority under penalty of perjury
+    assert "accurate" in f["accuracy_and_authority_statement"]
+    assert "under penalty of perjury" in f["accuracy_and_authority_statement"]
+    assert "authorized to act on behalf of Example Records Ltd" in f["accuracy_and_authority_statement"]
+
+
+def test_given_a_dmca_notice_then_the_text_contains_every_element_and_is_addressed():
+    n = notice("DMCA")
+    assert n.law == "DMCA" and n.to == "copyright@youtube.example" and n.channel == "email"
+    assert n.case_id.startswith("case-") and n.case_id in n.subject
+    assert "DMCA" in n.subject and "17 U.S.C. § 512(c)(3)" in n.text
+    for element in LAWS["DMCA"]:
+        for line in n.fields[element].splitlines():
+            assert line in n.text
+        assert ELEMENTS["DMCA"][element][1] in n.text
+    assert "2025-03-01" in n.text
+    assert n.to_dict()["fields"] == n.fields
+
+
+@pytest.mark.parametrize("url", [None, "", "javascript:alert(1)", "s3://bucket/key", "ftp://x/y"])
+def test_given_no_http_url_to_locate_the_material_then_the_dmca_notice_is_incomplete(url):
+    assert missing_of(law="DMCA", case=make_case(url=url)) == ["infringing_material"]
+
+
+def test_given_no_signature_then_the_dmca_notice_is_incomplete():
+    with pytest.raises(NoticeIncomplete) as err:
+        notice("DMCA", complainant={**COMPLAINANT, "signature": "  "})
+    assert err.value.missing == ["signature"]
+    assert "signature" in err.value.reasons["signature"]
+    assert err.value.notice is not None and err.value.notice.missing() == ["signature"]
+
+
+@pytest.mark.parametrize("field", ["address", "phone", "email"])
+def test_given_missing_contact_details_then_the_dmca_notice_is_incomplete(field):
+    assert missing_of(law="DMCA", complainant={**COMPLAINANT, field: ""}) == ["contact_information"]
+
+
+def test_given_an_invalid_contact_email_then_the_dmca_notice_is_incomplete():
+    assert missing_of(law="DMCA", complainant={**COMPLAINANT, "email": "not-an-email"}) == ["contact_information"]
+
+
+def test_given_no_owner_anywhere_then_authority_cannot_be_stated():
+    missing = missing_of(law="DMCA", case=make_case(owner=None), complainant={**COMPLAINANT, "organisation": ""})
+    assert "accuracy_and_authority_statement" in missing and "signature" in missing
+
+
+def test_given_no_owner_in_the_work_then_the_complainant_organisation_is_the_owner():
+    n = notice("DMCA", case=make_case(owner=None))
+    assert "on behalf of Example Records Ltd" in n.fields["accuracy_and_authority_statement"]
+
+
+def test_given_a_work_without_title_then_the_notice_is_incomplete():
+    assert "copyrighted_work" in missing_of(law="DMCA", case=make_case(work_title=""))
+
+
+def test_given_several_gaps_then_all_of_them_are_reported():
+    missing = missing_of(law="DMCA", case=make_case(url=None), complainant={**COMPLAINANT, "signature": "", "phone": ""})
+    assert missing == ["signature", "infringing_material", "contact_information"]
+
+
+def test_given_a_platform_without_address_then_the_notice_is_not_sendable():
+    assert missing_of(law="DMCA", platform={**PLATFORM, "address": ""}) == ["recipient"]
+
+
+# --------------------------------------------------------------------------- DSA
+
+
+def test_given_a_complete_case_when_a_dsa_notice_is_rendered_then_every_element_is_present():
+    n = notice("DSA")
+    assert n.missing() == []
+    f = n.fields
+    assert set(f) == set(LAWS["DSA"])
+    # (a) substantiated explanation why the content is illegal, with the evidence
+    assert "illegal" in f["explanation"] and "without authorisation" in f["explanation"]
+    assert "Midnight Harbour" in f["explanation"] and "Example Records Ltd" in f["explanation"]
+    assert "0:12–0:52" in f["explanation"] and "about 1 chance in 250 million" in f["explanation"]
+    # (b) exact location plus additional identification
+    assert URL in f["exact_location"] and "nightcore_fan" in f["exact_location"]
+    # (c) name and email address of the submitter
+    assert "Jane Doe" in f["submitter"] and "rights@label.example" in f["submitter"]
+    # (d) bona fide statement
+    assert "bona fide belief" in f["bona_fide_statement"] and "accurate and complete" in f["bona_fide_statement"]
+    assert "2022/2065" in n.subject + n.text and "Art. 16" in n.subject
+    for element in LAWS["DSA"]:
+        assert ELEMENTS["DSA"][element][1] in n.text
+
+
+def test_given_no_url_then_the_dsa_notice_is_incomplete():
+    assert missing_of(law="DSA", case=make_case(url=None)) == ["exact_location"]
+
+
+def test_given_no_email_then_the_dsa_notice_is_incomplete():
+    assert missing_of(law="DSA", complainant={**COMPLAINANT, "email": ""}) == ["submitter"]
+
+
+def test_given_no_evidence_then_the_dsa_explanation_is_not_substantiated():
+    assert missing_of(law="DSA", case=make_case(evidence=False)) == ["explanation"]
+
+
+def test_given_no_signature_then_a_dsa_notice_is_still_complete():
+    # Art. 16(2) asks for name and email, not a signature.
+    assert notice("DSA", complainant={**COMPLAINANT, "signature": ""}).missing() == []
+
+
+# --------------------------------------------------------------------------- both
+
+
+def test_given_an_unknown_law_then_it_is_refused():
+    with pytest.raises(ValueError):
+        notice("UK-CDPA")
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_given_html_in_partner_text_then_the_notice_html_escapes_it(law):
+    n = notice(law, case=make_case(title=EVIL, work_title='Song "<b>x</b>"'))
+    assert EVIL in n.text  # the text part is plain text
+    tags = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.append(tag)
+
+    P().feed(n.html)
+    assert "script" not in tags and "b" not in tags
+    assert "&lt;script&gt;" in n.html
+    assert "\n" not in n.subject
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_given_a_human_approval_then_the_notice_says_the_match_was_reviewed(law):
+    case = make_case()
+    case["decision"] = {"decision": "approve", "by": "alice@label.example"}
+    n = notice(law, case=case)
+    assert "reviewed this evidence" in n.text
+    assert "reviewed this evidence" not in notice(law).text
