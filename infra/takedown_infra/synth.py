@@ -25,8 +25,21 @@ def ensure_node() -> None:
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 
+_CACHE: dict[str, dict] = {}
+
+
 def synth_template(env: str = "dev", *, overrides: dict[str, Any] | None = None, bundle: bool = False) -> dict:
-    """The CloudFormation template of one environment's stack, as a dict."""
+    """The CloudFormation template of one environment's stack, as a dict (cached per process)."""
+    import copy
+    import json
+
+    key = json.dumps([env, overrides, bundle], sort_keys=True)
+    if key not in _CACHE:
+        _CACHE[key] = _synth(env, overrides=overrides, bundle=bundle)
+    return copy.deepcopy(_CACHE[key])
+
+
+def _synth(env: str, *, overrides: dict[str, Any] | None, bundle: bool) -> dict:
     ensure_node()
     import aws_cdk as cdk
 

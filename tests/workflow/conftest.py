@@ -1,0 +1,57 @@
+"""Fixtures for the workflow tier: the real stack on moto, real media, real state machine."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from takedown_local.media import resample_linear, synth_track, write_audio
+
+SR = 22050
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """A 3-track catalogue (with metadata) and uploads derived from it, made once."""
+    root = tmp_path_factory.mktemp("media")
+    cat = root / "catalog"
+    cat.mkdir()
+    tracks = {}
+    for i in range(3):
+        tid = f"ref-{i}"
+        tracks[tid] = synth_track(200 + i, 60, sample_rate=SR)
+        write_audio(cat / f"{tid}.flac", tracks[tid], SR)
+        (cat / f"{tid}.json").write_text(
+            f'{{"title": "Reference {i}", "artist": "Artist {i}", "isrc": "GB-EXR-26-0000{i}", '
+            f'"owner": "Example Records Ltd", "territories": ["WORLD"]}}'
+        )
+    files = {
+        "excerpt.mp3": tracks["ref-0"][10 * SR: 30 * SR],
+        "sped.m4a": resample_linear(tracks["ref-1"][5 * SR: 25 * SR], 1.04),
+        "unrelated.ogg": synth_track(999, 20, sample_rate=SR),
+    }
+    out = {"catalog": cat, "root": root}
+    for name, samples in files.items():
+        out[name] = write_audio(root / name, samples, SR)
+    return out
+
+
+@pytest.fixture(scope="session")
+def index_dir(media, tmp_path_factory) -> Path:
+    from takedown_local.driver import build_index
+
+    out = tmp_path_factory.mktemp("index") / "v1"
+    build_index(media["catalog"], out)
+    return out
+
+
+def uploads_dir(tmp_path: Path, media: dict[str, Path], names: list[str], sidecars: dict[str, str] | None = None) -> Path:
+    up = tmp_path / "uploads"
+    up.mkdir(exist_ok=True)
+    for n in names:
+        shutil.copy(media[n], up / n)
+    for n, text in (sidecars or {}).items():
+        (up / n).write_text(text)
+    return up

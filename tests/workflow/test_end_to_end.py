@@ -1,0 +1,140 @@
+"""The whole workflow on moto, executing the synthesized state machine (no second copy).
+
+Given real media dropped into a partner bucket, the fingerprint Lambda opens a case, the
+state machine asks for review by SES mail, the review page decides via POST, and the notice
+goes out (or the case ends rejected, expired or failed with its cause).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from takedown_core.cases import Status
+from takedown_local import driver
+from takedown_local.runtime import LocalStack
+
+from tests.workflow.conftest import uploads_dir
+
+pytestmark = pytest.mark.timeout(180)
+
+FAST_REVIEW = {"review": {"wait_seconds": 2, "link_ttl_seconds": 1, "reminders": 1, "escalations": 1}}
+FAST_NOTICE = {"notice": {"retry_attempts": 2, "retry_interval_seconds": 1}}
+
+
+def _execution(stack: LocalStack, case_id: str) -> dict:
+    sfn = stack.client("stepfunctions")
+    arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{case_id}"
+    return sfn.describe_execution(executionArn=arn)
+
+
+def _wait_execution_done(stack: LocalStack, case_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ex = _execution(stack, case_id)
+        if ex["status"] != "RUNNING":
+            return ex
+        time.sleep(0.2)
+    raise AssertionError(f"execution {case_id} still running")
+
+
+def _actions(stack: LocalStack, case_id: str) -> list[str]:
+    return [e.action for e in stack.repository().audit_trail(case_id)]
+
+
+def test_given_a_reupload_when_the_reviewer_approves_then_one_notice_is_sent(tmp_path, media):
+    with LocalStack("dev", overrides=FAST_NOTICE) as stack:
+        sidecar = json.dumps({"source_url": "https://www.youtube.com/watch?v=abc", "platform": "youtube",
+                              "uploader": "<script>x</script>", "title": "ref (sped up)"})
+        up = uploads_dir(tmp_path, media, ["excerpt.mp3", "unrelated.ogg"], {"excerpt.json": sidecar})
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="approve")
+
+        rows = {r["file"]: r for r in summary["uploads"]}
+        assert summary["lost"] == 0
+        assert rows["excerpt.mp3"]["outcome"] == "case"
+        assert rows["excerpt.mp3"]["track_id"] == "ref-0"
+        assert rows["excerpt.mp3"]["case_status"] == "NOTICE_SENT"
+        assert rows["unrelated.ogg"]["outcome"] == "no_match"
+        case_id = rows["excerpt.mp3"]["case_id"]
+        case = stack.repository().get_case(case_id)
+        assert case.source.url == "https://www.youtube.com/watch?v=abc"
+        assert case.source.uploader == "<script>x</script>"
+        notices = [m for m in stack.sent_mail() if m["to"] == ["copyright@youtube.example"]]
+        assert len(notices) == 1
+        assert "https://www.youtube.com/watch?v=abc" in notices[0]["body"]
+        assert _wait_execution_done(stack, case_id)["status"] == "SUCCEEDED"
+        assert _actions(stack, case_id)[:1] == ["opened"]
+        assert {"approved", "notice_sent"} <= set(_actions(stack, case_id))
+        # the token never reached a mail
+        review = stack.repository().get_review(case.review_id)
+        assert all(review.task_token not in m["body"] for m in stack.sent_mail())
+
+
+def test_given_a_case_in_review_when_the_link_is_only_fetched_then_nothing_is_decided(tmp_path, media):
+    with LocalStack("dev") as stack:
+        up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="none")
+        case_id = summary["uploads"][0]["case_id"]
+        assert summary["uploads"][0]["case_status"] == "IN_REVIEW"
+        url = stack.review_links()[-1]["url"]
+        for method in ("GET", "HEAD", "GET"):
+            status, _ = driver.http(method, url)
+            assert status == 200
+        time.sleep(0.5)
+        assert stack.repository().get_case(case_id).status == Status.IN_REVIEW
+        assert _execution(stack, case_id)["status"] == "RUNNING"
+
+
+def test_given_a_case_when_the_reviewer_rejects_then_no_notice_is_sent(tmp_path, media):
+    with LocalStack("dev") as stack:
+        up = uploads_dir(tmp_path, media, ["sped.m4a"])
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="reject")
+        row = summary["uploads"][0]
+        assert row["track_id"] == "ref-1"
+        assert row["case_status"] == "REJECTED"
+        assert _wait_execution_done(stack, row["case_id"])["status"] == "SUCCEEDED"
+        assert not [m for m in stack.sent_mail() if "copyright@" in " ".join(m["to"])]
+        case = stack.repository().get_case(row["case_id"])
+        assert case.decision["reason"] == "other"
+
+
+def test_given_nobody_decides_when_the_review_times_out_then_reminder_escalation_and_expiry(tmp_path, media):
+    with LocalStack("dev", overrides=FAST_REVIEW) as stack:
+        up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
+        driver.publish_index(stack, driver.build_index(media["catalog"], tmp_path / "idx") and tmp_path / "idx")
+        dropped = driver.drop_uploads(stack, up)
+        driver.wait_ingested(stack, dropped, progress=False)
+        case_id = stack.repository().get_upload(dropped[0].bucket, dropped[0].key).case_id
+        ex = _wait_execution_done(stack, case_id, timeout=60)
+        assert ex["status"] == "SUCCEEDED"
+        assert stack.repository().get_case(case_id).status == Status.REVIEW_EXPIRED
+        actions = _actions(stack, case_id)
+        assert actions.count("review_timed_out") == 2
+        assert {"review_request", "review_reminder", "review_escalation", "review_expired"} <= set(actions)
+        to = [m["to"][0] for m in stack.sent_mail()]
+        assert to[-1] == "rights-lead@label.example"  # escalated to the fallback reviewer
+        # the first link is dead now: a plain page says so
+        first = stack.review_links()[0]["url"]
+        status, page = driver.http("GET", first)
+        assert status in (409, 410)
+
+
+def test_given_the_notice_channel_fails_when_approved_then_the_case_fails_with_its_cause(tmp_path, media):
+    with LocalStack("dev", overrides=FAST_NOTICE) as stack:
+        up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="none")
+        case_id = summary["uploads"][0]["case_id"]
+        # The channel breaks: SES no longer accepts mail from the sender.
+        stack.client("ses").delete_identity(Identity=stack.config.sender)
+        assert driver.decide_case(stack, case_id, "approve") == 200
+        ex = _wait_execution_done(stack, case_id, timeout=60)
+        assert ex["status"] == "FAILED"
+        case = stack.repository().get_case(case_id)
+        assert case.status == Status.FAILED
+        assert "NoticeChannelError" in json.dumps(case.failure)
+        assert "failed" in _actions(stack, case_id)
+        notice = stack.repository().get_notice(case_id, "email:copyright@items.monitor-a.example") or \
+            stack.repository().get_notice(case_id, "email:copyright@youtube.example")
+        assert notice is not None and notice["state"] == "failed"
