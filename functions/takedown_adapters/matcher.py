@@ -16,6 +16,7 @@ from takedown_core.engine import Index
 from .aws import S3IndexStore
 
 INDEX_RECHECK_SECONDS = 300  # how often a warm container looks for a newer index version
+MIN_QUERY_SECONDS = 1.0      # less decodable audio than this is no evidence at all: quarantine
 
 
 class NoIndexPublished(RuntimeError):
@@ -53,7 +54,8 @@ class EngineMatcher:
         self.max_seconds, self.rate = max_seconds, max_false_match_rate
 
     def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
-        samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds)
+        samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
+                               min_seconds=MIN_QUERY_SECONDS)
         result = self.index.query(samples, max_false_match_rate=self.rate)
         info = {
             "index_version": self.version,

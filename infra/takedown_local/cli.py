@@ -100,7 +100,7 @@ def _text_of(body: str) -> str:
 
     if "<" not in body:
         return body
-    body = re.sub(r"(?is)<(style|script)[^>]*>.*?</\1>", "", body)
+    body = re.sub(r"(?is)<(style|script|head|title)[^>]*>.*?</\1>", "", body)
     body = re.sub(r"(?i)<br\s*/?>|</p>|</h\d>|</li>|</tr>", "\n", body)
     return re.sub(r"\n\s*\n+", "\n\n", html.unescape(re.sub(r"<[^>]+>", "", body))).strip()
 

@@ -197,7 +197,7 @@ def _audio_frame(av, block: np.ndarray, sample_fmt: str, layout: str, rate: int)
     if base == "s16":
         arr = (block * 32767).astype(np.int16)
     elif base == "s32":
-        arr = (block * 2147483647).astype(np.int32)
+        arr = (block.astype(np.float64) * 2147483647).astype(np.int32)
     elif base == "flt":
         arr = block.astype(np.float32)
     elif base == "dbl":

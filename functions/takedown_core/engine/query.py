@@ -11,7 +11,7 @@ from .extract import Fingerprint, hash_pairs
 from .params import AnalysisParams
 from .result import Match, QueryResult, false_match_rate, score_of
 
-_OFFSET_BITS = 21  # vote key: ((hypothesis * tracks + track) << 21) | (offset + bias)
+_OFFSET_BITS = 19  # cell key: ((hypothesis * tracks + track) << 19) | (offset + bias)
 
 
 def hypotheses(params: AnalysisParams) -> list[tuple[float, float]]:
@@ -41,6 +41,20 @@ class ShardData:
     track_ids: list[str]
     track_frames: np.ndarray  # int64 per local track
     track_metadata: list[dict]
+
+
+def _sorted_unique(a: np.ndarray, *, counts: bool = False):
+    """np.unique via sort + diff: numpy 2's hash-based unique is far slower on large int64."""
+    a = np.sort(a)
+    if a.size == 0:
+        return (a, np.zeros(0, np.int64)) if counts else a
+    first = np.empty(a.size, dtype=bool)
+    first[0] = True
+    np.not_equal(a[1:], a[:-1], out=first[1:])
+    if not counts:
+        return a[first]
+    idx = np.flatnonzero(first)
+    return a[idx], np.diff(np.append(idx, a.size))
 
 
 def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,36 +125,35 @@ def search_shard(
     if c_item.sum() == 0:
         return ev
 
-    # 3. every (query frame, posting) votes once for an offset of its track under its
-    #    hypothesis: several pairs of one anchor frame hitting one reference frame (a
-    #    broadband drum hit) are one piece of evidence, not many.
+    # 3. every (query frame, posting) votes for an offset of its track under its
+    #    hypothesis; a cell's evidence is the number of DISTINCT query frames voting for it:
+    #    several pairs of one anchor frame hitting one reference frame (a broadband drum
+    #    hit) are one piece of evidence, not many.
+    ev["postings"] = [int(x) for x in np.bincount(hv_a, weights=c_item, minlength=len(hyps))]
     item, pos = _expand(lo[inv].astype(np.int64), c_item.astype(np.int64))
     post = np.asarray(shard.postings[pos]).astype(np.int64)
-    triple = (hv_a[item].astype(np.int64) << 50) | (qt_a[item] << 32) | post
-    triple = np.unique(triple)
-    v_it = (triple >> 50).astype(np.int64)
-    q_item = (triple >> 32) & ((1 << 18) - 1)
-    post = triple & 0xFFFFFFFF
-    ev["postings"] = [int(x) for x in np.bincount(v_it, minlength=len(hyps))]
+    v_it = hv_a[item].astype(np.int64)
+    q_item = qt_a[item]
     track = post >> p.time_bits
     tref = post & ((1 << p.time_bits) - 1)
     tempos = np.array([t for _, t in hyps])
     centre = f0 + q_frames // 2
     offset = tref - np.rint(tempos[v_it] * (q_item - centre)).astype(np.int64)
     bias = int(q_frames * 0.6) + 4 * w + 8
-    off_b = offset + bias
-    good = (off_b >= 0) & (off_b < (1 << _OFFSET_BITS))
-    vote = ((v_it * n_tracks + track) << _OFFSET_BITS) | off_b
-    vote = np.where(good, vote, -1)
+    off_b = np.clip(offset + bias, 0, (1 << _OFFSET_BITS) - 1)
+    cell = ((v_it * n_tracks + track) << _OFFSET_BITS) | off_b
+    # one sort by (cell, query frame); the reference frame follows from both
+    q_bits = max(1, int(q_frames).bit_length())
+    key = _sorted_unique((cell << q_bits) | (q_item - f0))
+    cell_s = key >> q_bits
+    q_s = (key & ((1 << q_bits) - 1)) + f0
+    v_s = (cell_s >> _OFFSET_BITS) // n_tracks
+    r_s = (cell_s & ((1 << _OFFSET_BITS) - 1)) - bias + np.rint(tempos[v_s] * (q_s - centre)).astype(np.int64)
 
-    # 4. distinct query frames per offset, summed over a +-w window (a first ranking; the
-    #    candidates' evidence is recounted exactly below)
-    o = np.lexsort((q_item, vote))
-    vs, qs_sorted = vote[o], q_item[o]
-    fresh = np.ones(vs.size, dtype=bool)
-    fresh[1:] = (vs[1:] != vs[:-1]) | (qs_sorted[1:] != qs_sorted[:-1])
-    fresh &= vs >= 0
-    uv, vc = np.unique(vs[fresh], return_counts=True)
+    # 4. distinct query frames per cell, summed over a +-w window of offsets
+    fresh = np.ones(cell_s.size, dtype=bool)
+    fresh[1:] = (cell_s[1:] != cell_s[:-1]) | (q_s[1:] != q_s[:-1])
+    uv, vc = _sorted_unique(cell_s[fresh], counts=True)
     csum = np.concatenate([[0], np.cumsum(vc)])
     a = np.searchsorted(uv, uv - w, side="left")
     b = np.searchsorted(uv, uv + w, side="right")
@@ -149,11 +162,9 @@ def search_shard(
     # 5. best window per track (over hypotheses), strongest tracks first
     vt = uv >> _OFFSET_BITS  # hypothesis * n_tracks + track
     trk = vt % n_tracks
-    order = np.lexsort((-win, trk))  # per track, strongest first
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = trk[order][1:] != trk[order][:-1]
-    best_rows = order[first]
-    best_rows = best_rows[np.argsort(-win[best_rows], kind="stable")][: p.candidates_per_shard]
+    strongest = np.argsort(-win, kind="stable")
+    _, first_of_track = np.unique(trk[strongest], return_index=True)
+    best_rows = strongest[np.sort(first_of_track)][: p.candidates_per_shard]
 
     fs = p.frame_seconds
     for r in best_rows:
@@ -161,12 +172,13 @@ def search_shard(
             break
         v = int(vt[r] // n_tracks)
         t = int(trk[r])
+        lo_i = np.searchsorted(cell_s, uv[r] - w, side="left")
+        hi_i = np.searchsorted(cell_s, uv[r] + w, side="right")
         centre_off = int(uv[r] & ((1 << _OFFSET_BITS) - 1)) - bias
-        sel = good & (v_it == v) & (track == t) & (np.abs(offset - centre_off) <= w)
-        qs = q_item[sel]
-        rs = tref[sel]
+        qs = q_s[lo_i:hi_i]
+        rs = r_s[lo_i:hi_i]
         # evidence = distinct query frames that also hit distinct reference frames
-        n = int(min(np.unique(qs).size, np.unique(rs).size))
+        n = int(min(_sorted_unique(qs).size, _sorted_unique(rs).size))
         pitch, tempo = hyps[v]
         fit_tempo, start_off = _fit(qs, rs, tempo, centre_off, centre)
         q_lo, q_hi = int(qs.min()), int(qs.max())
