@@ -25,9 +25,23 @@ if [ ! -f "$STAMP" ]; then
 fi
 if [ "${1:-}" = "--setup-only" ]; then exit 0; fi
 
+ensure_chromium() {
+  # The browser test drives Debian's Chromium (Playwright's own browser download is not used).
+  command -v chromium >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium for the browser test ..." >&2
+    apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
+      || echo "note: could not install chromium; the browser test will be skipped" >&2
+  else
+    echo "note: chromium is not installed (apt-get install chromium); the browser test will be skipped" >&2
+  fi
+}
+
 case "${1:-}" in
   test)
     shift
+    ensure_chromium
     exec .venv/bin/python -m pytest -m "not slow" "$@"
     ;;
   "")
