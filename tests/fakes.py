@@ -31,7 +31,7 @@ class InMemoryCaseRepository:
             if case.case_id in self.cases:
                 raise CaseExists(case.case_id)
             self.cases[case.case_id] = copy.deepcopy(case)
-            self.audit.setdefault(case.case_id, []).append(event)
+            self.audit.setdefault(case.case_id, []).append(copy.deepcopy(event))
 
     def get_case(self, case_id: str) -> Case | None:
         c = self.cases.get(case_id)
@@ -47,15 +47,15 @@ class InMemoryCaseRepository:
             for k, v in (updates or {}).items():
                 setattr(changed, k, copy.deepcopy(v))
             self.cases[case_id] = changed
-            self.audit.setdefault(case_id, []).append(event)
+            self.audit.setdefault(case_id, []).append(copy.deepcopy(event))
             return copy.deepcopy(changed)
 
     def audit_trail(self, case_id: str) -> list[AuditEvent]:
-        return list(self.audit.get(case_id, []))
+        return copy.deepcopy(self.audit.get(case_id, []))
 
     def append_audit(self, event: AuditEvent) -> None:
         with self._lock:
-            self.audit.setdefault(event.case_id, []).append(event)
+            self.audit.setdefault(event.case_id, []).append(copy.deepcopy(event))
 
     def list_cases(self, status: Status | None = None, limit: int = 1000) -> list[Case]:
         out = [copy.deepcopy(c) for c in self.cases.values() if status is None or c.status == status]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -52,7 +53,8 @@ class DynamoCaseRepository:
         }
 
     def _audit_put(self, event: AuditEvent) -> dict[str, Any]:
-        sk = f"AUDIT#{event.at}#{secrets.token_hex(4)}"
+        # The ns clock keeps events written in the same millisecond in the order they were written.
+        sk = f"AUDIT#{event.at}#{time.time_ns():020d}#{secrets.token_hex(2)}"
         return {
             "Put": {
                 "TableName": self.table,

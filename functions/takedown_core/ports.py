@@ -28,6 +28,7 @@ class Review:
     expires_at: int             # epoch seconds; the link stops working after this
     used: bool = False
     decision: dict[str, Any] | None = None
+    delivery: str = "email"     # "email": its own message; "digest": listed in the hourly digest
 
 
 @dataclass

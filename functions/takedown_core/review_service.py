@@ -54,14 +54,15 @@ class ReviewService:
         case = self.repo.get_case(review.case_id)
         if case is None:
             return review, None, problem_page("not_found")
+        if case.review_id != review.review_id and not (review.used and review.decision and
+                                                       review.decision.get("decision") in ("approve", "reject")):
+            return review, case, problem_page("not_found", detail="A newer review link was sent for this case.")
         if review.used or (case.status != Status.IN_REVIEW and case.decision):
             d = review.decision or case.decision or {}
             detail = f"Decided by {d.get('by', 'someone')} at {d.get('at', '?')}: {d.get('decision', '?')}"
             return review, case, problem_page("already_decided", detail=detail)
         if case.status != Status.IN_REVIEW:
             return review, case, problem_page("case_closed", detail=f"Current status: {case.status.value}")
-        if case.review_id != review.review_id:
-            return review, case, problem_page("not_found", detail="A newer review link was sent for this case.")
         if case.reviewer != review.reviewer:
             return review, case, problem_page("wrong_reviewer")
         return review, case, None

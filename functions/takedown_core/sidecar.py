@@ -75,6 +75,10 @@ def parse_sidecar(raw: bytes, *, platforms: set[str] | None = None) -> dict[str,
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SidecarError(f"sidecar field 'source_url' must be an http(s) URL, got {url!r}")
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        except ValueError:
+            raise SidecarError(f"sidecar field 'source_url' has an invalid port: {url!r}") from None
     if "platform" in out:
         out["platform"] = out["platform"].lower()
         if platforms is not None and out["platform"] not in platforms:

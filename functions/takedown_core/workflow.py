@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, Status, utcnow
-from .emails import review_request_email
+from .emails import digest_email, review_request_email
 from .ports import CaseRepository, Mailer, Review
 from .review_links import review_url
 
@@ -22,6 +22,10 @@ REVIEW_RECORD_GRACE = 30 * 86400  # seconds a used/expired review record is kept
 
 class CaseNotFound(Exception):
     pass
+
+
+class ReviewerNotAllowed(ValueError):
+    """Only reviewers in the environment's configuration may be assigned."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class ReviewSettings:
     escalations: int         # rounds after those that go to the fallback reviewer
     allow: tuple[str, ...]   # reviewers, assigned by catalogue owner / artist
     fallback: str
+    digest_threshold: int = 0  # pending reviews a reviewer has before new ones go to the digest (0: never)
 
 
 def assign_reviewer(case: Case, settings: ReviewSettings, round_: int) -> tuple[str, str]:
@@ -76,6 +81,11 @@ class WorkflowService:
             raise ConcurrentChange(case_id, Status.IN_REVIEW, case.status)
         reviewer, kind = assign_reviewer(case, self.settings, round_)
         now = int(self.clock())
+        delivery = "email"
+        if self.settings.digest_threshold and kind == "request":
+            pending = [c for c in self.repo.list_cases(Status.IN_REVIEW) if c.reviewer == reviewer]
+            if len(pending) >= self.settings.digest_threshold:
+                delivery = "digest"  # a long queue: one hourly email instead of one per case
         review = Review(
             review_id=secrets.token_urlsafe(18),
             case_id=case_id,
@@ -84,6 +94,7 @@ class WorkflowService:
             round=round_,
             created_at=utcnow(),
             expires_at=now + self.settings.link_ttl_seconds,
+            delivery=delivery,
         )
         self.repo.put_review(review, ttl_epoch=review.expires_at + REVIEW_RECORD_GRACE)
         case = self.repo.transition(
@@ -91,7 +102,8 @@ class WorkflowService:
             case.status,
             Status.IN_REVIEW,
             AuditEvent(case_id, utcnow(), "system:workflow", f"review_{kind}", case.status.value,
-                       Status.IN_REVIEW.value, {"reviewer": reviewer, "round": round_, "expires_at": review.expires_at}),
+                       Status.IN_REVIEW.value, {"reviewer": reviewer, "round": round_,
+                                                "expires_at": review.expires_at, "delivery": delivery}),
             updates={"reviewer": reviewer, "review_id": review.review_id, "review_round": round_},
         )
         url = review_url(
@@ -102,11 +114,78 @@ class WorkflowService:
             reviewer=reviewer,
             expires_at=review.expires_at,
         )
+        if delivery == "digest":
+            return {"case_id": case_id, "review_id": review.review_id, "reviewer": reviewer, "delivery": delivery}
         subject, text, html = review_request_email(
             case.to_dict(), url=url, reviewer=reviewer, expires_at=review.expires_at, round=round_, kind=kind
         )
         message_id = self.mailer.send(to=[reviewer], subject=subject, text=text, html=html)
         return {"case_id": case_id, "review_id": review.review_id, "reviewer": reviewer, "message_id": message_id}
+
+    def send_digests(self) -> dict[str, Any]:
+        """One email per reviewer listing every case waiting for them (the hourly batch view).
+
+        Sent only to reviewers with at least one review held back for the digest; it lists all
+        their pending cases so the one email is the whole queue.
+        """
+        now = int(self.clock())
+        by_reviewer: dict[str, list[tuple[dict[str, Any], str, int]]] = {}
+        held: set[str] = set()
+        for case in self.repo.list_cases(Status.IN_REVIEW):
+            review = self.repo.get_review(case.review_id) if case.review_id else None
+            if review is None or review.used or review.expires_at <= now or review.reviewer != case.reviewer:
+                continue
+            url = review_url(self.settings.base_url, key=self.settings.link_key, review_id=review.review_id,
+                             case_id=case.case_id, reviewer=review.reviewer, expires_at=review.expires_at)
+            by_reviewer.setdefault(review.reviewer, []).append((case.to_dict(), url, review.expires_at))
+            if review.delivery == "digest":
+                held.add(review.reviewer)
+        sent = {}
+        for reviewer in sorted(held):
+            items = by_reviewer[reviewer]
+            subject, text, html = digest_email(items, reviewer=reviewer)
+            sent[reviewer] = {"cases": len(items), "message_id": self.mailer.send(
+                to=[reviewer], subject=subject, text=text, html=html)}
+        return {"digests": sent}
+
+    def reassign(self, *, case_id: str, reviewer: str, actor: str) -> dict[str, Any]:
+        """Hand a waiting review to another reviewer: a new link for them, the old one dies.
+
+        The execution keeps waiting on the same task token; only who holds the link changes.
+        """
+        allowed = set(self.settings.allow) | {self.settings.fallback}
+        if reviewer not in allowed:
+            raise ReviewerNotAllowed(f"{reviewer} is not a configured reviewer; allowed: {sorted(allowed)}")
+        case = self._case(case_id)
+        if case.status != Status.IN_REVIEW or not case.review_id:
+            raise ConcurrentChange(case_id, Status.IN_REVIEW, case.status)
+        old = self.repo.get_review(case.review_id)
+        if old is None or old.used:
+            raise ConcurrentChange(case_id, Status.IN_REVIEW, case.status)
+        now = int(self.clock())
+        review = Review(
+            review_id=secrets.token_urlsafe(18), case_id=case_id, reviewer=reviewer, task_token=old.task_token,
+            round=old.round, created_at=utcnow(), expires_at=min(now + self.settings.link_ttl_seconds,
+                                                                 max(old.expires_at, now + 60)),
+        )
+        self.repo.put_review(review, ttl_epoch=review.expires_at + REVIEW_RECORD_GRACE)
+        case = self.repo.transition(
+            case_id, Status.IN_REVIEW, Status.IN_REVIEW,
+            AuditEvent(case_id, utcnow(), actor, "reassigned", Status.IN_REVIEW.value, Status.IN_REVIEW.value,
+                       {"from": old.reviewer, "to": reviewer, "review_id": review.review_id}),
+            updates={"reviewer": reviewer, "review_id": review.review_id},
+        )
+        try:
+            self.repo.use_review(old.review_id, {"decision": "reassigned", "by": actor, "at": utcnow(),
+                                                 "to": reviewer})
+        except Exception:  # noqa: BLE001 - the old link is dead anyway: the case points elsewhere
+            pass
+        url = review_url(self.settings.base_url, key=self.settings.link_key, review_id=review.review_id,
+                         case_id=case_id, reviewer=reviewer, expires_at=review.expires_at)
+        subject, text, html = review_request_email(case.to_dict(), url=url, reviewer=reviewer,
+                                                   expires_at=review.expires_at, round=review.round, kind="request")
+        self.mailer.send(to=[reviewer], subject=subject, text=text, html=html)
+        return {"case_id": case_id, "reviewer": reviewer, "review_id": review.review_id, "previous": old.reviewer}
 
     def review_timeout(self, *, case_id: str, round_: int) -> dict[str, Any]:
         """Nobody decided in time: another round (reminder, escalation) or expire the case."""

@@ -30,6 +30,7 @@ def _service() -> WorkflowService:
                 escalations=int(env("REVIEW_ESCALATIONS", "1")),
                 allow=tuple(reviewers["allow"]),
                 fallback=reviewers["fallback"],
+                digest_threshold=int(env("REVIEW_DIGEST_THRESHOLD", "0")),
             ),
         )
 
@@ -53,6 +54,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return svc.review_timeout(case_id=case_id, round_=int(event.get("round", 0)))
     if action == "approve_by_policy":
         return svc.approve_by_policy(case_id=case_id)
+    if action == "send_digests":
+        return svc.send_digests()
+    if action == "reassign":
+        return svc.reassign(case_id=case_id, reviewer=event["reviewer"], actor=event.get("actor", "ops"))
     if action == "record_failure":
         return svc.record_failure(case_id=case_id, error=event.get("error"))
     raise UnknownAction(f"unknown workflow action {action!r}")

@@ -15,6 +15,8 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as ddb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -50,7 +52,7 @@ def _private_bucket(scope: Construct, cid: str, *, retain: bool, **kw: Any) -> s
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
         enforce_ssl=True,
         removal_policy=_removal(retain),
-        auto_delete_objects=False,
+        auto_delete_objects=not retain,  # dev/staging tear down cleanly; prod keeps everything
         **kw,
     )
 
@@ -299,8 +301,18 @@ class Review(Construct):
                 "LINK_TTL_SECONDS": str(review["link_ttl_seconds"]),
                 "REVIEW_REMINDERS": str(review["reminders"]),
                 "REVIEW_ESCALATIONS": str(review["escalations"]),
+                "REVIEW_DIGEST_THRESHOLD": str(review.get("digest_threshold", 0)),
             },
         )
+        if review.get("digest_threshold"):
+            events.Rule(
+                self,
+                "HourlyDigest",
+                description="One email per reviewer listing pending cases when their queue is long",
+                schedule=events.Schedule.rate(cdk.Duration.hours(1)),
+                targets=[targets.LambdaFunction(
+                    self.workflow_function, event=events.RuleTargetInput.from_object({"action": "send_digests"}))],
+            )
         for fn in (self.api_function, self.workflow_function):
             table.grant_read_write_data(fn)
             self.link_key.grant_read(fn)
@@ -454,6 +466,21 @@ class Monitoring(Construct):
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
+        for name, metric, what in (
+            ("CasesTimedOut", state_machine.metric_timed_out(period=cdk.Duration.minutes(5)), "timed out"),
+            ("CasesAborted", state_machine.metric_aborted(period=cdk.Duration.minutes(5)), "were aborted"),
+        ):
+            alarm = cw.Alarm(
+                self,
+                name,
+                alarm_description=f"Takedown case executions {what}: no failure state recorded them",
+                metric=metric,
+                threshold=0,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
         self.function_alarms = []
         for fn in functions:
             self.function_alarms.append(

@@ -90,6 +90,8 @@ class TakedownStack(cdk.Stack):
         )
         cdk.CfnOutput(self, "ReviewApiUrl", value=self.review.api.url)
         cdk.CfnOutput(self, "CatalogueBucket", value=self.catalogue.bucket.bucket_name)
+        cdk.CfnOutput(self, "CasesTable", value=self.cases.table.table_name)
+        cdk.CfnOutput(self, "WorkflowFunction", value=self.review.workflow_function.function_name)
         for pid, bucket in self.ingestion.partner_buckets.items():
             cdk.CfnOutput(self, f"LandingBucket{pid.replace('-', '')}", value=bucket.bucket_name)
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import engine_cli
+from . import cases_cli, engine_cli
 
 DEMO_DIR = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "demo"
 
@@ -115,7 +115,13 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             if args.catalog and args.uploads:
                 summary = run(stack, catalog=Path(args.catalog), uploads=Path(args.uploads), decide="none")
                 print_summary(summary)
+            endpoint = stack.serve_aws(args.aws_port)
+            state = cases_cli.write_local_state({
+                "endpoint": endpoint, "region": stack.region, "table": stack.table_name,
+                "workflow_function": stack.function_name("takedown_handlers.workflow.handler"),
+                "review_base_url": stack.review_base_url, "partner_buckets": stack.partner_buckets})
             print(f"\nreview API on {stack.review_base_url}  (Ctrl-C stops everything)")
+            print(f"embedded AWS endpoint {endpoint} (for `takedown cases ...`; state in {state})")
             print(f"partner buckets: {json.dumps(stack.partner_buckets)}")
             shown: set[str] = set()
             stopping = []
@@ -131,6 +137,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    finally:
+        cases_cli.clear_local_state()
     return 0
 
 
@@ -159,11 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--catalog", help="optionally index this catalogue first")
     up.add_argument("--uploads", help="optionally drop these uploads first")
     up.add_argument("--port", type=int, default=8765, help="loopback port of the review API")
+    up.add_argument("--aws-port", type=int, default=8766, help="loopback port of the embedded AWS endpoint")
     up.add_argument("--env", default="dev")
     up.add_argument("--verbose", action="store_true")
     up.set_defaults(func=cmd_local_up)
 
     engine_cli.add_commands(sub)
+    cases_cli.add_commands(sub)
     return p
 
 

@@ -141,6 +141,7 @@ class LocalStack:
         self.region = region or "eu-west-1"
         self.functions_env: dict[str, dict[str, str]] = {}
         self.mappings: list[EventSourceMapping] = []
+        self.schedules: list[tuple[int, str, str]] = []
         self.partner_buckets: dict[str, str] = {}
         self.review_base_url = ""
         self.invocation_errors: list[dict[str, Any]] = []
@@ -198,6 +199,10 @@ class LocalStack:
             t = threading.Thread(target=self._poll_queue, args=(m,), name=f"esm-{m.function_name}", daemon=True)
             t.start()
             self._threads.append(t)
+        if self.schedules:
+            t = threading.Thread(target=self._run_schedules, name="schedules", daemon=True)
+            t.start()
+            self._threads.append(t)
 
     def close(self) -> None:
         self._stop.set()
@@ -243,6 +248,7 @@ class LocalStack:
             "Custom::S3BucketNotifications",
             "AWS::Lambda::EventSourceMapping",
             "AWS::CloudWatch::Alarm",
+            "AWS::Events::Rule",
         ]
         self._deferred_env: list[tuple[str, dict[str, Any]]] = []
         for rtype in order:
@@ -409,6 +415,35 @@ class LocalStack:
             return
         self.client("cloudwatch").put_metric_alarm(AlarmName=self._name(r, 255), **kw)
 
+    def _create_Events_Rule(self, r: Resource, resolve: Resolver) -> None:
+        """Scheduled rules (rate(...)) run on a thread, invoking their Lambda targets."""
+        p = r.props
+        m = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", p.get("ScheduleExpression", ""))
+        if not m or p.get("State", "ENABLED") != "ENABLED":
+            return
+        period = int(m.group(1)) * {"minute": 60, "hour": 3600, "day": 86400}[m.group(2).rstrip("s")]
+        for target in p.get("Targets", []):
+            arn = resolve(target["Arn"])
+            fn = next((x.ref for x in self.resources.values()
+                       if x.type == "AWS::Lambda::Function" and x.attrs.get("Arn") == arn), None)
+            if fn:
+                self.schedules.append((period, fn, target.get("Input", "{}")))
+
+    def run_schedules_now(self) -> None:
+        """Fire every scheduled rule once (time passing, for local runs and tests)."""
+        lam = self.client("lambda")
+        for _, fn, payload in self.schedules:
+            lam.invoke(FunctionName=fn, Payload=payload.encode())
+
+    def _run_schedules(self) -> None:
+        lam = self.client("lambda")
+        due = {i: time.monotonic() + period for i, (period, _, _) in enumerate(self.schedules)}
+        while not self._stop.wait(1.0):
+            for i, (period, fn, payload) in enumerate(self.schedules):
+                if time.monotonic() >= due[i]:
+                    due[i] += period
+                    lam.invoke(FunctionName=fn, Payload=payload.encode())
+
     # ------------------------------------------------------------------ SQS -> Lambda
     def _poll_queue(self, m: EventSourceMapping) -> None:
         """What Lambda's SQS event source mapping does: batches, partial failures, redelivery."""
@@ -522,6 +557,16 @@ class LocalStack:
         for k, vs in (payload.get("multiValueHeaders") or {}).items():
             hdrs[k] = ", ".join(map(str, vs))
         return int(payload.get("statusCode", 200)), hdrs, payload.get("body") or ""
+
+    def serve_aws(self, port: int = 0) -> str:
+        """Expose this process's embedded AWS on loopback (for `takedown cases` from another shell)."""
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        self._stack.callback(server.stop)
+        host, real_port = server.get_host_and_port()
+        return f"http://{host}:{real_port}"
 
     # ------------------------------------------------------------------ handy lookups
     def function_name(self, handler: str) -> str:

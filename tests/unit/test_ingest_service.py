@@ -185,9 +185,6 @@ def test_given_a_bad_sidecar_when_processed_then_it_is_quarantined_with_the_pars
     assert world.repo.cases == {} and world.matcher.calls == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a sidecar source_url with an invalid port passes parse_sidecar, then "
-                                       "Case.open -> normalize_location raises ValueError: the object is retried "
-                                       "into the DLQ instead of being quarantined as bad_sidecar")
 def test_given_a_sidecar_url_with_an_invalid_port_when_processed_then_it_is_quarantined(world):
     rec = world.upload("clip.mp4", MATCHING, sidecar={"source_url": "https://www.youtube.com:99999/watch?v=1"})
     assert (rec.outcome, rec.reason) == ("quarantined", Reason.BAD_SIDECAR)

@@ -125,9 +125,6 @@ def test_given_an_unconfigured_platform_then_the_message_lists_the_known_ones():
     assert "'myspace'" in msg and "['soundcloud', 'tiktok', 'youtube']" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: parse_sidecar accepts a source_url whose port is not a number "
-                                       "(or out of range); normalize_location then raises ValueError when "
-                                       "the case is opened instead of the upload being quarantined")
 @pytest.mark.parametrize("url", ["https://www.youtube.com:99999/watch?v=1", "https://www.youtube.com:abc/watch?v=1"])
 def test_given_a_source_url_with_an_invalid_port_then_it_is_rejected(url):
     msg = error_of(raw({"source_url": url}))

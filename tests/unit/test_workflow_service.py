@@ -128,7 +128,8 @@ def test_given_a_review_request_then_the_case_is_in_review_with_this_review_and_
     assert (now.review_id, now.reviewer, now.review_round) == (out["review_id"], out["reviewer"], 0)
     [ev] = world.repo.audit_trail(case.case_id)[1:]
     assert (ev.action, ev.from_status, ev.to_status) == ("review_request", "DETECTED", "IN_REVIEW")
-    assert ev.detail == {"reviewer": out["reviewer"], "round": 0, "expires_at": NOW + SETTINGS.link_ttl_seconds}
+    assert ev.detail == {"reviewer": out["reviewer"], "round": 0, "expires_at": NOW + SETTINGS.link_ttl_seconds,
+                         "delivery": "email"}
 
 
 def test_given_a_review_request_then_the_email_goes_to_the_assigned_reviewer(world):

@@ -138,3 +138,25 @@ def test_given_the_notice_channel_fails_when_approved_then_the_case_fails_with_i
         notice = stack.repository().get_notice(case_id, "email:copyright@items.monitor-a.example") or \
             stack.repository().get_notice(case_id, "email:copyright@youtube.example")
         assert notice is not None and notice["state"] == "failed"
+
+
+def test_given_a_long_queue_when_more_cases_arrive_then_one_hourly_digest_lists_them(tmp_path, media):
+    overrides = {"review": {"digest_threshold": 1}}
+    with LocalStack("dev", overrides=overrides) as stack:
+        up = uploads_dir(tmp_path, media, ["excerpt.mp3", "sped.m4a"])
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="none")
+        cases = [r["case_id"] for r in summary["uploads"]]
+        assert all(r["case_status"] == "IN_REVIEW" for r in summary["uploads"])
+        # The reviewer got one individual mail; the second case waits for the digest.
+        reviewer = stack.config.reviewers["allow"][0]
+        assert len([m for m in stack.sent_mail() if m["to"] == [reviewer]]) == 1
+        # The hourly rule fires (invoked here as EventBridge would).
+        sched = [s for s in stack.schedules if "send_digests" in s[2]]
+        assert sched and sched[0][0] == 3600
+        resp = stack.client("lambda").invoke(FunctionName=sched[0][1], Payload=sched[0][2].encode())
+        assert not resp.get("FunctionError"), resp["Payload"].read()
+        mails = [m for m in stack.sent_mail() if m["to"] == [reviewer]]
+        assert len(mails) == 2 and "2 takedown reviews" in mails[-1]["subject"]
+        for cid in cases:
+            review_id = stack.repository().get_case(cid).review_id
+            assert f"/review/{review_id}?" in mails[-1]["body"]

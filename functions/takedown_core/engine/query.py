@@ -91,6 +91,7 @@ def search_shard(
         "catalogue_cells": float(catalogue_cells),
         "window": 2 * w + 1,
         "min_aligned": p.min_aligned_hashes,
+        "clump": p.clump_size,
         "shards": [shard.number],
         "candidates": [],
         "query_frames": q_frames,
@@ -253,6 +254,7 @@ def pool(evidences: list[dict]) -> dict:
         "catalogue_cells": first["catalogue_cells"],
         "window": first["window"],
         "min_aligned": first["min_aligned"],
+        "clump": first.get("clump", 1.0),
         "shards": sorted(n for e in evidences for n in e["shards"]),
         "candidates": [c for e in evidences for c in e["candidates"]],
         "query_frames": first["query_frames"],
@@ -268,7 +270,9 @@ def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_fa
     scored = []
     for ev in segs:
         for c in ev["candidates"]:
-            rate = false_match_rate(c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"])
+            rate = false_match_rate(
+                c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0)
+            )
             scored.append((rate * len(segs), -c["aligned"], c))
     ev = segs[0]
     scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))

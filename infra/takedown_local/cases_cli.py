@@ -1,0 +1,138 @@
+"""`takedown cases ...`: look at cases and act on them, on the local stack or a deployed one.
+
+Target selection: `--local` (the default when `takedown local up` is running: it writes
+.takedown/local.json with its loopback endpoint) or `--stack NAME` for a deployed stack
+(its CloudFormation outputs name the table and the workflow function).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from takedown_core.cases import Status
+
+STATE_FILE = Path(".takedown") / "local.json"
+
+
+class TargetError(RuntimeError):
+    pass
+
+
+def write_local_state(data: dict[str, Any]) -> Path:
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.write_text(json.dumps(data, indent=2))
+    return STATE_FILE
+
+
+def clear_local_state() -> None:
+    STATE_FILE.unlink(missing_ok=True)
+
+
+def _target(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """(boto3 session kwargs-bound client factory, table name, workflow function name)."""
+    import boto3
+
+    if args.stack:
+        session = boto3.session.Session(region_name=args.region)
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in session.client("cloudformation").describe_stacks(
+            StackName=args.stack)["Stacks"][0].get("Outputs", [])}
+        try:
+            return (lambda svc: session.client(svc)), outputs["CasesTable"], outputs["WorkflowFunction"]
+        except KeyError as e:
+            raise TargetError(f"stack {args.stack} has no output {e}; deploy the current version first") from None
+    if not STATE_FILE.exists():
+        raise TargetError("no local stack is running here: start `takedown local up` (or use --stack NAME)")
+    st = json.loads(STATE_FILE.read_text())
+    session = boto3.session.Session(region_name=st["region"], aws_access_key_id="testing",
+                                    aws_secret_access_key="testing")
+
+    def client(svc: str) -> Any:
+        return session.client(svc, endpoint_url=st["endpoint"])
+
+    return client, st["table"], st["workflow_function"]
+
+
+def _repo(client, table: str):
+    from takedown_adapters.dynamo import DynamoCaseRepository
+
+    return DynamoCaseRepository(table, client("dynamodb"))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    client, table, _ = _target(args)
+    status = Status(args.status) if args.status else None
+    cases = _repo(client, table).list_cases(status)
+    if args.json:
+        print(json.dumps([c.to_dict() for c in cases], indent=2))
+        return 0
+    print(f"{'case':<38}  {'status':<15}  {'track':<22}  {'reviewer':<28}  location")
+    for c in cases:
+        print(f"{c.case_id:<38}  {c.status.value:<15}  {c.track_id[:22]:<22}  {str(c.reviewer or '-')[:28]:<28}  {c.location}")
+    print(f"{len(cases)} case(s)", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    client, table, _ = _target(args)
+    repo = _repo(client, table)
+    case = repo.get_case(args.case_id)
+    if case is None:
+        print(f"error: no case {args.case_id}", file=sys.stderr)
+        return 1
+    print(json.dumps({"case": case.to_dict(), "audit": [e.to_dict() for e in repo.audit_trail(args.case_id)]},
+                     indent=2, default=str))
+    return 0
+
+
+def cmd_reassign(args: argparse.Namespace) -> int:
+    client, _, fn = _target(args)
+    actor = f"ops:{getpass.getuser()}"
+    resp = client("lambda").invoke(FunctionName=fn, Payload=json.dumps({
+        "action": "reassign", "case_id": args.case_id, "reviewer": args.to, "actor": actor}).encode())
+    payload = json.loads(resp["Payload"].read() or b"null")
+    if resp.get("FunctionError"):
+        print(f"error: {payload.get('errorType')}: {payload.get('errorMessage')}", file=sys.stderr)
+        return 1
+    print(f"case {args.case_id}: review moved from {payload['previous']} to {payload['reviewer']}; "
+          "a new link was mailed and the old one no longer works")
+    return 0
+
+
+def add_commands(sub) -> None:
+    cases = sub.add_parser("cases", help="list, show and reassign cases").add_subparsers(dest="cases_command",
+                                                                                        required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--stack", help="a deployed stack's name (default: the local stack of `takedown local up`)")
+        p.add_argument("--region", default=None)
+
+    ls = cases.add_parser("list", help="cases, optionally by status")
+    ls.add_argument("--status", choices=[s.value for s in Status])
+    ls.add_argument("--json", action="store_true")
+    common(ls)
+    ls.set_defaults(func=_guard(cmd_list))
+    show = cases.add_parser("show", help="one case with its audit trail")
+    show.add_argument("case_id")
+    common(show)
+    show.set_defaults(func=_guard(cmd_show))
+    re = cases.add_parser("reassign", help="give a waiting review to another configured reviewer")
+    re.add_argument("case_id")
+    re.add_argument("--to", required=True, help="the reviewer's address (must be in cdk.json reviewers)")
+    common(re)
+    re.set_defaults(func=_guard(cmd_reassign))
+
+
+def _guard(fn):
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except TargetError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+    return run

@@ -1,0 +1,30 @@
+"""Catalogue: the fingerprint index bucket, versioned and read-only to the matcher."""
+
+from __future__ import annotations
+
+
+def _catalogue_bucket(synth):
+    fn_lid, _ = synth.function_for("ingest")
+    return synth.env_vars(fn_lid)["CATALOG_BUCKET"]["Ref"]
+
+
+def test_given_the_catalogue_when_synthesized_then_its_bucket_is_versioned(each_env):
+    lid = _catalogue_bucket(each_env)
+
+    assert each_env.resources[lid]["Type"] == "AWS::S3::Bucket"
+    assert each_env.resources[lid]["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_given_the_catalogue_when_synthesized_then_the_fingerprint_function_only_reads_it(dev):
+    lid = _catalogue_bucket(dev)
+    fn_lid, _ = dev.function_for("ingest")
+
+    writes = [
+        st for st in dev.role_statements(fn_lid)
+        if any(a.startswith(("s3:Put", "s3:Delete")) for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))
+        and lid in str(st["Resource"])
+    ]
+    reads = [r for r in dev.allowed(fn_lid, "s3:GetObject*") if lid in str(r)]
+
+    assert writes == []
+    assert reads

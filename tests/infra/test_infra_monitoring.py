@@ -1,0 +1,63 @@
+"""Monitoring: alarms on poison messages and failed cases, sent to an SNS topic."""
+
+from __future__ import annotations
+
+
+def _alarms(synth, metric):
+    return [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values() if a["Properties"].get("MetricName") == metric]
+
+
+def test_given_the_dlq_when_a_message_lands_then_an_alarm_fires_to_sns(each_env):
+    topic_lid, _ = each_env.one_of_type("AWS::SNS::Topic")
+    dlq_lid = each_env.dlq_lid()
+
+    alarms = [
+        a for a in _alarms(each_env, "ApproximateNumberOfMessagesVisible")
+        if a["Namespace"] == "AWS/SQS"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_lid, "QueueName"]}} in a["Dimensions"]
+    ]
+
+    assert len(alarms) == 1
+    assert alarms[0]["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarms[0]["Threshold"] == 0
+    assert {"Ref": topic_lid} in alarms[0]["AlarmActions"]
+
+
+def test_given_the_state_machine_when_an_execution_fails_then_an_alarm_fires_to_sns(each_env):
+    topic_lid, _ = each_env.one_of_type("AWS::SNS::Topic")
+    sm_lid, _ = each_env.state_machine()
+
+    alarms = [
+        a for a in _alarms(each_env, "ExecutionsFailed")
+        if a["Namespace"] == "AWS/States"
+        and {"Name": "StateMachineArn", "Value": {"Ref": sm_lid}} in a["Dimensions"]
+    ]
+
+    assert len(alarms) == 1
+    assert alarms[0]["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarms[0]["Threshold"] == 0
+    assert {"Ref": topic_lid} in alarms[0]["AlarmActions"]
+
+
+def test_given_every_function_when_it_errors_then_an_alarm_fires(each_env):
+    watched = {
+        a["Dimensions"][0]["Value"]["Ref"]
+        for a in _alarms(each_env, "Errors")
+        if a["Namespace"] == "AWS/Lambda" and a.get("AlarmActions")
+    }
+    assert set(each_env.project_functions()) <= watched
+
+
+def test_given_prod_with_an_alarm_email_when_synthesized_then_the_topic_mails_it(prod, cdk_environments):
+    email = cdk_environments["prod"]["alarm_email"]
+    topic_lid, _ = prod.one_of_type("AWS::SNS::Topic")
+    assert email
+
+    prod.template.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": email, "TopicArn": {"Ref": topic_lid}}
+    )
+
+
+def test_given_dev_without_an_alarm_email_when_synthesized_then_no_subscription(dev, cdk_environments):
+    assert cdk_environments["dev"]["alarm_email"] is None
+    dev.template.resource_count_is("AWS::SNS::Subscription", 0)

@@ -1,0 +1,34 @@
+"""Notices: the verified SES sender and who may send as it."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_given_the_configured_sender_when_synthesized_then_an_ses_identity_exists_for_it(each_env, cdk_environments):
+    sender = cdk_environments[each_env.env]["sender"]
+    each_env.template.has_resource_properties("AWS::SES::EmailIdentity", {"EmailIdentity": sender})
+
+
+def _may_send_as_sender(synth, module):
+    fn_lid, _ = synth.function_for(module)
+    identity_lid, _ = synth.one_of_type("AWS::SES::EmailIdentity")
+    return [r for r in synth.allowed(fn_lid, "ses:SendEmail") if identity_lid in json.dumps(r)]
+
+
+def test_given_the_dispatch_function_when_synthesized_then_it_may_send_email_as_the_sender(each_env):
+    assert _may_send_as_sender(each_env, "notice")
+
+
+def test_given_the_steps_function_when_synthesized_then_it_may_send_review_emails_as_the_sender(each_env):
+    assert _may_send_as_sender(each_env, "workflow")
+
+
+def test_given_the_dispatch_function_when_synthesized_then_it_sends_from_the_configured_sender(each_env, cdk_environments):
+    cfg = cdk_environments[each_env.env]
+    fn_lid, _ = each_env.function_for("notice")
+    env = each_env.env_vars(fn_lid)
+
+    assert env["SENDER"] == cfg["sender"]
+    assert json.loads(env["PLATFORMS"]) == cfg["platforms"]
+    assert json.loads(env["COMPLAINANT"]) == cfg["complainant"]
