@@ -56,6 +56,8 @@ class ReviewService:
             return review, None, problem_page("not_found")
         if case.review_id != review.review_id and not (review.used and review.decision and
                                                        review.decision.get("decision") in ("approve", "reject")):
+            if case.status == Status.IN_REVIEW and case.reviewer != review.reviewer:
+                return review, case, problem_page("wrong_reviewer")  # e.g. reassigned to someone else
             return review, case, problem_page("not_found", detail="A newer review link was sent for this case.")
         if review.used or (case.status != Status.IN_REVIEW and case.decision):
             d = review.decision or case.decision or {}
