@@ -25,8 +25,9 @@ REQUIREMENTS = ROOT / "requirements.txt"
 LAMBDA_PYTHON = "3.12"
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64")
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024 - 5 * 1024 * 1024  # AWS limit minus room for functions/
-# Never needed at run time in Lambda; dropping them keeps the layer well under the limit.
-PRUNE = ("__pycache__", "tests", "*.dist-info/RECORD")
+# The Lambda Python runtime ships boto3 and botocore; aws-xray-sdk drags in a second copy
+# (about 30 MB) that would shadow the runtime's. Dropped after pip has resolved everything.
+PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 
 
 def pip_install_command(target: Path) -> list[str]:
@@ -50,6 +51,9 @@ def build_layer(output_dir: Path) -> int:
         for p in target.glob(pattern):
             if p.is_dir() and "numpy/_core/tests" not in str(p):
                 shutil.rmtree(p, ignore_errors=True)
+    for name in PROVIDED_BY_RUNTIME:
+        for p in [target / name, *target.glob(f"{name}-*.dist-info")]:
+            shutil.rmtree(p, ignore_errors=True)
     size = sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     if size > MAX_UNZIPPED_BYTES:
         raise RuntimeError(
