@@ -187,6 +187,19 @@ class WorkflowService:
         self.mailer.send(to=[reviewer], subject=subject, text=text, html=html)
         return {"case_id": case_id, "reviewer": reviewer, "review_id": review.review_id, "previous": old.reviewer}
 
+    def record_outcome(self, *, case_id: str, outcome: str, actor: str, note: str | None = None) -> dict[str, Any]:
+        """What the platform did with the notice: removed the content, or disputed it."""
+        new = {"removed": Status.CONTENT_REMOVED, "disputed": Status.NOTICE_DISPUTED}.get(outcome)
+        if new is None:
+            raise ValueError(f"outcome must be 'removed' or 'disputed', not {outcome!r}")
+        case = self._case(case_id)
+        self.repo.transition(
+            case_id, Status.NOTICE_SENT, new,
+            AuditEvent(case_id, utcnow(), actor, f"outcome_{outcome}", case.status.value, new.value,
+                       {"note": (note or "")[:1000]}),
+        )
+        return {"case_id": case_id, "status": new.value}
+
     def review_timeout(self, *, case_id: str, round_: int) -> dict[str, Any]:
         """Nobody decided in time: another round (reminder, escalation) or expire the case."""
         case = self._case(case_id)

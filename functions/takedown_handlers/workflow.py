@@ -56,6 +56,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return svc.approve_by_policy(case_id=case_id)
     if action == "send_digests":
         return svc.send_digests()
+    if action == "record_outcome":
+        return svc.record_outcome(case_id=case_id, outcome=event["outcome"], actor=event.get("actor", "ops"),
+                                  note=event.get("note"))
     if action == "reassign":
         return svc.reassign(case_id=case_id, reviewer=event["reviewer"], actor=event.get("actor", "ops"))
     if action == "record_failure":

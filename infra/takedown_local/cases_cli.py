@@ -89,14 +89,29 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reassign(args: argparse.Namespace) -> int:
+def _workflow_action(args: argparse.Namespace, action: str, **fields: Any) -> dict[str, Any] | None:
+    """Run one action of the workflow Lambda (it holds the permissions, keys and mail sender)."""
     client, _, fn = _target(args)
-    actor = f"ops:{getpass.getuser()}"
     resp = client("lambda").invoke(FunctionName=fn, Payload=json.dumps({
-        "action": "reassign", "case_id": args.case_id, "reviewer": args.to, "actor": actor}).encode())
+        "action": action, "case_id": args.case_id, "actor": f"ops:{getpass.getuser()}", **fields}).encode())
     payload = json.loads(resp["Payload"].read() or b"null")
     if resp.get("FunctionError"):
         print(f"error: {payload.get('errorType')}: {payload.get('errorMessage')}", file=sys.stderr)
+        return None
+    return payload
+
+
+def cmd_outcome(args: argparse.Namespace) -> int:
+    payload = _workflow_action(args, "record_outcome", outcome=args.outcome, note=args.note)
+    if payload is None:
+        return 1
+    print(f"case {args.case_id}: {payload['status']}")
+    return 0
+
+
+def cmd_reassign(args: argparse.Namespace) -> int:
+    payload = _workflow_action(args, "reassign", reviewer=args.to)
+    if payload is None:
         return 1
     print(f"case {args.case_id}: review moved from {payload['previous']} to {payload['reviewer']}; "
           "a new link was mailed and the old one no longer works")
@@ -125,6 +140,12 @@ def add_commands(sub) -> None:
     re.add_argument("--to", required=True, help="the reviewer's address (must be in cdk.json reviewers)")
     common(re)
     re.set_defaults(func=_guard(cmd_reassign))
+    out = cases.add_parser("outcome", help="record what the platform did with a sent notice")
+    out.add_argument("case_id")
+    out.add_argument("outcome", choices=["removed", "disputed"])
+    out.add_argument("--note", help="e.g. the platform's reference or the counter-notice summary")
+    common(out)
+    out.set_defaults(func=_guard(cmd_outcome))
 
 
 def _guard(fn):

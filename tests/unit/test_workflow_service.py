@@ -313,3 +313,25 @@ def test_given_an_unknown_case_when_a_failure_is_recorded_then_case_not_found_ca
     with pytest.raises(CaseNotFound) as err:
         world.wf.record_failure(case_id="case-nope", error={"Error": "Boom", "Cause": "why"})
     assert "Boom" in str(err.value)
+
+
+def test_given_a_sent_notice_when_the_platform_removes_the_content_then_the_outcome_is_recorded(world):
+    from takedown_core.cases import AuditEvent, utcnow
+
+    case = world.open()
+    for frm, to in ((Status.DETECTED, Status.APPROVED), (Status.APPROVED, Status.NOTICE_SENT)):
+        world.repo.transition(case.case_id, frm, to, AuditEvent(case.case_id, utcnow(), "t", "t", frm.value, to.value))
+    out = world.wf.record_outcome(case_id=case.case_id, outcome="removed", actor="ops:alice", note="YT ref 123")
+    assert out["status"] == "CONTENT_REMOVED"
+    last = world.repo.audit_trail(case.case_id)[-1]
+    assert (last.action, last.actor, last.detail["note"]) == ("outcome_removed", "ops:alice", "YT ref 123")
+
+
+def test_given_a_case_in_review_when_an_outcome_is_recorded_then_it_is_refused(world):
+    from takedown_core.cases import ConcurrentChange
+
+    case = world.open()
+    with pytest.raises(ConcurrentChange):
+        world.wf.record_outcome(case_id=case.case_id, outcome="removed", actor="ops:alice")
+    with pytest.raises(ValueError):
+        world.wf.record_outcome(case_id=case.case_id, outcome="maybe", actor="ops:alice")
