@@ -429,7 +429,10 @@ class Workflow(Construct):
 
 
 class Monitoring(Construct):
-    """Alarms that page ops: poison messages in the DLQ, failed cases, erroring functions."""
+    """Alarms that page ops: poison messages in the DLQ, failed cases, erroring functions.
+
+    Every alarm fires on any occurrence (> 0): each one means an upload or a case needs a person.
+    """
 
     def __init__(
         self,
@@ -445,55 +448,37 @@ class Monitoring(Construct):
         self.topic = sns.Topic(self, "Alarms", enforce_ssl=True)
         if alarm_email:
             self.topic.add_subscription(subs.EmailSubscription(alarm_email))
-        action = cw_actions.SnsAction(self.topic)
-        self.dlq_alarm = cw.Alarm(
-            self,
+        self._action = cw_actions.SnsAction(self.topic)
+        five_minutes = cdk.Duration.minutes(5)
+        self.dlq_alarm = self._on_any(
             "IngestDLQNotEmpty",
-            alarm_description="Uploads that failed 5 times sit in the ingest DLQ: inspect and redrive",
-            metric=dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(1)),
-            threshold=0,
-            comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            "Uploads that failed 5 times sit in the ingest DLQ: inspect and redrive",
+            dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(1)),
         )
-        self.failed_cases_alarm = cw.Alarm(
-            self,
+        self.failed_cases_alarm = self._on_any(
             "CasesFailed",
-            alarm_description="A takedown case execution failed: its audit trail has the cause",
-            metric=state_machine.metric_failed(period=cdk.Duration.minutes(5)),
+            "A takedown case execution failed: its audit trail has the cause",
+            state_machine.metric_failed(period=five_minutes),
+        )
+        self._on_any("CasesTimedOut", "Takedown case executions timed out: no failure state recorded them",
+                     state_machine.metric_timed_out(period=five_minutes))
+        self._on_any("CasesAborted", "Takedown case executions were aborted: no failure state recorded them",
+                     state_machine.metric_aborted(period=five_minutes))
+        self.function_alarms = [
+            self._on_any(f"Errors-{fn.node.id}", f"{fn.node.path} is raising errors", fn.metric_errors(period=five_minutes))
+            for fn in functions
+        ]
+
+    def _on_any(self, cid: str, description: str, metric: cw.IMetric) -> cw.Alarm:
+        alarm = cw.Alarm(
+            self,
+            cid,
+            alarm_description=description,
+            metric=metric,
             threshold=0,
             comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
         )
-        for name, metric, what in (
-            ("CasesTimedOut", state_machine.metric_timed_out(period=cdk.Duration.minutes(5)), "timed out"),
-            ("CasesAborted", state_machine.metric_aborted(period=cdk.Duration.minutes(5)), "were aborted"),
-        ):
-            alarm = cw.Alarm(
-                self,
-                name,
-                alarm_description=f"Takedown case executions {what}: no failure state recorded them",
-                metric=metric,
-                threshold=0,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                evaluation_periods=1,
-                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(action)
-        self.function_alarms = []
-        for fn in functions:
-            self.function_alarms.append(
-                cw.Alarm(
-                    self,
-                    f"Errors-{fn.node.id}",
-                    alarm_description=f"{fn.node.path} is raising errors",
-                    metric=fn.metric_errors(period=cdk.Duration.minutes(5)),
-                    threshold=0,
-                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                    evaluation_periods=1,
-                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                )
-            )
-        for alarm in [self.dlq_alarm, self.failed_cases_alarm, *self.function_alarms]:
-            alarm.add_alarm_action(action)
+        alarm.add_alarm_action(self._action)
+        return alarm
