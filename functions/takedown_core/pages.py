@@ -512,6 +512,20 @@ def _round_badge(round_: Any) -> str:
     return f'<span class="pill round">Asked again (follow-up {r})</span>'
 
 
+def _others_html(evidence: Mapping[str, Any]) -> str:
+    """Near-duplicates in our catalogue that also matched (a remaster, a re-release)."""
+    others = [o for o in (evidence.get("others") or []) if isinstance(o, Mapping)][:5]
+    if not others:
+        return ""
+    items = "".join(
+        f"<li>{esc((o.get('metadata') or {}).get('title') or o.get('track_id'), 200)} "
+        f'<span class="muted small">({esc(o.get("track_id"), 80)}; score {esc(fmt_number(o.get("score")))})</span></li>'
+        for o in others
+    )
+    return (f'<p class="muted small" style="margin-top:12px">Also matched in our catalogue (likely another '
+            f"version of the same recording; the best match is shown above):</p><ul class=\"small\">{items}</ul>")
+
+
 def review_page(
     *,
     case: Mapping[str, Any],
@@ -615,7 +629,7 @@ def review_page(
 
 <div class="grid">
 <section class="card" aria-labelledby="upload-h"><h2 id="upload-h">The upload</h2>{_dl(upload_rows)}</section>
-<section class="card" aria-labelledby="work-h"><h2 id="work-h">Our recording</h2>{_dl(work_rows)}</section>
+<section class="card" aria-labelledby="work-h"><h2 id="work-h">Our recording</h2>{_dl(work_rows)}{_others_html(ev)}</section>
 </div>
 
 <section class="card" aria-labelledby="match-h"><h2 id="match-h">What matched</h2>

@@ -404,3 +404,16 @@ def test_given_a_recorded_decision_then_the_confirmation_page_says_what_was_deci
     assert "rejected" in text and "Fair use or parody" in text and EVIL in text
     approve = " ".join(parse(decided_page(decision={"decision": "approve"}, reviewer="a")).text)
     assert "approved" in approve
+
+
+def test_given_near_duplicates_in_the_catalogue_then_the_page_names_them_escaped():
+    from takedown_core.pages import review_page
+
+    case = {"case_id": "case-1", "status": "IN_REVIEW", "work": {"title": "Song"}, "source": {"platform": "youtube"},
+            "evidence": {"score": 40, "false_match_rate": 1e-40, "landmarks": [],
+                         "others": [{"track_id": "song-remaster", "score": 31.5,
+                                     "metadata": {"title": "Song <b>(Remastered)</b>"}}]}}
+    page = review_page(case=case, review={"review_id": "r", "reviewer": "a@b.example", "expires_at": 2, "round": 0},
+                       action_url="r/decision", csrf="c", exp=2, sig="s", now=1)
+    assert "Also matched in our catalogue" in page
+    assert "Song &lt;b&gt;(Remastered)&lt;/b&gt;" in page and "song-remaster" in page
