@@ -52,6 +52,10 @@ def cmd_local_run(args: argparse.Namespace) -> int:
     from .driver import RunError, print_summary, run, say
 
     _quiet_logs(args.verbose)
+    for what, folder in (("catalogue", args.catalog), ("uploads", args.uploads)):
+        if not Path(folder).is_dir():
+            print(f"error: {what} folder {folder} does not exist (give a folder of audio files)", file=sys.stderr)
+            return 2
     say("starting the embedded stack (CDK synth -> moto) ...")
     try:
         with _stack(args) as stack:

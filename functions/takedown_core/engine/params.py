@@ -20,7 +20,7 @@ class AnalysisParams:
     #                    semitone axis above ~150 Hz after parabolic interpolation.
     hop: int = 256  # samples (23.2 ms) between frames: the time unit of hashes and offsets.
     fmin_hz: float = 150.0  # lowest peak frequency; below it bins are wider than a semitone.
-    fmax_hz: float = 5000.0  # highest peak frequency (just under Nyquist at 11,025 Hz).
+    fmax_hz: float = 4000.0  # highest peak frequency: above it, noise wins (measured at 0 dB).
     min_level_dbfs: float = -65.0  # a peak quieter than this (re a full-scale sine) is
     #                                ignored: near-silent input yields no hashes.
     whiten_seconds: float = 3.0  # per-bin running mean removed from the log spectrum:
@@ -29,9 +29,9 @@ class AnalysisParams:
     log_cells_per_semitone: int = 3  # peaks are picked on a semitone grid (0: on linear
     #                                  bins), so a pitch shift moves them without changing
     #                                  which ones are local maxima.
-    peak_radius_cells: int = 3  # a peak is the maximum of +-3 cells (+-1 semitone) ...
+    peak_radius_cells: int = 5  # a peak is the maximum of +-5 cells (+-1.7 semitones) ...
     peak_radius_bins: int = 5  # (linear grid only: +-5 bins, +-54 Hz) ...
-    peak_radius_frames: int = 4  # ... and +-4 frames (+-93 ms) around it.
+    peak_radius_frames: int = 6  # ... and +-6 frames (+-139 ms) around it.
     min_salience_db: float = 3.0  # and stands this far above its bin's running mean.
     max_peaks_per_frame: int = 3  # a broadband hit (drums) gives at most 3 peaks per frame.
     density_window_s: float = 1.0  # density is capped per sliding window of this length:
