@@ -606,6 +606,11 @@ def review_page(
     )
     action = esc(action_url)
     error_html = f'<div class="alert error" role="alert"><strong>Not recorded:</strong> {esc(error)}</div>' if error else ""
+    if not link:
+        error_html += ('<div class="alert warning" role="note"><strong>No web address for this upload.</strong> '
+                       "A takedown notice must say where the material is, so an approval here cannot be sent "
+                       "as a notice: the case will stop with that reason. Reject it, or ask the partner for "
+                       "the upload's URL.</div>")
 
     by = f" by {esc(artist)}" if artist else ""
     remaining = fmt_remaining(expires_at, now)
