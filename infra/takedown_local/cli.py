@@ -119,6 +119,16 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             if args.catalog and args.uploads:
                 summary = run(stack, catalog=Path(args.catalog), uploads=Path(args.uploads), decide="none")
                 print_summary(summary)
+            elif args.catalog:
+                import tempfile
+
+                from .driver import build_index, publish_index
+
+                with tempfile.TemporaryDirectory(prefix="takedown-index-") as tmp:
+                    build_index(Path(args.catalog), Path(tmp) / "index")
+                    say(f"published index {publish_index(stack, Path(tmp) / 'index')}")
+            elif args.uploads:
+                raise RunError("--uploads needs --catalog: there is nothing to match against yet")
             endpoint = stack.serve_aws(args.aws_port)
             state = cases_cli.write_local_state({
                 "endpoint": endpoint, "region": stack.region, "table": stack.table_name,
@@ -127,6 +137,11 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             print(f"\nreview API on {stack.review_base_url}  (Ctrl-C stops everything)")
             print(f"embedded AWS endpoint {endpoint} (for `takedown cases ...`; state in {state})")
             print(f"partner buckets: {json.dumps(stack.partner_buckets)}")
+            first = next(iter(stack.partner_buckets.values()))
+            print("drop more media from another shell, e.g.:\n"
+                  f"  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --endpoint-url {endpoint} --region {stack.region} "
+                  f"s3 cp song.mp3 s3://{first}/song.mp3\n"
+                  "  .venv/bin/takedown cases list")
             shown: set[str] = set()
             stopping = []
             signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
