@@ -590,9 +590,12 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         manifest = w.write(d)
         build_s = time.time() - t0
         del w
-        answers = run_queries(d, queries, 1)  # one process: CPU and memory per query are clean
-        idx = Index.open(d)
-        rss_mb = _rss_mb()
+        # a fresh (spawned) process: its CPU per query and peak RSS are the matcher's own
+        import multiprocessing
+
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_open_index, initargs=(str(d),)) as ex:
+            answers = {r["key"]: r for r in ex.map(_query_one, queries, chunksize=16)}
+            rss_mb = ex.submit(_rss_mb).result()
         tot = totals(sub, answers)
         hours = manifest["catalogue"]["total_seconds"] / 3600
         row = {
@@ -605,7 +608,6 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
             "rss_mb": rss_mb,
             **tot,
         }
-        del idx
         table.append(row)
         log(f"  {size} tracks: recall {tot['recall']:.1%} fp {tot['false_positive']:.2%} wrong {tot['wrong_track']:.2%} query {tot['cpu_ms_median']:.1f} ms")
         shutil.rmtree(d, ignore_errors=True)

@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["DecodeError", "decode_audio", "probe_is_audio"]
+__all__ = ["DecodeError", "decode_audio", "decode_bytes"]
 
 # Magic numbers of the containers we accept. A file that starts with one of these but does
 # not decode is "corrupt"; a file that matches none and does not decode is "not_audio".
@@ -61,21 +61,6 @@ def _read_header(source: str | os.PathLike | BinaryIO) -> bytes:
     header = source.read(_HEADER_BYTES)
     source.seek(pos)
     return header
-
-
-def probe_is_audio(path: str | os.PathLike) -> bool:
-    """True if ``path`` opens as a media container with at least one audio stream.
-
-    Cheap (reads the container header only); used to skip non-audio files in a catalogue
-    directory.
-    """
-    import av
-
-    try:
-        with av.open(os.fspath(path), mode="r") as container:
-            return bool(container.streams.audio)
-    except (av.error.FFmpegError, OSError, ValueError):
-        return False
 
 
 def decode_audio(

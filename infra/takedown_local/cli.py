@@ -138,10 +138,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             print(f"embedded AWS endpoint {endpoint} (for `takedown cases ...`; state in {state})")
             print(f"partner buckets: {json.dumps(stack.partner_buckets)}")
             first = next(iter(stack.partner_buckets.values()))
-            print("drop more media from another shell, e.g.:\n"
-                  f"  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x aws --endpoint-url {endpoint} --region {stack.region} "
-                  f"s3 cp song.mp3 s3://{first}/song.mp3\n"
-                  "  .venv/bin/takedown cases list")
+            print(f"from another shell: .venv/bin/takedown local drop song.mp3 [--sidecar song.json]  "
+                  f"(into {first}); .venv/bin/takedown cases list")
             shown: set[str] = set()
             stopping = []
             signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
@@ -158,6 +156,32 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         return 1
     finally:
         cases_cli.clear_local_state()
+    return 0
+
+
+def cmd_local_drop(args: argparse.Namespace) -> int:
+    """Put files into a partner bucket of the running `local up` (sidecar first, as partners do)."""
+    import boto3
+
+    if not cases_cli.STATE_FILE.exists():
+        print("error: no local stack is running here: start `takedown local up` first", file=sys.stderr)
+        return 2
+    st = json.loads(cases_cli.STATE_FILE.read_text())
+    buckets = st["partner_buckets"]
+    partner = args.partner or next(iter(buckets))
+    if partner not in buckets:
+        print(f"error: unknown partner {partner!r}; configured: {sorted(buckets)}", file=sys.stderr)
+        return 2
+    s3 = boto3.client("s3", endpoint_url=st["endpoint"], region_name=st["region"],
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    for f in map(Path, args.files):
+        if not f.is_file():
+            print(f"error: {f} is not a file", file=sys.stderr)
+            return 2
+        if args.sidecar:
+            s3.upload_file(args.sidecar, buckets[partner], f"{f.stem}.json")
+        s3.upload_file(str(f), buckets[partner], f.name)
+        print(f"dropped {f.name} into {partner} ({buckets[partner]})")
     return 0
 
 
@@ -190,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--env", default="dev")
     up.add_argument("--verbose", action="store_true")
     up.set_defaults(func=cmd_local_up)
+    drop = local.add_parser("drop", help="drop media into a partner bucket of the running `local up`")
+    drop.add_argument("files", nargs="+")
+    drop.add_argument("--partner", help="partner id (default: the first configured)")
+    drop.add_argument("--sidecar", help="a metadata sidecar JSON to put beside the media first")
+    drop.set_defaults(func=cmd_local_drop)
 
     engine_cli.add_commands(sub)
     cases_cli.add_commands(sub)

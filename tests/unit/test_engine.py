@@ -358,3 +358,23 @@ def test_a_long_upload_is_searched_in_segments_and_keeps_its_offsets(index, cata
     # the offset is still the reference position of the upload's first sample
     assert abs(r.best.offset_s - (10.0 - 40.0)) < 0.15
     assert 40.0 - 0.5 <= r.best.query_start_s <= 45.0
+
+
+def test_the_coarse_first_vote_gives_the_same_decisions(tmp_path, catalogue):
+    # Given the same catalogue indexed with the large-catalogue coarse vote always on
+    from dataclasses import replace
+
+    params = replace(DEFAULT_PARAMS, coarse_vote_above=0, coarse_bins_kept=8)
+    writer = IndexWriter(params)
+    for tid, x in catalogue.items():
+        writer.add(tid, x)
+    writer.write(tmp_path / "coarse")
+    coarse = Index.open(tmp_path / "coarse")
+    # Then excerpts, transformed excerpts and unrelated music get the same answers
+    for q, expected in [
+        (_cut(catalogue["track-02"], 11.0, 10.0), "track-02"),
+        (resample_linear(_cut(catalogue["track-09"], 5.0, 11.0), 1.05)[: 10 * SR], "track-09"),
+        (synth_track(8000, 10.0, SR), None),
+    ]:
+        r = coarse.query(q)
+        assert (r.best and r.best.track_id) == expected

@@ -168,8 +168,6 @@ def _grid(p: AnalysisParams) -> _LogGrid:
 def find_peaks(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, peaks_per_s: float | None = None) -> Peaks:
     """Salient local maxima of the whitened log spectrogram, density-capped."""
     p = params
-    if p.log_cells_per_semitone <= 0:
-        return _find_peaks_linear(samples, p, peaks_per_s=peaks_per_s)
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     n_frames = _frames_count(x.size, p.hop)
     g = _grid(p)
@@ -224,51 +222,6 @@ def find_peaks(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, 
     frames, semis, sal = frames[keep], semis[keep], sal[keep]
     keep = _density_cap(frames, sal, peaks_per_s or p.ref_peaks_per_s, p)
     frames, semis, sal = frames[keep], semis[keep], sal[keep]
-    order = np.lexsort((semis, frames))
-    return Peaks(frames[order], semis[order], sal[order])
-
-
-def _find_peaks_linear(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, peaks_per_s: float | None = None) -> Peaks:
-    """Salient local maxima of the whitened log spectrogram, density-capped."""
-    p = params
-    x = np.asarray(samples, dtype=np.float32).reshape(-1)
-    n_frames = _frames_count(x.size, p.hop)
-    k_lo = int(np.ceil(p.fmin_hz * p.n_fft / p.sample_rate))
-    k_hi = int(np.floor(p.fmax_hz * p.n_fft / p.sample_rate)) + 1
-    wr = max(1, int(round(p.whiten_seconds / p.frame_seconds / 2)))
-    halo = wr + p.peak_radius_frames + 1
-    out_f, out_k, out_s, out_d = [], [], [], []
-    for a in range(0, n_frames, _BLOCK_FRAMES):
-        b = min(n_frames, a + _BLOCK_FRAMES)
-        a0, b0 = max(0, a - halo), min(n_frames, b + halo)
-        L = _log_spectrum(x, a0, b0, p, k_lo, k_hi)
-        W = L - _running_mean(L, wr)
-        m = _sliding_max(_sliding_max(W, p.peak_radius_frames, 0), p.peak_radius_bins, 1)
-        core = slice(a - a0, b - a0)
-        is_peak = (W[core] >= m[core]) & (L[core] >= p.min_level_dbfs) & (W[core] >= p.min_salience_db)
-        is_peak[:, 0] = False
-        is_peak[:, -1] = False
-        t, k = np.nonzero(is_peak)
-        if t.size == 0:
-            continue
-        tt = t + (a - a0)
-        y0, y1, y2 = L[tt, k - 1], L[tt, k], L[tt, k + 1]
-        den = y0 - 2 * y1 + y2
-        delta = np.where(den < 0, 0.5 * (y0 - y2) / np.where(den < 0, den, -1), 0.0)
-        out_f.append((t + a).astype(np.int32))
-        out_k.append((k + k_lo + np.clip(delta, -0.5, 0.5)).astype(np.float32))
-        out_s.append(W[tt, k].astype(np.float32))
-    if not out_f:
-        empty = np.zeros(0, np.float32)
-        return Peaks(np.zeros(0, np.int32), empty, empty)
-    frames = np.concatenate(out_f)
-    bins = np.concatenate(out_k)
-    sal = np.concatenate(out_s)
-    keep = _per_frame_cap(frames, sal, p.max_peaks_per_frame)
-    frames, bins, sal = frames[keep], bins[keep], sal[keep]
-    keep = _density_cap(frames, sal, peaks_per_s or p.ref_peaks_per_s, p)
-    frames, bins, sal = frames[keep], bins[keep], sal[keep]
-    semis = (12.0 * np.log2(bins * (p.sample_rate / p.n_fft) / p.fmin_hz)).astype(np.float32)
     order = np.lexsort((semis, frames))
     return Peaks(frames[order], semis[order], sal[order])
 

@@ -26,11 +26,11 @@ class AnalysisParams:
     whiten_seconds: float = 3.0  # per-bin running mean removed from the log spectrum:
     #                              stationary noise and the spectral tilt flatten out.
     # --- peak picking ---------------------------------------------------------------------
-    log_cells_per_semitone: int = 3  # peaks are picked on a semitone grid (0: on linear
-    #                                  bins), so a pitch shift moves them without changing
-    #                                  which ones are local maxima.
+    log_cells_per_semitone: int = 3  # peaks are picked on a semitone grid (the linear
+    #                                  spectrum is interpolated / max-pooled onto it), so a
+    #                                  pitch shift moves them without changing which ones
+    #                                  are local maxima.
     peak_radius_cells: int = 5  # a peak is the maximum of +-5 cells (+-1.7 semitones) ...
-    peak_radius_bins: int = 5  # (linear grid only: +-5 bins, +-54 Hz) ...
     peak_radius_frames: int = 6  # ... and +-6 frames (+-139 ms) around it.
     min_salience_db: float = 3.0  # and stands this far above its bin's running mean.
     max_peaks_per_frame: int = 3  # a broadband hit (drums) gives at most 3 peaks per frame.
@@ -63,6 +63,8 @@ class AnalysisParams:
     clump_size: float = 1.5  # chance coincidences come in clumps of ~1.5 hashes (repeated
     #                          bars); calibrated on reversed/resampled real music (bench/).
     min_aligned_hashes: int = 6  # never a match on fewer aligned hashes, whatever the odds.
+    coarse_vote_above: int = 150_000  # postings; beyond, a linear-time coarse vote first ...
+    coarse_bins_kept: int = 96  # ... keeps the postings near its 96 strongest offset bins.
     candidates_per_shard: int = 12  # evidence a shard returns for the merge step.
     max_landmarks: int = 200  # (query s, reference s) pairs kept for the reviewer's picture.
     # --- index layout ---------------------------------------------------------------------

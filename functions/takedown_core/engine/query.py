@@ -142,6 +142,12 @@ def search_shard(
     offset = tref - np.rint(tempos[v_it] * (q_item - centre)).astype(np.int64)
     bias = int(q_frames * 0.6) + 4 * w + 8
     off_b = np.clip(offset + bias, 0, (1 << _OFFSET_BITS) - 1)
+    if off_b.size > p.coarse_vote_above:
+        # Large catalogues: a linear-time coarse vote over (track, offset bin), all
+        # hypotheses together, keeps only the postings near the strongest bins; the exact
+        # vote below (a sort) then runs on a small fraction of them.
+        keep = _coarse_filter(track, off_b, shard.track_frames, bias, p.coarse_bins_kept)
+        v_it, q_item, track, off_b = v_it[keep], q_item[keep], track[keep], off_b[keep]
     cell = ((v_it * n_tracks + track) << _OFFSET_BITS) | off_b
     # one sort by (cell, query frame); the reference frame follows from both
     q_bits = max(1, int(q_frames).bit_length())
@@ -201,6 +207,29 @@ def search_shard(
             }
         )
     return ev
+
+
+_COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)
+
+
+def _coarse_filter(track: np.ndarray, off_b: np.ndarray, track_frames: np.ndarray, bias: int, bins_kept: int) -> np.ndarray:
+    """Mask of postings whose (track, 8-frame offset bin) is among the strongest pairs of
+    adjacent bins (or next to them)."""
+    span = ((track_frames + 2 * bias) >> _COARSE_SHIFT) + 3
+    base = np.concatenate([[0], np.cumsum(span)[:-1]])
+    cb = base[track] + (off_b >> _COARSE_SHIFT) + 1
+    counts = np.bincount(cb, minlength=int(span.sum()) + 1)
+    pair = counts[:-1] + counts[1:]
+    # the strongest ~bins_kept bins by a threshold on the count histogram (linear time)
+    hist = np.bincount(pair)
+    at_least = np.cumsum(hist[::-1])[::-1]  # at_least[t] = bins with count >= t
+    ok = np.flatnonzero(at_least <= 2 * bins_kept)
+    threshold = max(1, int(ok[0]) if ok.size else hist.size)
+    top = np.flatnonzero(pair >= threshold)
+    chosen = np.zeros(counts.size + 2, dtype=bool)
+    for d in (-1, 0, 1, 2):
+        chosen[np.clip(top + d, 0, counts.size - 1)] = True
+    return chosen[cb]
 
 
 def _fit(qs: np.ndarray, rs: np.ndarray, tempo: float, centre_off: int, centre: int) -> tuple[float, float]:
