@@ -49,7 +49,7 @@ def index_dir(media, tmp_path_factory) -> Path:
 
 def uploads_dir(tmp_path: Path, media: dict[str, Path], names: list[str], sidecars: dict[str, str] | None = None) -> Path:
     up = tmp_path / "uploads"
-    up.mkdir(exist_ok=True)
+    up.mkdir(parents=True, exist_ok=True)
     for n in names:
         shutil.copy(media[n], up / n)
     for n, text in (sidecars or {}).items():

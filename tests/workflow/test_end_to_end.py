@@ -160,3 +160,30 @@ def test_given_a_long_queue_when_more_cases_arrive_then_one_hourly_digest_lists_
         for cid in cases:
             review_id = stack.repository().get_case(cid).review_id
             assert f"/review/{review_id}?" in mails[-1]["body"]
+
+
+def test_given_content_taken_down_before_when_it_reappears_elsewhere_then_stay_down_approves_without_review(
+        tmp_path, media):
+    with LocalStack("dev") as stack:
+        first = uploads_dir(tmp_path / "a", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
+            {"source_url": "https://www.youtube.com/watch?v=first", "platform": "youtube"})})
+        summary = driver.run(stack, catalog=media["catalog"], uploads=first, decide="approve")
+        assert summary["uploads"][0]["case_status"] == "NOTICE_SENT"
+        reviews_before = len(stack.review_links())
+
+        again = uploads_dir(tmp_path / "b", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
+            {"source_url": "https://www.youtube.com/watch?v=again", "platform": "youtube"})})
+        (again / "excerpt.mp3").rename(again / "reupload.mp3")
+        (again / "excerpt.json").rename(again / "reupload.json")
+        dropped = driver.drop_uploads(stack, again)
+        driver.wait_ingested(stack, dropped, progress=False)
+        rec = stack.repository().get_upload(dropped[0].bucket, dropped[0].key)
+        assert rec.outcome == "case" and rec.case_id != summary["uploads"][0]["case_id"]
+        assert _wait_execution_done(stack, rec.case_id)["status"] == "SUCCEEDED"
+        case = stack.repository().get_case(rec.case_id)
+        assert case.status == Status.NOTICE_SENT
+        assert case.policy["auto_approve"] is True and "stay-down" in case.policy["reason"]
+        approved = [e for e in stack.repository().audit_trail(rec.case_id) if e.action == "approved"]
+        assert [e.actor for e in approved] == ["policy:stay-down"]
+        assert len(stack.review_links()) == reviews_before  # nobody was asked
+        assert sum("watch?v=again" in m["body"] for m in stack.sent_mail()) == 1  # one notice
