@@ -561,7 +561,12 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
             fp = fingerprint_from_peaks(pk, frames)
             distractors.append((pid, fp))
         else:
-            f = float(rng.choice([rng.uniform(0.78, 0.88), rng.uniform(1.14, 1.28)]))
+            # the combined rate (piece x variant) stays outside the speed search too, or a
+            # variant could undo its piece's resampling (a reversed copy at the original rate
+            # does share hashes with the forward track: same-pitch pairs are symmetric)
+            piece_rate = float(pid.rsplit("-x", 1)[1].split("-")[0])
+            combined = float(rng.choice([rng.uniform(0.70, 0.85), rng.uniform(1.16, 1.40)]))
+            f = combined / piece_rate
             shift = int(rng.integers(0, frames))
             rp = resample_peaks(pk, f, shift, frames)
             distractors.append((f"{pid}-v{i}", fingerprint_from_peaks(rp, int(frames / f))))
@@ -648,6 +653,13 @@ def _writer_fps(w: IndexWriter) -> list[Fingerprint]:
 
 
 def _rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM: reset at exec, unlike ru_maxrss)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

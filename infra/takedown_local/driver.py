@@ -269,7 +269,8 @@ def run(
     return summarize(stack, dropped)
 
 
-def print_summary(summary: dict[str, Any], stream=sys.stdout) -> None:
+def print_summary(summary: dict[str, Any], stream=None) -> None:
+    stream = stream or sys.stdout
     rows = summary["uploads"]
     w = max([len(r["file"]) for r in rows] + [4])
     print(f"\n{'file'.ljust(w)}  {'outcome':<11}  {'case status':<15}  {'track':<24}  reason", file=stream)

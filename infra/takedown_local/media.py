@@ -1,4 +1,4 @@
-"""Music-like audio and real media files: for the demo, the tests and the benchmark.
+"""Music-like audio and real media files for the demo, the tests and the benchmark.
 
 ``synth_track(seed, seconds)`` makes something with real spectral peaks: a melody and a bass
 line of harmonic notes with attack/decay envelopes, chords, and percussive noise bursts on a
@@ -38,12 +38,12 @@ _WITH_VIDEO = {"mp4", "webm"}
 def _note(freq: float, n: int, sr: int, rng: np.random.Generator, harmonics: int = 6) -> np.ndarray:
     t = np.arange(n, dtype=np.float64) / sr
     tone = np.zeros(n)
+    amps = rng.uniform(0.3, 1.0, harmonics) / np.arange(1, harmonics + 1)
+    phases = rng.uniform(0, 2 * np.pi, harmonics)  # drawn whatever the pitch: same piece
     for h in range(1, harmonics + 1):
         f = freq * h
-        if f >= sr / 2 * 0.95:
-            break
-        amp = rng.uniform(0.3, 1.0) / h
-        tone += amp * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        if f < sr / 2 * 0.95:
+            tone += amps[h - 1] * np.sin(2 * np.pi * f * t + phases[h - 1])
     attack = max(1, int(0.01 * sr))
     env = np.exp(-t * rng.uniform(1.5, 5.0))
     env[:attack] *= np.linspace(0.0, 1.0, attack)

@@ -107,9 +107,21 @@ def search_shard(
     keys, qt, hv = [], [], []
     for v, (pitch, tempo) in enumerate(hyps):
         h, ok = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
-        keys.append(h[ok])
-        qt.append(pairs.anchor_frames[ok])
-        hv.append(np.full(int(ok.sum()), v, dtype=np.int32))
+        h, t = h[ok], pairs.anchor_frames[ok]
+        probes = [h]
+        times = [t]
+        if p.probe_dt:
+            # noise moves a peak by a frame: also look up dt +-1 (same query frame, so a
+            # probe and its original never count twice in the distinct-frame evidence)
+            dt = (h & 63).astype(np.int64)
+            for d in (-1, 1):
+                fine = (dt + d >= 1) & (dt + d <= p.dt_max_frames)
+                probes.append((h[fine].astype(np.int64) + d).astype(h.dtype))
+                times.append(t[fine])
+        for hh, tt in zip(probes, times):
+            keys.append(hh)
+            qt.append(tt)
+            hv.append(np.full(hh.size, v, dtype=np.int32))
     keys_a = np.concatenate(keys)
     qt_a = np.concatenate(qt).astype(np.int64)
     hv_a = np.concatenate(hv)
