@@ -94,7 +94,11 @@ def test_given_a_case_when_the_reviewer_rejects_then_no_notice_is_sent(tmp_path,
         row = summary["uploads"][0]
         assert row["track_id"] == "ref-1"
         assert row["case_status"] == "REJECTED"
-        assert _wait_execution_done(stack, row["case_id"])["status"] == "SUCCEEDED"
+        ex = _wait_execution_done(stack, row["case_id"])
+        assert ex["status"] == "SUCCEEDED"
+        decision = json.loads(ex["output"])["decision"]  # who decided, when, travels in the output
+        assert decision["decision"] == "reject" and decision["by"] == "rights-review@label.example"
+        assert decision["reason"] == "other" and decision["at"]
         assert not [m for m in stack.sent_mail() if "copyright@" in " ".join(m["to"])]
         case = stack.repository().get_case(row["case_id"])
         assert case.decision["reason"] == "other"
