@@ -427,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--excerpts", type=int, default=None, help="excerpts per track per condition and length")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     ap.add_argument("--skip-scaling", action="store_true")
+    ap.add_argument("--only-scaling", action="store_true", help="skip the per-condition accuracy run; scaling rows only")
+    ap.add_argument("--sizes", default=None, help="scaling sizes, comma-separated (e.g. 50,2000)")
+    ap.add_argument("--keep-work", action="store_true", help="keep the scaling indexes (prints their directory)")
     args = ap.parse_args(argv)
     for tool in ("ffmpeg", "rubberband"):
         if shutil.which(tool) is None:
@@ -493,6 +496,20 @@ def main(argv: list[str] | None = None) -> int:
         audio = dict(ex.map(make_query, ordered, chunksize=16))
     log(f"  rendered in {time.time() - t0:.0f} s")
     queries = [(s.key, audio[s.key]) for s in specs]
+    if args.only_scaling:
+        results = {"seed": args.seed, "quick": args.quick, "params": DEFAULT_PARAMS.to_dict()}
+        results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work)
+        results["wall_seconds"] = time.time() - t_start
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}-scaling.json"
+        (out / name).write_text(json.dumps(results, indent=1))
+        log(f"results: {out / name}; wall {results['wall_seconds']:.0f} s")
+        if args.keep_work:
+            log(f"kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     answers = run_queries(base_dir, queries, args.jobs)
     per_cond = summarise(specs, answers)
     tot = {str(secs): totals([s for s in specs if s.seconds == secs], answers) for secs in lengths}
@@ -541,6 +558,8 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
     """Distractor-padded catalogues: recall / FP / wrong / query CPU / size at each size."""
     rng = np.random.default_rng(args.seed + 1)
     sizes = [50, 100, 500, 1000, 2000] + ([10000] if args.full_scale else [])
+    if getattr(args, "sizes", None):
+        sizes = sorted(int(x) for x in args.sizes.split(","))
     # queries: 10 s excerpts under a representative subset of conditions
     conds = {"clean", "mp3_64k", "pink_10db", "white_0db", "stretch_1.05", "speed_0.95", "speed_1.05", "pitch_+1", "pitch_-1"}
     sub = [s for s in specs if s.seconds == 10 and s.cond in conds]
@@ -615,7 +634,8 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         }
         table.append(row)
         log(f"  {size} tracks: recall {tot['recall']:.1%} fp {tot['false_positive']:.2%} wrong {tot['wrong_track']:.2%} query {tot['cpu_ms_median']:.1f} ms")
-        shutil.rmtree(d, ignore_errors=True)
+        if not getattr(args, "keep_work", False):
+            shutil.rmtree(d, ignore_errors=True)
     if 10000 not in sizes and len(table) >= 2:
         # projection: query CPU and size grow ~linearly in entries beyond the fixed cost
         a, b = table[-2], table[-1]

@@ -27,7 +27,7 @@ import numpy as np
 
 from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, extract
 from .params import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams
-from .query import ShardData, decide, pool, search_shard, segments
+from .query import ShardData, decide, hash_offsets, pool, search_shard, segments
 from .result import QueryResult
 
 FORMAT_VERSION = 1
@@ -234,11 +234,14 @@ class Index:
             if hashes.shape != postings.shape or hashes.size != sm["entries"]:
                 raise IndexFormatError(f"shard {sm['number']} arrays do not match the manifest")
             tr = tracks[sm["first_track"] : sm["first_track"] + sm["track_count"]]
+            hl = manifest.get("hash_layout") or {"f_bits": 8, "df_bits": 7, "dt_bits": 6}
+            hash_bits = int(hl["f_bits"]) + int(hl["df_bits"]) + int(hl["dt_bits"])
             loaded.append(
                 ShardData(
                     number=sm["number"],
-                    hashes=hashes,
-                    postings=postings,
+                    hashes=np.asarray(hashes),
+                    postings=np.asarray(postings),
+                    offsets=hash_offsets(hashes, hash_bits),
                     track_ids=[t["id"] for t in tr],
                     track_frames=np.array([t["frames"] for t in tr], dtype=np.int64),
                     track_metadata=[t.get("metadata") or {} for t in tr],

@@ -41,6 +41,20 @@ class ShardData:
     track_ids: list[str]
     track_frames: np.ndarray  # int64 per local track
     track_metadata: list[dict]
+    # start of every hash's postings (uint32, 2**hash_bits + 1 entries): the lookup is a
+    # gather instead of two binary searches; None = look up with np.searchsorted
+    offsets: np.ndarray | None = None
+
+
+def hash_offsets(hashes: np.ndarray, hash_bits: int = 21) -> np.ndarray:
+    """offsets[h]..offsets[h+1] is the range of hash ``h`` in the sorted ``hashes``."""
+    counts = np.bincount(np.asarray(hashes), minlength=1 << hash_bits)
+    if counts.size != 1 << hash_bits:
+        raise ValueError("a hash exceeds the hash layout")
+    out = np.empty((1 << hash_bits) + 1, dtype=np.uint32 if hashes.size < (1 << 32) else np.int64)
+    out[0] = 0
+    np.cumsum(counts, out=out[1:])
+    return out
 
 
 def _sorted_unique(a: np.ndarray, *, counts: bool = False):
@@ -128,38 +142,59 @@ def search_shard(
     if keys_a.size == 0:
         return ev
 
-    # 2. look each distinct key up once
-    uk, inv = np.unique(keys_a, return_inverse=True)
-    lo = np.searchsorted(shard.hashes, uk, side="left")
-    hi = np.searchsorted(shard.hashes, uk, side="right")
-    cnt = hi - lo
+    # 2. look every key up: a gather in the shard's offset table (or binary searches)
+    if shard.offsets is not None:
+        lo = shard.offsets[keys_a].astype(np.int64)
+        cnt = shard.offsets[keys_a.astype(np.int64) + 1].astype(np.int64) - lo
+    else:
+        uk, inv = np.unique(keys_a, return_inverse=True)
+        lo_u = np.searchsorted(shard.hashes, uk, side="left")
+        cnt = (np.searchsorted(shard.hashes, uk, side="right") - lo_u)[inv].astype(np.int64)
+        lo = lo_u[inv].astype(np.int64)
     cnt[cnt > p.max_postings_per_key] = 0
-    c_item = cnt[inv]
-    if c_item.sum() == 0:
+    if cnt.sum() == 0:
         return ev
 
     # 3. every (query frame, posting) votes for an offset of its track under its
     #    hypothesis; a cell's evidence is the number of DISTINCT query frames voting for it:
     #    several pairs of one anchor frame hitting one reference frame (a broadband drum
     #    hit) are one piece of evidence, not many.
-    ev["postings"] = [int(x) for x in np.bincount(hv_a, weights=c_item, minlength=len(hyps))]
-    item, pos = _expand(lo[inv].astype(np.int64), c_item.astype(np.int64))
-    post = np.asarray(shard.postings[pos]).astype(np.int64)
-    v_it = hv_a[item].astype(np.int64)
-    q_item = qt_a[item]
-    track = post >> p.time_bits
-    tref = post & ((1 << p.time_bits) - 1)
+    ev["postings"] = [int(x) for x in np.bincount(hv_a, weights=cnt, minlength=len(hyps))]
+    has = cnt > 0
+    lo, cnt, hv_a, qt_a = lo[has], cnt[has], hv_a[has], qt_a[has]
     tempos = np.array([t for _, t in hyps])
     centre = f0 + q_frames // 2
-    offset = tref - np.rint(tempos[v_it] * (q_item - centre)).astype(np.int64)
     bias = int(q_frames * 0.6) + 4 * w + 8
-    off_b = np.clip(offset + bias, 0, (1 << _OFFSET_BITS) - 1)
-    if off_b.size > p.coarse_vote_above:
+    # per item: offset + bias = reference frame - shift
+    shift = np.rint(tempos[hv_a] * (qt_a - centre)).astype(np.int64) - bias
+    first = np.cumsum(cnt) - cnt
+    total = int(cnt.sum())
+    idx_t = np.int32 if total < (1 << 31) and shard.postings.size < (1 << 31) else np.int64
+    pos = np.arange(total, dtype=idx_t)
+    pos += np.repeat((lo - first).astype(idx_t), cnt)
+    post = shard.postings[pos]
+    tb = p.time_bits
+    # offset + bias is in [0, 2**_OFFSET_BITS) by construction of bias; clip otherwise
+    exact_range = int(shift.max()) <= 0 and int(shift.min()) > (1 << tb) - (1 << _OFFSET_BITS)
+    if total > p.coarse_vote_above and exact_range:
         # Large catalogues: a linear-time coarse vote over (track, offset bin), all
         # hypotheses together, keeps only the postings near the strongest bins; the exact
         # vote below (a sort) then runs on a small fraction of them.
-        keep = _coarse_filter(track, off_b, shard.track_frames, bias, p.coarse_bins_kept)
-        v_it, q_item, track, off_b = v_it[keep], q_item[keep], track[keep], off_b[keep]
+        keep_pos = _coarse_keep(post, np.repeat(shift.astype(np.int32), cnt), shard.track_frames, bias, p.coarse_bins_kept, tb)
+        item = np.searchsorted(first, keep_pos, side="right") - 1
+        post = post[keep_pos].astype(np.int64)
+    else:
+        item = np.repeat(np.arange(cnt.size), cnt)
+        post = post.astype(np.int64)
+    v_it = hv_a[item].astype(np.int64)
+    q_item = qt_a[item]
+    track = post >> tb
+    off_b = (post & ((1 << tb) - 1)) - shift[item]
+    if not exact_range:
+        off_b = np.clip(off_b, 0, (1 << _OFFSET_BITS) - 1)
+        if off_b.size > p.coarse_vote_above:
+            keep = _coarse_filter(track, off_b, shard.track_frames, bias, p.coarse_bins_kept)
+            v_it, q_item, track, off_b = v_it[keep], q_item[keep], track[keep], off_b[keep]
     cell = ((v_it * n_tracks + track) << _OFFSET_BITS) | off_b
     # one sort by (cell, query frame); the reference frame follows from both
     q_bits = max(1, int(q_frames).bit_length())
@@ -242,6 +277,29 @@ def _coarse_filter(track: np.ndarray, off_b: np.ndarray, track_frames: np.ndarra
     for d in (-1, 0, 1, 2):
         chosen[np.clip(top + d, 0, counts.size - 1)] = True
     return chosen[cb]
+
+
+def _coarse_keep(post: np.ndarray, shift: np.ndarray, track_frames: np.ndarray, bias: int, bins_kept: int, time_bits: int) -> np.ndarray:
+    """:func:`_coarse_filter` on raw postings (offset + bias = frame - shift): the indices
+    of the postings it keeps, with fewer passes over the (large) posting arrays."""
+    span = ((track_frames + 2 * bias) >> _COARSE_SHIFT) + 3
+    base = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64) + 1
+    cb = base[post >> np.uint32(time_bits)]
+    off = (post & np.uint32((1 << time_bits) - 1)).view(np.int32)  # < 2**time_bits
+    off -= shift
+    off >>= _COARSE_SHIFT
+    cb += off
+    counts = np.bincount(cb, minlength=int(span.sum()) + 1)
+    pair = counts[:-1] + counts[1:]
+    hist = np.bincount(pair)
+    at_least = np.cumsum(hist[::-1])[::-1]
+    ok = np.flatnonzero(at_least <= 2 * bins_kept)
+    threshold = max(1, int(ok[0]) if ok.size else hist.size)
+    top = np.flatnonzero(pair >= threshold)
+    chosen = np.zeros(counts.size + 2, dtype=bool)
+    for d in (-1, 0, 1, 2):
+        chosen[np.clip(top + d, 0, counts.size - 1)] = True
+    return np.flatnonzero(chosen[cb])
 
 
 def _fit(qs: np.ndarray, rs: np.ndarray, tempo: float, centre_off: int, centre: int) -> tuple[float, float]:
