@@ -378,3 +378,26 @@ def test_the_coarse_first_vote_gives_the_same_decisions(tmp_path, catalogue):
     ]:
         r = coarse.query(q)
         assert (r.best and r.best.track_id) == expected
+
+
+def test_the_offset_table_lookup_gives_the_same_evidence_as_binary_search(index_dir, catalogue):
+    # Given the index opened normally (hash -> offset table) and the same shards without it
+    from dataclasses import replace
+
+    from takedown_core.engine.query import hash_offsets
+
+    fast = Index.open(index_dir)
+    slow = Index.open(index_dir)
+    slow._shards = [replace(s, offsets=None) for s in slow._shards]
+    # the table brackets every hash's run in the sorted array
+    s = fast._shards[0]
+    h = np.asarray(s.hashes)
+    table = hash_offsets(h)
+    for key in np.unique(h)[:50]:
+        assert table[key] == np.searchsorted(h, key, "left") and table[key + 1] == np.searchsorted(h, key, "right")
+    # Then a match, a transformed match and unrelated music carry identical evidence
+    for q in (_cut(catalogue["track-05"], 7.0, 10.0), resample_linear(_cut(catalogue["track-11"], 3.0, 11.0), 0.95)[: 10 * SR], synth_track(8100, 10.0, SR)):
+        fp = fast.fingerprint(q)
+        a, b = fast.query(fp), slow.query(fp)
+        assert a.evidence == b.evidence
+        assert a.to_dict() == b.to_dict()
