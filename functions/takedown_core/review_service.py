@@ -123,8 +123,16 @@ class ReviewService:
             self.callback.succeed(review.task_token, output)
         except Exception as e:  # token gone (workflow timed out / stopped): say so, record it
             log.exception("could not resume the workflow")
-            self.repo.append_audit(AuditEvent(case.case_id, utcnow(), "system:review-api", "resume_failed",
-                                              new.value, new.value, {"error": type(e).__name__, "detail": str(e)}))
+            cause = {"error": type(e).__name__, "cause": f"the workflow could not be resumed: {e}"}
+            if new == Status.APPROVED:
+                # Approved but nothing will send the notice: end the case visibly, never silently.
+                self.repo.transition(case.case_id, new, Status.FAILED,
+                                     AuditEvent(case.case_id, utcnow(), "system:review-api", "resume_failed",
+                                                new.value, Status.FAILED.value, cause),
+                                     updates={"failure": cause})
+            else:  # rejected: nothing was going to be sent; keep the decision, record the trouble
+                self.repo.append_audit(AuditEvent(case.case_id, utcnow(), "system:review-api", "resume_failed",
+                                                  new.value, new.value, cause))
             return 409, problem_page("case_closed", detail="The decision was recorded but the workflow had already "
                                                            "moved on; operations have been alerted.")[1]
         return 200, decided_page(decision=decision, reviewer=review.reviewer, case=case.to_dict(), at=at)

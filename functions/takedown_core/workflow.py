@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, Status, utcnow
 from .emails import digest_email, review_request_email
-from .ports import CaseRepository, Mailer, Review
+from .ports import CaseRepository, Mailer, Review, ReviewAlreadyUsed
 from .review_links import review_url
 
 REVIEW_RECORD_GRACE = 30 * 86400  # seconds a used/expired review record is kept (TTL) for audit
@@ -178,7 +178,7 @@ class WorkflowService:
         try:
             self.repo.use_review(old.review_id, {"decision": "reassigned", "by": actor, "at": utcnow(),
                                                  "to": reviewer})
-        except Exception:  # noqa: BLE001 - the old link is dead anyway: the case points elsewhere
+        except ReviewAlreadyUsed:  # decided in the same instant: the transition above already lost
             pass
         url = review_url(self.settings.base_url, key=self.settings.link_key, review_id=review.review_id,
                          case_id=case_id, reviewer=reviewer, expires_at=review.expires_at)

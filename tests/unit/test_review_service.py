@@ -303,5 +303,7 @@ def test_given_the_workflow_moved_on_when_resuming_fails_then_409_and_it_is_reco
     world.callback.succeed = gone
     status, _ = world.api.decide(review_id, world.form(review_id, params, decision="approve"))
     assert status == 409
-    assert world.case().status is Status.APPROVED  # the decision is kept
+    case = world.case()
+    assert case.status is Status.FAILED and case.decision["decision"] == "approve"  # decision kept, case ended
+    assert "TaskTimedOut" in case.failure["cause"]
     assert world.repo.audit_trail(world.case_id)[-1].action == "resume_failed"

@@ -107,7 +107,8 @@ def test_given_a_case_when_the_reviewer_rejects_then_no_notice_is_sent(tmp_path,
 def test_given_nobody_decides_when_the_review_times_out_then_reminder_escalation_and_expiry(tmp_path, media):
     with LocalStack("dev", overrides=FAST_REVIEW) as stack:
         up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
-        driver.publish_index(stack, driver.build_index(media["catalog"], tmp_path / "idx") and tmp_path / "idx")
+        driver.build_index(media["catalog"], tmp_path / "idx")
+        driver.publish_index(stack, tmp_path / "idx")
         dropped = driver.drop_uploads(stack, up)
         driver.wait_ingested(stack, dropped, progress=False)
         case_id = stack.repository().get_upload(dropped[0].bucket, dropped[0].key).case_id

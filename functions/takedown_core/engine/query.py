@@ -265,18 +265,7 @@ def _coarse_filter(track: np.ndarray, off_b: np.ndarray, track_frames: np.ndarra
     span = ((track_frames + 2 * bias) >> _COARSE_SHIFT) + 3
     base = np.concatenate([[0], np.cumsum(span)[:-1]])
     cb = base[track] + (off_b >> _COARSE_SHIFT) + 1
-    counts = np.bincount(cb, minlength=int(span.sum()) + 1)
-    pair = counts[:-1] + counts[1:]
-    # the strongest ~bins_kept bins by a threshold on the count histogram (linear time)
-    hist = np.bincount(pair)
-    at_least = np.cumsum(hist[::-1])[::-1]  # at_least[t] = bins with count >= t
-    ok = np.flatnonzero(at_least <= 2 * bins_kept)
-    threshold = max(1, int(ok[0]) if ok.size else hist.size)
-    top = np.flatnonzero(pair >= threshold)
-    chosen = np.zeros(counts.size + 2, dtype=bool)
-    for d in (-1, 0, 1, 2):
-        chosen[np.clip(top + d, 0, counts.size - 1)] = True
-    return chosen[cb]
+    return _strongest_bins(cb, int(span.sum()), bins_kept)[cb]
 
 
 def _coarse_keep(post: np.ndarray, shift: np.ndarray, track_frames: np.ndarray, bias: int, bins_kept: int, time_bits: int) -> np.ndarray:
@@ -289,17 +278,23 @@ def _coarse_keep(post: np.ndarray, shift: np.ndarray, track_frames: np.ndarray, 
     off -= shift
     off >>= _COARSE_SHIFT
     cb += off
-    counts = np.bincount(cb, minlength=int(span.sum()) + 1)
+    return np.flatnonzero(_strongest_bins(cb, int(span.sum()), bins_kept)[cb])
+
+
+def _strongest_bins(cb: np.ndarray, n_bins: int, bins_kept: int) -> np.ndarray:
+    """Mask over coarse bins: the strongest ~bins_kept pairs of adjacent bins (by a threshold
+    on the count histogram, linear time) and their neighbours."""
+    counts = np.bincount(cb, minlength=n_bins + 1)
     pair = counts[:-1] + counts[1:]
     hist = np.bincount(pair)
-    at_least = np.cumsum(hist[::-1])[::-1]
+    at_least = np.cumsum(hist[::-1])[::-1]  # at_least[t] = bins with count >= t
     ok = np.flatnonzero(at_least <= 2 * bins_kept)
     threshold = max(1, int(ok[0]) if ok.size else hist.size)
     top = np.flatnonzero(pair >= threshold)
     chosen = np.zeros(counts.size + 2, dtype=bool)
     for d in (-1, 0, 1, 2):
         chosen[np.clip(top + d, 0, counts.size - 1)] = True
-    return np.flatnonzero(chosen[cb])
+    return chosen
 
 
 def _fit(qs: np.ndarray, rs: np.ndarray, tempo: float, centre_off: int, centre: int) -> tuple[float, float]:
