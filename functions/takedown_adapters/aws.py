@@ -98,24 +98,40 @@ class S3IndexStore:
                 return None
             raise
 
-    def fetch(self, version: str) -> Path:
+    def fetch(self, version: str, shards: list[int] | None = None) -> Path:
+        """The version's files in the local cache (all, or the manifest, track list and the
+        given shards only: a shard matcher never downloads the shards it does not search).
+
+        Versions are immutable, so a file already cached is the right file; each download
+        lands under a temporary name and is renamed, so a reader never sees half a file."""
         dest = self.cache_dir / version
-        if (dest / "manifest.json").exists():
-            return dest
-        tmp = self.cache_dir / f".{version}.partial-{os.getpid()}-{threading.get_ident()}"
-        tmp.mkdir(parents=True, exist_ok=True)
+        dest.mkdir(parents=True, exist_ok=True)
         prefix = f"{self.PREFIX}/{version}/"
-        paginator = self.s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                self.s3.download_file(self.bucket, obj["Key"], str(tmp / obj["Key"][len(prefix):]))
-        if not (tmp / "manifest.json").exists():
-            raise FileNotFoundError(f"index version {version} has no manifest in s3://{self.bucket}/{prefix}")
-        try:
-            tmp.rename(dest)
-        except OSError:  # another thread won the race; use theirs
-            pass
+        self._download(prefix + "manifest.json", dest / "manifest.json", version)
+        manifest = json.loads((dest / "manifest.json").read_text())
+        if shards is None:
+            names = list(manifest["files"])
+        else:
+            by_number = {int(s["number"]): s for s in manifest["shards"]}
+            unknown = sorted(set(shards) - set(by_number))
+            if unknown:
+                raise ValueError(f"index version {version} has no shard(s) {unknown}")
+            names = [manifest["tracks_file"]] + [by_number[n][k] for n in sorted(set(shards)) for k in ("hashes", "postings")]
+        for name in names:
+            self._download(prefix + name, dest / name, version)
         return dest
+
+    def _download(self, key: str, path: Path, version: str) -> None:
+        if path.exists():
+            return
+        tmp = path.with_name(f".{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
+        try:
+            self.s3.download_file(self.bucket, key, str(tmp))
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                raise FileNotFoundError(f"index version {version} has no s3://{self.bucket}/{key}") from e
+            raise
+        os.replace(tmp, path)
 
 
 class SesMailer:

@@ -2,30 +2,48 @@
 
 The index is loaded once per warm container and per index version (memory-mapped from /tmp);
 a new CURRENT version is picked up on the next cold start or after INDEX_RECHECK_SECONDS.
+
+A catalogue with more shards than one function should hold is matched by fan-out: the
+ingest function decodes and extracts the query once, the shard function matches each group
+of shards in parallel (its own memory, its own /tmp), and the per-shard evidence is merged
+with the same calibration as a single index (``merge_results``): ten shards never make a
+match easier than one.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 from takedown_core.audio import decode_audio
-from takedown_core.engine import Index
+from takedown_core.engine import Index, QueryResult, merge_results
+from takedown_core.engine.wire import query_from_wire, query_to_wire
 
 from .aws import S3IndexStore
 
 INDEX_RECHECK_SECONDS = 300  # how often a warm container looks for a newer index version
 MIN_QUERY_SECONDS = 1.0      # less decodable audio than this is no evidence at all: quarantine
+MAX_INVOKE_PAYLOAD = 6_000_000  # bytes: Lambda's synchronous request/response limit
 
 
 class NoIndexPublished(RuntimeError):
-    """The catalogue has no index yet: build and publish one (`takedown catalog publish`)."""
+    """The catalogue has no index yet: build one (`takedown catalog build`) and publish it
+    (README, "Deploying one environment")."""
+
+
+class ShardMatchError(RuntimeError):
+    """A shard function failed: the upload is retried (SQS), never decided on part of the catalogue."""
 
 
 class IndexCache:
-    def __init__(self, store: S3IndexStore) -> None:
+    """The CURRENT index version, opened once per container (all shards, or a fixed subset)."""
+
+    def __init__(self, store: S3IndexStore, *, shards: list[int] | None = None) -> None:
         self.store = store
+        self.shards = shards
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._version: str | None = None
@@ -38,17 +56,31 @@ class IndexCache:
                 version = self.store.current_version()
                 if version is None:
                     raise NoIndexPublished(
-                        f"no index in s3://{self.store.bucket}/{S3IndexStore.PREFIX}/CURRENT; publish a catalogue first"
+                        f"no index in s3://{self.store.bucket}/{S3IndexStore.PREFIX}/CURRENT: build one with"
+                        " `takedown catalog build` and publish it (README, 'Deploying one environment')"
                     )
                 if version != self._version:
-                    self._index = Index.open(self.store.fetch(version), mmap=True)
+                    self._index = Index.open(self.store.fetch(version, self.shards), mmap=True, shards=self.shards)
                     self._version = version
                 self._checked = now
             assert self._index is not None and self._version is not None
             return self._version, self._index
 
 
+def _outcome(result: QueryResult, info: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+    info = {
+        "query_duration_s": round(float(result.query_duration_s), 3),
+        "query_hashes": int(result.query_hashes),
+        "max_false_match_rate": result.max_false_match_rate,
+        **info,
+    }
+    best = result.best.to_dict() if result.best else None
+    return best, [m.to_dict() for m in result.others], info
+
+
 class EngineMatcher:
+    """All shards in this function."""
+
     def __init__(self, index: Index, version: str, *, max_seconds: float, max_false_match_rate: float) -> None:
         self.index, self.version = index, version
         self.max_seconds, self.rate = max_seconds, max_false_match_rate
@@ -57,11 +89,93 @@ class EngineMatcher:
         samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
                                min_seconds=MIN_QUERY_SECONDS)
         result = self.index.query(samples, max_false_match_rate=self.rate)
-        info = {
-            "index_version": self.version,
-            "query_duration_s": round(float(result.query_duration_s), 3),
-            "query_hashes": int(result.query_hashes),
-            "max_false_match_rate": self.rate,
-        }
-        best = result.best.to_dict() if result.best else None
-        return best, [m.to_dict() for m in result.others], info
+        return _outcome(result, {"index_version": self.version, "shards_searched": len(self.index.shard_numbers)})
+
+
+def shard_groups(shard_count: int, per_function: int) -> list[list[int]]:
+    """Consecutive groups of at most ``per_function`` shards, as even as possible."""
+    if shard_count < 1 or per_function < 1:
+        raise ValueError("shard_count and per_function must be positive")
+    groups = -(-shard_count // per_function)
+    bounds = [round(i * shard_count / groups) for i in range(groups + 1)]
+    return [list(range(a, b)) for a, b in zip(bounds, bounds[1:])]
+
+
+class FanOutMatcher:
+    """Decode and extract here; each group of shards is searched by ``invoke`` in parallel."""
+
+    def __init__(self, index: Index, version: str, *, groups: list[list[int]], invoke: Callable[[dict[str, Any]], dict[str, Any]],
+                 max_seconds: float, max_false_match_rate: float) -> None:
+        self.index, self.version, self.groups, self.invoke = index, version, groups, invoke
+        self.max_seconds, self.rate = max_seconds, max_false_match_rate
+
+    def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
+        samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
+                               min_seconds=MIN_QUERY_SECONDS)
+        query = query_to_wire(self.index.fingerprint(samples))
+        requests = [
+            {"index_version": self.version, "shards": g, "query": query, "max_false_match_rate": self.rate}
+            for g in self.groups
+        ]
+        with ThreadPoolExecutor(max_workers=min(32, len(requests))) as pool:
+            parts = list(pool.map(self.invoke, requests))
+        result = merge_results([QueryResult.from_dict(p) for p in parts], max_false_match_rate=self.rate)
+        shards = sum(len(g) for g in self.groups)
+        return _outcome(result, {"index_version": self.version, "shards_searched": shards, "shard_invocations": len(requests)})
+
+
+class LambdaShardInvoker:
+    """``invoke`` for :class:`FanOutMatcher`: a synchronous call of the shard function."""
+
+    def __init__(self, lambda_client: Any, function_name: str) -> None:
+        self.client, self.function_name = lambda_client, function_name
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        payload = json.dumps(request).encode()
+        if len(payload) > MAX_INVOKE_PAYLOAD:
+            raise ShardMatchError(
+                f"query fingerprint is {len(payload)} bytes, over Lambda's {MAX_INVOKE_PAYLOAD}-byte request limit:"
+                " lower limits.max_audio_seconds"
+            )
+        resp = self.client.invoke(FunctionName=self.function_name, InvocationType="RequestResponse", Payload=payload)
+        body = resp["Payload"].read()
+        if resp.get("FunctionError"):
+            try:
+                err = json.loads(body)
+                detail = f"{err.get('errorType')}: {err.get('errorMessage')}"
+            except ValueError:
+                detail = body[:500].decode(errors="replace")
+            raise ShardMatchError(f"shard function failed on shards {request['shards']}: {detail}")
+        return json.loads(body)
+
+
+class ShardIndexes:
+    """The shard function's open indexes, by (version, shards): a warm container reuses the
+    one it has; an older version is dropped once a newer one is asked for."""
+
+    def __init__(self, store: S3IndexStore, keep: int = 2) -> None:
+        self.store, self.keep = store, keep
+        self._lock = threading.Lock()
+        self._open: dict[tuple[str, tuple[int, ...]], Index] = {}
+
+    def get(self, version: str, shards: tuple[int, ...]) -> Index:
+        key = (version, shards)
+        with self._lock:
+            index = self._open.pop(key, None)
+            if index is None:
+                index = Index.open(self.store.fetch(version, list(shards)), mmap=True, shards=list(shards))
+            self._open[key] = index  # most recently used last
+            while len(self._open) > self.keep:
+                self._open.pop(next(iter(self._open)))
+            return index
+
+
+def match_shards(indexes: ShardIndexes, request: dict[str, Any]) -> dict[str, Any]:
+    """The shard function's work: the requested version and shards, one query, raw evidence."""
+    shards = tuple(sorted({int(s) for s in request["shards"]}))
+    if not shards:
+        raise ValueError("no shards requested")
+    index = indexes.get(str(request["index_version"]), shards)
+    fp = query_from_wire(request["query"], index.params)
+    result = index.query(fp, max_false_match_rate=float(request["max_false_match_rate"]))
+    return result.to_dict(with_evidence=True)

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from takedown_adapters.aws import S3IndexStore, S3MediaStore, StepFunctionsStarter
 from takedown_adapters.dynamo import DynamoCaseRepository
-from takedown_adapters.matcher import EngineMatcher, IndexCache
+from takedown_adapters.matcher import EngineMatcher, FanOutMatcher, IndexCache, LambdaShardInvoker, shard_groups
 from takedown_core.audio import DecodeError
 from takedown_core.ingest import IngestPolicy, IngestService
 
@@ -39,12 +39,21 @@ def _service() -> IngestService:
     def build() -> IngestService:
         repo = DynamoCaseRepository(env("TABLE_NAME"), boto_client("dynamodb"))
         s3 = boto_client("s3")
-        index_cache = IndexCache(S3IndexStore(s3, env("CATALOG_BUCKET")))
+        store = S3IndexStore(s3, env("CATALOG_BUCKET"))
         max_seconds = float(env("MAX_AUDIO_SECONDS", "900"))
         rate = float(env("MAX_FALSE_MATCH_RATE", "0.0001"))
+        per_function = int(env("SHARDS_PER_FUNCTION", "0"))  # 0: every shard in this function
+        head = IndexCache(store, shards=[])  # manifest and track list only: is fan-out needed?
+        whole = IndexCache(store)
 
-        def matcher() -> EngineMatcher:
-            version, index = index_cache.current()
+        def matcher() -> EngineMatcher | FanOutMatcher:
+            version, manifest_only = head.current()
+            shard_count = len(manifest_only.manifest["shards"])
+            if per_function and shard_count > per_function:
+                invoke = LambdaShardInvoker(boto_client("lambda"), env("SHARD_MATCH_FUNCTION"))
+                return FanOutMatcher(manifest_only, version, groups=shard_groups(shard_count, per_function), invoke=invoke,
+                                     max_seconds=max_seconds, max_false_match_rate=rate)
+            version, index = whole.current()
             return EngineMatcher(index, version, max_seconds=max_seconds, max_false_match_rate=rate)
 
         return IngestService(

@@ -38,6 +38,8 @@ INGEST_MAX_RECEIVES = 5          # deliveries before a message goes to the DLQ
 INGEST_BATCH_SIZE = 5            # S3 events per fingerprint invocation
 INGEST_TIMEOUT = 300             # seconds; a 15-minute upload decodes in well under this
 INGEST_MEMORY = 1769             # MB; one full vCPU for the decoder and the matcher
+SHARD_MATCH_MEMORY = 1769        # MB; two shards of <= 384 MB arrays each, plus the vote
+SHARD_MATCH_TIMEOUT = 120        # seconds; a 15-minute query against two full shards
 
 
 def _removal(retain: bool) -> cdk.RemovalPolicy:
@@ -180,6 +182,18 @@ class Ingestion(Construct):
                 for p in partners
             ]
         )
+        # A catalogue with more shards than SHARDS_PER_FUNCTION is searched by this function,
+        # one invocation per group of shards, in parallel; the fingerprint function merges.
+        self.shard_function = code.function(
+            self,
+            "ShardMatch",
+            handler="takedown_handlers.shard_match.handler",
+            memory_size=SHARD_MATCH_MEMORY,
+            timeout=cdk.Duration.seconds(SHARD_MATCH_TIMEOUT),
+            ephemeral_storage_size=cdk.Size.mebibytes(4096),
+            env={"CATALOG_BUCKET": catalogue.bucket_name},
+        )
+        catalogue.grant_read(self.shard_function)
         self.function = code.function(
             self,
             "Fingerprint",
@@ -197,8 +211,11 @@ class Ingestion(Construct):
                 "MAX_AUDIO_SECONDS": str(limits["max_audio_seconds"]),
                 "MAX_FALSE_MATCH_RATE": str(match["max_false_match_rate"]),
                 "STAY_DOWN_AUTO_APPROVE": "true" if match.get("stay_down_auto_approve") else "false",
+                "SHARDS_PER_FUNCTION": str(int(match.get("shards_per_function", 0))),
+                "SHARD_MATCH_FUNCTION": self.shard_function.function_name,
             },
         )
+        self.shard_function.grant_invoke(self.function)
         self.function.add_event_source(
             sources.SqsEventSource(
                 self.queue, batch_size=INGEST_BATCH_SIZE, report_batch_item_failures=True

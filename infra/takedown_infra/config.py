@@ -101,6 +101,9 @@ def validate(cfg: EnvConfig) -> EnvConfig:
         problems.append("review: link_ttl_seconds must be positive and no longer than wait_seconds")
     if not 0 < cfg.match["max_false_match_rate"] < 1:
         problems.append("match: max_false_match_rate must be between 0 and 1")
+    spf = cfg.match.get("shards_per_function", 0)
+    if not isinstance(spf, int) or isinstance(spf, bool) or spf < 0:
+        problems.append("match: shards_per_function must be a whole number >= 0 (0: no fan-out)")
     if problems:
         raise ConfigError(f"environment '{cfg.name}' in cdk.json: " + "; ".join(problems))
     return cfg

@@ -82,6 +82,7 @@ class TakedownStack(cdk.Stack):
             state_machine=sm,
             functions=[
                 self.ingestion.function,
+                self.ingestion.shard_function,
                 self.notices.function,
                 self.review.api_function,
                 self.review.workflow_function,

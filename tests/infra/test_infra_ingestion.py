@@ -131,3 +131,28 @@ def test_given_the_fingerprint_function_when_synthesized_then_it_may_start_the_c
     sm_lid, _ = dev.state_machine()
 
     assert {"Ref": sm_lid} in dev.allowed(fn_lid, "states:StartExecution")
+
+
+def test_given_a_sharded_catalogue_when_synthesized_then_the_fingerprint_function_fans_out_to_the_shard_function(each_env, cdk_environments):
+    fn_lid, _ = each_env.function_for("ingest")
+    shard_lid, shard = each_env.function_for("shard_match")
+    env = each_env.env_vars(fn_lid)
+
+    assert env["SHARD_MATCH_FUNCTION"] == {"Ref": shard_lid}
+    per = cdk_environments[each_env.env]["match"].get("shards_per_function", 0)
+    assert env["SHARDS_PER_FUNCTION"] == str(per)
+    invocable = each_env.allowed(fn_lid, "lambda:InvokeFunction")
+    assert {"Fn::GetAtt": [shard_lid, "Arn"]} in invocable
+    # the shard function reads the index and nothing else: no table, no queue, no mail
+    assert set(each_env.env_vars(shard_lid)) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} == {"CATALOG_BUCKET"}
+    assert shard["Properties"]["MemorySize"] >= 1024 and shard["Properties"]["EphemeralStorage"]["Size"] >= 2048
+    assert not each_env.allowed(shard_lid, "dynamodb:PutItem") and not each_env.allowed(shard_lid, "s3:PutObject")
+
+
+def test_given_a_negative_shards_per_function_then_the_environment_is_refused():
+    import pytest
+
+    from takedown_infra.config import ConfigError, load
+
+    with pytest.raises(ConfigError, match="shards_per_function"):
+        load("dev", overrides={"match": {"shards_per_function": -1}})

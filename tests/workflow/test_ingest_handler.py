@@ -122,3 +122,33 @@ def test_given_a_poison_message_on_the_queue_then_it_ends_in_the_dlq_with_an_ala
         dlq_name = st.dlq_url.rsplit("/", 1)[1]
         assert any(a["MetricName"] == "ApproximateNumberOfMessagesVisible"
                    and {"Name": "QueueName", "Value": dlq_name} in a["Dimensions"] for a in alarms)
+
+
+def test_given_more_shards_than_one_function_holds_then_shard_functions_search_them_in_parallel(media, tmp_path):
+    from takedown_core.engine import DEFAULT_PARAMS, IndexWriter
+    from takedown_core.audio import decode_audio
+
+    w = IndexWriter()
+    for f in sorted(media["catalog"].glob("*.flac")):
+        x = decode_audio(str(f), sample_rate=DEFAULT_PARAMS.sample_rate)
+        w.add(f.stem, x, duration_s=x.size / DEFAULT_PARAMS.sample_rate, metadata={"title": f.stem})
+    sharded = tmp_path / "sharded"
+    w.write(sharded, shard_count=3)
+    with LocalStack("dev", overrides={"match": {"shards_per_function": 1}}) as st:
+        st._stop.set()
+        for t in st._threads:
+            t.join()
+        assert st.functions_env[st.mappings[0].function_name]["SHARDS_PER_FUNCTION"] == "1"
+        driver.publish_index(st, sharded, "v-sharded")
+        bucket = st.partner_buckets["monitor-a"]
+        s3 = st.client("s3")
+        s3.upload_file(str(media["excerpt.mp3"]), bucket, "x.mp3")
+        head = s3.head_object(Bucket=bucket, Key="x.mp3")
+        result = _invoke([_sqs_record(_s3_body(bucket, "x.mp3", head["ContentLength"], head["ETag"].strip('"')))])
+        assert result["batchItemFailures"] == []
+        repo = st.repository()
+        rec = repo.get_upload(bucket, "x.mp3")
+        assert rec.outcome == "case" and rec.track_id == "ref-0"
+        query = repo.get_case(rec.case_id).evidence["query"]
+        assert query["index_version"] == "v-sharded"
+        assert query["shards_searched"] == 3 and query["shard_invocations"] == 3

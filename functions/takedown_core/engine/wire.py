@@ -1,0 +1,66 @@
+"""A query fingerprint as JSON, so one extraction can be matched by many shard matchers.
+
+The matcher that decoded the upload extracts the query once and sends its pair features
+(not the audio: a 15-minute upload is ~40 MB of samples but ~3 MB of pairs) to the
+functions that hold the shards. Arrays travel as base64 of their little-endian bytes with
+an explicit dtype, never pickled; the receiver re-hashes the pairs with the index's own
+parameters, exactly as :func:`extract.extract` does.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import fields
+
+import numpy as np
+
+from .extract import TIME_DTYPE, Fingerprint, QueryPairs, hash_pairs
+from .params import AnalysisParams
+
+WIRE_FORMAT = "takedown-query/1"
+
+
+def _encode(arr: np.ndarray) -> dict:
+    dtype = np.asarray(arr).dtype.newbyteorder("<")
+    a = np.ascontiguousarray(arr, dtype=dtype)
+    return {"dtype": dtype.str, "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _decode(doc: dict) -> np.ndarray:
+    dtype = np.dtype(doc["dtype"])
+    if dtype.kind not in "iuf" or dtype.hasobject:
+        raise ValueError(f"unexpected dtype {doc['dtype']!r} in a query fingerprint")
+    return np.frombuffer(base64.b64decode(doc["data"], validate=True), dtype=dtype).copy()
+
+
+def query_to_wire(fp: Fingerprint) -> dict:
+    """JSON-serialisable form of a query fingerprint (``extract(..., role="query")``)."""
+    if fp.pairs is None:
+        raise ValueError("only a query fingerprint (with its pair features) can be sent")
+    return {
+        "format": WIRE_FORMAT,
+        "duration_s": float(fp.duration_s),
+        "frame_count": int(fp.frame_count),
+        "peak_count": int(fp.peak_count),
+        "pairs": {f.name: _encode(getattr(fp.pairs, f.name)) for f in fields(QueryPairs)},
+    }
+
+
+def query_from_wire(doc: dict, params: AnalysisParams) -> Fingerprint:
+    """The fingerprint :func:`query_to_wire` described, hashed with ``params``."""
+    if doc.get("format") != WIRE_FORMAT:
+        raise ValueError(f"not a {WIRE_FORMAT} document")
+    arrays = {f.name: _decode(doc["pairs"][f.name]) for f in fields(QueryPairs)}
+    sizes = {a.size for a in arrays.values()}
+    if len(sizes) > 1:
+        raise ValueError("query pair arrays differ in length")
+    pairs = QueryPairs(**arrays)
+    hashes, valid = hash_pairs(pairs, params)
+    return Fingerprint(
+        hashes=hashes[valid],
+        times=pairs.anchor_frames[valid].astype(TIME_DTYPE),
+        duration_s=float(doc["duration_s"]),
+        frame_count=int(doc["frame_count"]),
+        peak_count=int(doc["peak_count"]),
+        pairs=pairs,
+    )

@@ -1,0 +1,158 @@
+"""Sharded matching by fan-out: the query travels as JSON, each group of shards is searched
+apart, and the merged decision is the one the whole index gives."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from audio_fixtures import synth_track, write_audio  # noqa: E402
+
+from takedown_adapters.matcher import (  # noqa: E402
+    EngineMatcher,
+    FanOutMatcher,
+    ShardIndexes,
+    ShardMatchError,
+    match_shards,
+    shard_groups,
+)
+from takedown_core.engine import DEFAULT_PARAMS, Index, IndexWriter, extract  # noqa: E402
+from takedown_core.engine.wire import query_from_wire, query_to_wire  # noqa: E402
+
+SR = DEFAULT_PARAMS.sample_rate
+RATE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def tracks() -> dict[str, np.ndarray]:
+    return {f"t{i}": synth_track(500 + i, 40.0, SR) for i in range(6)}
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory, tracks) -> Path:
+    w = IndexWriter()
+    for tid, x in tracks.items():
+        w.add(tid, x, duration_s=x.size / SR, metadata={"title": tid.upper()})
+    out = tmp_path_factory.mktemp("fanout") / "v7"
+    w.write(out, shard_count=3)
+    return out
+
+
+class _LocalStore:
+    """S3IndexStore's fetch, from a local directory (records what was asked for)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.requests = directory, []
+
+    def fetch(self, version: str, shards=None) -> Path:
+        self.requests.append((version, None if shards is None else list(shards)))
+        return self.directory
+
+
+def _through_json(fn):
+    return lambda request: json.loads(json.dumps(fn(json.loads(json.dumps(request)))))
+
+
+def test_a_query_fingerprint_survives_the_trip_through_json():
+    x = synth_track(77, 12.0, SR)
+    fp = extract(x, DEFAULT_PARAMS, role="query")
+    back = query_from_wire(json.loads(json.dumps(query_to_wire(fp))), DEFAULT_PARAMS)
+    assert np.array_equal(back.hashes, fp.hashes) and back.hashes.dtype == fp.hashes.dtype
+    assert np.array_equal(back.times, fp.times)
+    for name in ("anchor_frames", "anchor_semitones", "df_semitones", "dt_frames"):
+        assert np.array_equal(getattr(back.pairs, name), getattr(fp.pairs, name))
+    assert (back.frame_count, back.peak_count, back.duration_s) == (fp.frame_count, fp.peak_count, fp.duration_s)
+
+
+def test_the_wire_format_refuses_reference_fingerprints_objects_and_strangers():
+    x = synth_track(78, 8.0, SR)
+    with pytest.raises(ValueError):
+        query_to_wire(extract(x, DEFAULT_PARAMS))  # a reference fingerprint has no pair features
+    doc = query_to_wire(extract(x, DEFAULT_PARAMS, role="query"))
+    with pytest.raises(ValueError):
+        query_from_wire({**doc, "format": "pickle"}, DEFAULT_PARAMS)
+    bad = json.loads(json.dumps(doc))
+    bad["pairs"]["dt_frames"]["dtype"] = "|O"
+    with pytest.raises(ValueError):
+        query_from_wire(bad, DEFAULT_PARAMS)
+    short = json.loads(json.dumps(doc))
+    short["pairs"]["dt_frames"] = query_to_wire(extract(x[: SR * 3], DEFAULT_PARAMS, role="query"))["pairs"]["dt_frames"]
+    with pytest.raises(ValueError):
+        query_from_wire(short, DEFAULT_PARAMS)
+
+
+@pytest.mark.parametrize("count,per", [(1, 1), (3, 1), (5, 2), (7, 3), (10, 4), (2, 8)])
+def test_shard_groups_cover_every_shard_once_within_the_limit(count, per):
+    groups = shard_groups(count, per)
+    assert sorted(s for g in groups for s in g) == list(range(count))
+    assert all(0 < len(g) <= per for g in groups)
+    assert len(groups) == -(-count // per)
+
+
+def test_fan_out_decides_exactly_as_the_whole_index(tmp_path, sharded, tracks):
+    upload = write_audio(tmp_path / "upload.wav", tracks["t4"][12 * SR : 24 * SR], SR)
+    version = "v7"
+    whole = EngineMatcher(Index.open(sharded), version, max_seconds=900, max_false_match_rate=RATE)
+    store = _LocalStore(sharded)
+    calls = []
+
+    def invoke(request):
+        calls.append(request["shards"])
+        return _through_json(lambda r: match_shards(ShardIndexes(store), r))(request)
+
+    head = Index.open(sharded, shards=[])  # what the fingerprint function holds: no shards at all
+    fan = FanOutMatcher(head, version, groups=shard_groups(3, 1), invoke=invoke, max_seconds=900, max_false_match_rate=RATE)
+
+    best_w, others_w, info_w = whole.match(str(upload))
+    best_f, others_f, info_f = fan.match(str(upload))
+
+    assert sorted(calls) == [[0], [1], [2]]
+    assert best_f is not None and best_f["track_id"] == best_w["track_id"] == "t4"
+    assert best_f["false_match_rate"] == pytest.approx(best_w["false_match_rate"], rel=1e-9)
+    assert best_f["offset_s"] == pytest.approx(best_w["offset_s"], abs=0.05)
+    assert best_f["metadata"] == {"title": "T4"}
+    assert [o["track_id"] for o in others_f] == [o["track_id"] for o in others_w]
+    assert info_f["shards_searched"] == info_w["shards_searched"] == 3 and info_f["shard_invocations"] == 3
+    assert {tuple(s) for _, s in store.requests} == {(0,), (1,), (2,)}  # each function fetched its shard only
+
+
+def test_fan_out_of_an_unrelated_upload_is_no_match_in_every_shard(tmp_path, sharded):
+    upload = write_audio(tmp_path / "other.wav", synth_track(4242, 12.0, SR), SR)
+    store = _LocalStore(sharded)
+    fan = FanOutMatcher(Index.open(sharded, shards=[]), "v7", groups=shard_groups(3, 2),
+                        invoke=_through_json(lambda r: match_shards(ShardIndexes(store), r)),
+                        max_seconds=900, max_false_match_rate=RATE)
+    best, others, info = fan.match(str(upload))
+    assert best is None and others == [] and info["shard_invocations"] == 2
+
+
+def test_a_failing_shard_fails_the_whole_match_rather_than_deciding_on_part(tmp_path, sharded, tracks):
+    upload = write_audio(tmp_path / "u.wav", tracks["t1"][5 * SR : 15 * SR], SR)
+    store = _LocalStore(sharded)
+    ok = _through_json(lambda r: match_shards(ShardIndexes(store), r))
+
+    def invoke(request):
+        if request["shards"] == [2]:
+            raise ShardMatchError("shard function failed on shards [2]: MemoryError")
+        return ok(request)
+
+    fan = FanOutMatcher(Index.open(sharded, shards=[]), "v7", groups=shard_groups(3, 1), invoke=invoke,
+                        max_seconds=900, max_false_match_rate=RATE)
+    with pytest.raises(ShardMatchError):
+        fan.match(str(upload))
+
+
+def test_a_shard_function_keeps_its_open_index_and_drops_old_versions(sharded):
+    store = _LocalStore(sharded)
+    indexes = ShardIndexes(store, keep=2)
+    a = indexes.get("v1", (0,))
+    assert indexes.get("v1", (0,)) is a and len(store.requests) == 1
+    indexes.get("v2", (0,))
+    indexes.get("v3", (0,))
+    assert indexes.get("v1", (0,)) is not a  # evicted: opened again
+    assert len(store.requests) == 4
