@@ -31,6 +31,13 @@ def add_commands(subparsers) -> None:
     build.add_argument("--out", required=True, metavar="INDEX", help="new index directory (must not exist or be empty)")
     build.add_argument("--shards", type=int, default=None, metavar="N", help="number of shards (default: as few as fit)")
     build.set_defaults(func=cmd_catalog_build)
+    publish = catalog_sub.add_parser(
+        "publish", help="upload an index as a new version to the catalogue bucket, then point CURRENT at it"
+    )
+    publish.add_argument("index", metavar="INDEX", help="index directory written by `catalog build`")
+    publish.add_argument("--bucket", required=True, help="the stack's CatalogueBucket output")
+    publish.add_argument("--version", default=None, help="version name (default: UTC time + manifest digest)")
+    publish.set_defaults(func=cmd_catalog_publish)
 
     match = subparsers.add_parser("match", help="match audio files against an index")
     match.add_argument("--index", required=True, metavar="INDEX", help="index directory")
@@ -152,6 +159,33 @@ def cmd_catalog_build(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- match
+
+
+def cmd_catalog_publish(args: argparse.Namespace) -> int:
+    """Publish with the default AWS credentials (a deployed stack's bucket): files first, the
+    manifest last, then CURRENT, so a matcher never sees half a version."""
+    import hashlib
+
+    import boto3
+
+    from takedown_adapters.aws import S3IndexStore
+
+    index = Path(args.index)
+    try:
+        Index.open(index, verify=True)
+    except Exception as e:  # noqa: BLE001 - any reason an index cannot be opened is reported as is
+        print(f"error: {index} is not a usable index: {e}", file=sys.stderr)
+        return 2
+    digest = hashlib.sha256((index / "manifest.json").read_bytes()).hexdigest()[:12]
+    version = args.version or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{digest}"
+    if not version.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        print(f"error: version {version!r} must be letters, digits, '-', '_' or '.'", file=sys.stderr)
+        return 2
+    store = S3IndexStore(boto3.client("s3"), args.bucket)
+    previous = store.current_version()
+    store.publish(index, version)
+    print(f"published {index} as s3://{args.bucket}/{S3IndexStore.PREFIX}/{version}/ (CURRENT was {previous or 'unset'})")
+    return 0
 
 
 def cmd_match(args: argparse.Namespace) -> int:

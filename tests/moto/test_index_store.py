@@ -61,3 +61,27 @@ def test_unknown_versions_and_shards_are_refused_plainly(s3, index_dir, tmp_path
         store.fetch("v9")
     with pytest.raises(ValueError, match=r"\[7\]"):
         store.fetch("v1", [7])
+
+
+def test_catalog_publish_uploads_a_new_version_and_flips_current(s3, index_dir, capsys):
+    import argparse
+
+    from takedown_local.engine_cli import add_commands
+
+    parser = argparse.ArgumentParser(prog="takedown")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+
+    def run(argv):
+        args = parser.parse_args(argv)
+        return args.func(args)
+
+    assert run(["catalog", "publish", str(index_dir), "--bucket", "cat", "--version", "2026-11-a"]) == 0
+    store = S3IndexStore(s3, "cat")
+    assert store.current_version() == "2026-11-a"
+    assert run(["catalog", "publish", str(index_dir), "--bucket", "cat"]) == 0
+    second = store.current_version()
+    assert second != "2026-11-a" and "(CURRENT was 2026-11-a)" in capsys.readouterr().out
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="cat")["Contents"]}
+    assert "indexes/2026-11-a/manifest.json" in keys and f"indexes/{second}/manifest.json" in keys  # old version kept
+    assert run(["catalog", "publish", str(index_dir.parent), "--bucket", "cat"]) == 2  # not an index
+    assert run(["catalog", "publish", str(index_dir), "--bucket", "cat", "--version", "../x"]) == 2
