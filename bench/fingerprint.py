@@ -5,14 +5,22 @@
 1. Corpus: Debian packages warzone2100-music and lincity-ng-data, fetched with
    ``apt-get download`` into ~/.cache/takedown-bench (a second run is offline). Tracks whose
    names differ only by a variant suffix ("_enhanced") are one family and stay on one side.
+   ``--corpus extended`` adds music by other composers (asc-music, colobot-common-sounds,
+   drascula-music, xmoto-data; files under 30 s skipped; at most ``--max-per-source`` tracks
+   of each, a seeded draw). Every track's package (its *source*) is recorded.
 2. Split (seeded): about two thirds of the families are the catalogue, the rest are
-   non-catalogue tracks whose excerpts must answer "no match".
+   non-catalogue tracks whose excerpts must answer "no match". With the extended corpus one
+   added package (``--holdout-source``, drawn with the seed by default) stays wholly out of
+   the catalogue, so that some false-positive queries come from music the catalogue has
+   nothing of ("other sources") rather than from a sibling track of one soundtrack.
 3. Excerpts of 5 s and 10 s at seeded positions, under every condition: clean, MP3 64 kbit/s
    and Ogg Vorbis q0 (ffmpeg), white and pink noise at 10 dB and 0 dB SNR, time-stretch
    +-5 % and pitch +-1 semitone (rubberband), speed +-5 % (ffmpeg asetrate: resampling).
    Each excerpt is encoded to a file and decoded by the engine's own decoder.
 4. Accuracy per condition and length: recall (right track, passing the default threshold),
-   wrong-track rate, false-positive rate on non-catalogue excerpts, offset within 1 s.
+   wrong-track rate, false-positive rate on non-catalogue excerpts (also split by whether the
+   query's package has tracks in the catalogue), offset within 1 s; per package: recall,
+   wrong track and false positives with all conditions pooled.
 5. Speed and size: extraction x real time (one core, after decoding), query CPU ms,
    index MB per hour.
 6. Scaling (issue 5): the catalogue padded with distractors, real music time-reversed and
@@ -99,16 +107,13 @@ def log(msg: str) -> None:
 
 
 def fetch_corpus() -> list[Path]:
+    """The default corpus (unchanged since the first figures): warzone2100-music, lincity-ng-data."""
     debs = CACHE / "debs"
     root = CACHE / "extracted"
     debs.mkdir(parents=True, exist_ok=True)
     for pkg in PACKAGES:
         if not list(debs.glob(f"{pkg}_*.deb")):
-            log(f"fetching {pkg} with apt-get download ...")
-            r = subprocess.run(["apt-get", "download", pkg], cwd=debs, capture_output=True, text=True)
-            if r.returncode != 0:
-                subprocess.run(["apt-get", "update", "-qq"], check=False)
-                subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True)
+            _apt_download(pkg, debs)
     if not (root / ".done").exists():
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
@@ -124,6 +129,113 @@ def fetch_corpus() -> list[Path]:
     return files
 
 
+def _apt_download(pkg: str, dest: Path) -> None:
+    log(f"fetching {pkg} with apt-get download ...")
+    r = subprocess.run(["apt-get", "download", pkg], cwd=dest, capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "download", pkg], cwd=dest, check=True)
+
+
+def default_source(path: Path) -> str:
+    """The package a default-corpus file came from (they are unpacked into one tree)."""
+    return "lincity-ng-data" if "lincity" in str(path) else "warzone2100-music"
+
+
+@dataclass(frozen=True)
+class ExtraSource:
+    package: str
+    pattern: str  # glob under the unpacked package
+    tag: str  # prefix of its track names (other packages also have "track1", "menu", ...)
+    what: str
+
+
+# --corpus extended: music by other composers, each package's .deb cached in debs-extended/
+# (kept apart from debs/, whose every .deb the default corpus unpacks) and unpacked on its own.
+EXTRA_SOURCES = (
+    ExtraSource("asc-music", "usr/share/games/asc/music/*.mp3", "asc", "ASC strategy game score (M. Kievernagel), MP3"),
+    ExtraSource("colobot-common-sounds", "usr/share/games/colobot/music/*.ogg", "colobot", "Colobot music (D. Roux / TerranovaTeam), Vorbis"),
+    # the same 31 CD tracks are shipped six times (audio/ and one folder per language)
+    ExtraSource("drascula-music", "usr/share/scummvm/drascula/audio/*.ogg", "drascula", "Drascula adventure game CD audio (Alcachofa Soft), Vorbis"),
+    ExtraSource("xmoto-data", "usr/share/games/xmoto/Textures/Musics/*.ogg", "xmoto", "X-Moto game music (several authors), Vorbis"),
+)
+SOURCE_WHAT = {
+    "warzone2100-music": "Warzone 2100 game score, Opus",
+    "lincity-ng-data": "LinCity-NG game music (two composers), Vorbis",
+    **{s.package: s.what for s in EXTRA_SOURCES},
+}
+MIN_EXTRA_SECONDS = 30.0  # shorter files of the added packages are jingles or effects
+
+
+def probe_seconds(path: Path) -> float | None:
+    """Container duration without decoding (None if PyAV cannot open the file)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if c.duration is not None:
+                return c.duration / 1e6
+            st = c.streams.audio[0]
+            return float(st.duration * st.time_base) if st.duration is not None else None
+    except Exception:  # noqa: BLE001 - any file PyAV cannot open is reported as skipped
+        return None
+
+
+def fetch_extra_sources() -> tuple[dict[str, tuple[Path, str]], list[dict]]:
+    """Tracks of EXTRA_SOURCES: {name: (path, package)} and the files skipped, with why."""
+    debs = CACHE / "debs-extended"
+    debs.mkdir(parents=True, exist_ok=True)
+    tracks: dict[str, tuple[Path, str]] = {}
+    skipped: list[dict] = []
+    for src in EXTRA_SOURCES:
+        if not list(debs.glob(f"{src.package}_*.deb")):
+            _apt_download(src.package, debs)
+        deb = sorted(debs.glob(f"{src.package}_*.deb"))[-1]
+        root = CACHE / "unpacked" / src.package
+        if not (root / ".done").exists() or (root / ".done").read_text() != deb.name:
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
+            (root / ".done").write_text(deb.name)
+        for p in sorted(root.glob(src.pattern)):
+            sec = probe_seconds(p)
+            if sec is None:
+                skipped.append({"source": src.package, "file": p.name, "why": "does not open"})
+            elif sec < MIN_EXTRA_SECONDS:
+                skipped.append({"source": src.package, "file": p.name, "why": f"{sec:.0f} s < {MIN_EXTRA_SECONDS:.0f} s"})
+            else:
+                tracks[f"{src.tag}_{track_name(p)}"] = (p, src.package)
+    return tracks, skipped
+
+
+def cap_per_source(sources: dict[str, str], limit: int, rng: np.random.Generator, keep: set[str]) -> dict[str, str]:
+    """At most ``limit`` tracks per package (a seeded draw, whole families), except ``keep``."""
+    if limit <= 0:
+        return dict(sources)
+    out = {n: s for n, s in sources.items() if s in keep}
+    for pkg in sorted(set(sources.values()) - keep):
+        fams: dict[str, list[str]] = {}
+        for n in sorted(n for n, s in sources.items() if s == pkg):
+            fams.setdefault(family_of(n), []).append(n)
+        order = sorted(fams)
+        chosen = 0
+        for i in rng.permutation(len(order)):
+            members = fams[order[i]]
+            if chosen + len(members) > limit:
+                continue
+            out.update({n: pkg for n in members})
+            chosen += len(members)
+    return dict(sorted(out.items()))
+
+
+def split_families(names: list[str], sources: dict[str, str], rng: np.random.Generator, holdout: set[str] = frozenset()) -> set[str]:
+    """Catalogue families: two thirds of the families (seeded), none of a held-out package's."""
+    families = sorted({family_of(n) for n in names if sources[n] not in holdout})
+    perm = rng.permutation(len(families))
+    n_cat = int(round(len(families) * 2 / 3))
+    return {families[i] for i in perm[:n_cat]}
+
+
 def track_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", path.stem).strip("_").lower()
 
@@ -132,8 +244,8 @@ def family_of(name: str) -> str:
     return re.sub(r"_(enhanced|remaster(ed)?|remix|edit)$", "", name)
 
 
-def load_master(path: Path) -> np.ndarray:
-    name = track_name(path)
+def load_master(path: Path, name: str | None = None) -> np.ndarray:
+    name = name or track_name(path)
     cache = CACHE / "masters" / f"{name}.{MASTER_RATE}.npy"
     if cache.exists():
         return np.load(cache)
@@ -248,7 +360,7 @@ def make_query(spec: QuerySpec) -> tuple[str, np.ndarray]:
         return spec.key, np.load(cache)
     if spec.track not in _MASTERS:
         _MASTERS.clear()
-        _MASTERS[spec.track] = load_master(_PATHS[spec.track])
+        _MASTERS[spec.track] = load_master(_PATHS[spec.track], spec.track)
     y = render(spec.cond, _MASTERS[spec.track], spec.start_s, spec.seconds, spec.seed).astype(np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     _atomic_save(cache, y)
@@ -262,7 +374,7 @@ def reversed_pieces(paths: dict[str, Path], factors: tuple[float, ...], piece_s:
     """Real music, time-reversed and resampled by each factor, cut into 3-minute pieces."""
     pieces = []
     for name, path in sorted(paths.items()):
-        master = load_master(path)[::-1]
+        master = load_master(path, name)[::-1]
         for f in factors:
             # resample (speed change by f) with linear interpolation to the analysis rate
             n_out = int(master.size / f * SR / MASTER_RATE)
@@ -335,7 +447,8 @@ def run_queries(index_dir: Path, queries: list[tuple[str, np.ndarray]], jobs: in
         return {r["key"]: r for r in ex.map(_query_one, queries, chunksize=8)}
 
 
-def summarise(specs: list[QuerySpec], answers: dict[str, dict]) -> dict:
+def summarise(specs: list[QuerySpec], answers: dict[str, dict], sources: dict[str, str] | None = None,
+              catalogue: list[str] | None = None) -> dict:
     rows: dict[tuple[str, int], dict] = {}
     for s in specs:
         a = answers[s.key]
@@ -372,6 +485,9 @@ def summarise(specs: list[QuerySpec], answers: dict[str, dict]) -> dict:
             "target": TARGETS.get((group_of(cond), secs)),
             "cpu_ms_median": float(np.median(r["cpu"])),
         }
+        if sources is not None:
+            group = [s for s in specs if s.cond == cond and s.seconds == secs]
+            out[f"{cond}@{secs}s"].update(fp_split(group, answers, sources, catalogue))
     return out
 
 
@@ -392,6 +508,68 @@ def totals(specs: list[QuerySpec], answers: dict[str, dict]) -> dict:
         "cpu_ms_median": float(np.median([answers[s.key]["cpu_ms"] for s in specs])) if specs else 0.0,
         "cpu_ms_p95": float(np.percentile([answers[s.key]["cpu_ms"] for s in specs], 95)) if specs else 0.0,
     }
+
+
+def fp_split(specs: list[QuerySpec], answers: dict[str, dict], sources: dict[str, str], catalogue: list[str]) -> dict:
+    """False positives of the non-catalogue queries, split two ways.
+
+    By the query: "same_source" when its package also has tracks in the catalogue (a game's
+    tracks share loops and samples, so such a "false" match may be real shared audio),
+    "other_sources" when it has none (music the catalogue has nothing of). By the answer: a
+    catalogue track of the query's own package, or of another package.
+    """
+    cat_sources = {sources[n] for n in catalogue}
+    neg = [s for s in specs if not s.in_catalogue]
+    same = [s for s in neg if sources[s.track] in cat_sources]
+    other = [s for s in neg if sources[s.track] not in cat_sources]
+
+    def rate(group: list[QuerySpec]) -> float | None:
+        return sum(answers[s.key]["track"] is not None for s in group) / len(group) if group else None
+
+    fps = [s for s in neg if answers[s.key]["track"] is not None]
+    own = sum(sources.get(answers[s.key]["track"]) == sources[s.track] for s in fps)
+    return {
+        "fp_same_source": rate(same),
+        "negatives_same_source": len(same),
+        "fp_other_sources": rate(other),
+        "negatives_other_sources": len(other),
+        "fp_answer_own_source": own / len(neg) if neg else None,
+        "fp_answer_other_source": (len(fps) - own) / len(neg) if neg else None,
+    }
+
+
+def by_source(specs: list[QuerySpec], answers: dict[str, dict], sources: dict[str, str], catalogue: list[str],
+              seconds_of: dict[str, float]) -> dict[str, dict]:
+    """Per package, all conditions pooled: recall and wrong track (catalogue excerpts), FP."""
+    cat = set(catalogue)
+    out = {}
+    for pkg in sorted(set(sources.values())):
+        tracks = [n for n in sources if sources[n] == pkg]
+        row = {
+            "what": SOURCE_WHAT.get(pkg, ""),
+            "tracks": len(tracks),
+            "catalogue": sum(n in cat for n in tracks),
+            "non_catalogue": sum(n not in cat for n in tracks),
+            "hours": sum(seconds_of[n] for n in tracks) / 3600,
+        }
+        for secs in sorted({s.seconds for s in specs}, reverse=True):
+            group = [s for s in specs if s.seconds == secs and sources[s.track] == pkg]
+            pos = [s for s in group if s.in_catalogue]
+            neg = [s for s in group if not s.in_catalogue]
+            hit = sum(_same_family(answers[s.key]["track"], s.track) for s in pos)
+            wrong = sum(answers[s.key]["track"] is not None and not _same_family(answers[s.key]["track"], s.track) for s in pos)
+            row[f"queries_{secs}s"] = len(pos)
+            row[f"recall_{secs}s"] = hit / len(pos) if pos else None
+            row[f"wrong_track_{secs}s"] = wrong / len(pos) if pos else None
+            row[f"negatives_{secs}s"] = len(neg)
+            row[f"false_positive_{secs}s"] = sum(answers[s.key]["track"] is not None for s in neg) / len(neg) if neg else None
+        out[pkg] = row
+    return out
+
+
+def _query_row(s: QuerySpec, a: dict, sources: dict[str, str]) -> dict:
+    return {"track": s.track, "source": sources[s.track], "condition": s.cond, "seconds": s.seconds, "start_s": s.start_s,
+            "answer": a["track"], "answer_source": sources.get(a["track"]), "score": float(a["score"])}
 
 
 def _same_family(answer: str | None, truth: str) -> bool:
@@ -430,6 +608,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only-scaling", action="store_true", help="skip the per-condition accuracy run; scaling rows only")
     ap.add_argument("--sizes", default=None, help="scaling sizes, comma-separated (e.g. 50,2000)")
     ap.add_argument("--keep-work", action="store_true", help="keep the scaling indexes (prints their directory)")
+    ap.add_argument("--corpus", choices=("default", "extended"), default="default",
+                    help="extended: also music of other composers from more Debian packages (see README)")
+    ap.add_argument("--max-per-source", type=int, default=12,
+                    help="extended corpus: at most N tracks (a seeded draw) of each added package; 0 = all")
+    ap.add_argument("--holdout-source", default="auto",
+                    help="extended corpus: an added package kept wholly out of the catalogue (music it has "
+                         "nothing of); auto = drawn with the seed, none = a plain family split")
     args = ap.parse_args(argv)
     for tool in ("ffmpeg", "rubberband"):
         if shutil.which(tool) is None:
@@ -439,14 +624,40 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     files = fetch_corpus()
     paths = {track_name(p): p for p in files}
+    sources = {track_name(p): default_source(p) for p in files}
+    skipped: list[dict] = []
+    available: dict[str, int] = {}
+    holdout: set[str] = set()
+    if args.corpus == "extended":
+        # its own generator: the draw of the default corpus's split and excerpts is untouched
+        xrng = np.random.default_rng([args.seed, 0xC0])
+        extra, skipped = fetch_extra_sources()
+        available = {pkg: sum(q == pkg for _, q in extra.values()) for pkg in sorted({q for _, q in extra.values()})}
+        extra_sources = cap_per_source({n: pkg for n, (_, pkg) in extra.items()}, args.max_per_source, xrng, keep=set())
+        added = sorted(set(extra_sources.values()))
+        if args.holdout_source == "auto":
+            holdout = {added[int(xrng.integers(len(added)))]}
+        elif args.holdout_source != "none":
+            if args.holdout_source not in set(sources.values()) | set(added):
+                ap.error(f"--holdout-source: {args.holdout_source} is not in the corpus")
+            holdout = {args.holdout_source}
+        for n, pkg in extra_sources.items():
+            try:
+                load_master(extra[n][0], n)  # decoded once here: a file that fails is reported, not fatal
+            except Exception as exc:  # noqa: BLE001
+                skipped.append({"source": pkg, "file": extra[n][0].name, "why": f"decode: {exc}"})
+                continue
+            paths[n] = extra[n][0]
+            sources[n] = pkg
+        for sk in skipped:
+            log(f"  skipped {sk['source']}/{sk['file']}: {sk['why']}")
     names = sorted(paths)
     families = sorted({family_of(n) for n in names})
-    perm = rng.permutation(len(families))
-    n_cat = int(round(len(families) * 2 / 3))
-    cat_fams = {families[i] for i in perm[:n_cat]}
+    cat_fams = split_families(names, sources, rng, holdout)
     catalogue = [n for n in names if family_of(n) in cat_fams]
     outside = [n for n in names if family_of(n) not in cat_fams]
-    log(f"corpus: {len(names)} tracks in {len(families)} families; catalogue {len(catalogue)}, non-catalogue {len(outside)}")
+    log(f"corpus ({args.corpus}): {len(names)} tracks in {len(families)} families from {len(set(sources.values()))} packages; "
+        f"catalogue {len(catalogue)}, non-catalogue {len(outside)}" + (f"; held out: {', '.join(sorted(holdout))}" if holdout else ""))
 
     # ---- catalogue index, extraction speed
     masters_sec = {}
@@ -462,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         extract_audio += x.size / SR
         writer.add(n, fp, duration_s=x.size / SR, metadata={"title": n})
     for n in names:  # decode every master once, before the workers share the cache
-        sec = load_master(paths[n]).size / MASTER_RATE
+        sec = load_master(paths[n], n).size / MASTER_RATE
         masters_sec.setdefault(n, sec)
     work = Path(tempfile.mkdtemp(prefix="takedown-bench-"))
     base_dir = work / "catalogue"
@@ -472,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
     # query-side extraction speed too (denser peaks)
     t0 = time.process_time()
     for n in catalogue[:5]:
-        extract(load_master(paths[n])[::2].astype(np.float32), DEFAULT_PARAMS, role="query")
+        extract(load_master(paths[n], n)[::2].astype(np.float32), DEFAULT_PARAMS, role="query")
     q_audio = sum(masters_sec[n] for n in catalogue[:5])
     q_xrt = q_audio / max(1e-9, time.process_time() - t0)
     log(f"catalogue index: {hours:.2f} h, {size_mb:.2f} MB, extraction {extract_audio / extract_cpu:.0f}x real time")
@@ -502,7 +713,7 @@ def main(argv: list[str] | None = None) -> int:
         results["wall_seconds"] = time.time() - t_start
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}-scaling.json"
+        name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}{'-extended' if args.corpus == 'extended' else ''}-scaling.json"
         (out / name).write_text(json.dumps(results, indent=1))
         log(f"results: {out / name}; wall {results['wall_seconds']:.0f} s")
         if args.keep_work:
@@ -511,13 +722,34 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
         return 0
     answers = run_queries(base_dir, queries, args.jobs)
-    per_cond = summarise(specs, answers)
-    tot = {str(secs): totals([s for s in specs if s.seconds == secs], answers) for secs in lengths}
+    per_cond = summarise(specs, answers, sources, catalogue)
+    tot = {}
+    for secs in lengths:
+        sub = [s for s in specs if s.seconds == secs]
+        tot[str(secs)] = {**totals(sub, answers), **fp_split(sub, answers, sources, catalogue)}
+    per_source = by_source(specs, answers, sources, catalogue, masters_sec)
     results = {
         "seed": args.seed,
         "quick": args.quick,
         "params": DEFAULT_PARAMS.to_dict(),
-        "corpus": {"tracks": len(names), "catalogue": catalogue, "non_catalogue": outside},
+        "corpus": {
+            "name": args.corpus,
+            "tracks": len(names),
+            "catalogue": catalogue,
+            "non_catalogue": outside,
+            "sources": sources,
+            "files": {n: str(paths[n].relative_to(CACHE)) if paths[n].is_relative_to(CACHE) else str(paths[n]) for n in names},
+            "held_out_sources": sorted(holdout),
+            "max_per_source": args.max_per_source if args.corpus == "extended" else None,
+            "available_per_source": available,
+            "skipped": skipped,
+        },
+        "by_source": per_source,
+        # every non-catalogue query that matched, and every catalogue query that missed
+        "false_positive_queries": [_query_row(s, answers[s.key], sources) for s in specs
+                                   if not s.in_catalogue and answers[s.key]["track"] is not None],
+        "missed_queries": [_query_row(s, answers[s.key], sources) for s in specs
+                           if s.in_catalogue and not _same_family(answers[s.key]["track"], s.track)],
         "index": {"hours": hours, "mb": size_mb, "mb_per_hour": size_mb / hours, "entries": manifest["catalogue"]["total_entries"]},
         "extraction_x_realtime": extract_audio / extract_cpu,
         "query_extraction_x_realtime": q_xrt,
@@ -525,29 +757,41 @@ def main(argv: list[str] | None = None) -> int:
         "totals": tot,
     }
     rows = [dict(name=k, **v) for k, v in per_cond.items()]
-    print(f"# Fingerprint benchmark (seed {args.seed}{', quick' if args.quick else ''})")
+    print(f"# Fingerprint benchmark (seed {args.seed}{', quick' if args.quick else ''}, {args.corpus} corpus)")
     print(
         f"\ncatalogue {len(catalogue)} tracks ({hours:.2f} h), non-catalogue {len(outside)}; "
         f"index {size_mb:.2f} MB = {size_mb / hours:.2f} MB/h; extraction {extract_audio / extract_cpu:.0f}x real time "
         f"(reference), {q_xrt:.0f}x (query)"
+        + (f"; held out of the catalogue: {', '.join(sorted(holdout))}" if holdout else "")
     )
     print_table(
         "Accuracy per condition (default threshold)",
         rows,
         [("condition", "name", ""), ("queries", "queries", "d"), ("recall", "recall", ".1%"), ("target", "target", ".0%"),
-         ("wrong track", "wrong_track", ".1%"), ("false positive", "false_positive", ".1%"), ("offset <=1 s", "offset_within_1s", ".1%"),
+         ("wrong track", "wrong_track", ".1%"), ("false positive", "false_positive", ".1%"),
+         ("FP same source", "fp_same_source", ".1%"), ("FP other sources", "fp_other_sources", ".1%"), ("offset <=1 s", "offset_within_1s", ".1%"),
          ("near-dup answers", "near_duplicate_answers", "d"), ("query ms", "cpu_ms_median", ".1f")],
     )
     print_table("Totals", [dict(name=f"{k} s", **v) for k, v in tot.items()],
                 [("length", "name", ""), ("recall", "recall", ".1%"), ("wrong track", "wrong_track", ".2%"), ("false positive", "false_positive", ".2%"),
+                 ("FP same source", "fp_same_source", ".2%"), ("(negatives)", "negatives_same_source", "d"),
+                 ("FP other sources", "fp_other_sources", ".2%"), ("(negatives)", "negatives_other_sources", "d"),
+                 ("FP answered by own-source track", "fp_answer_own_source", ".2%"), ("by other-source track", "fp_answer_other_source", ".2%"),
                  ("offset <=1 s", "offset_within_1s", ".1%"), ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f")])
+    print_table("Per source package (all conditions pooled)", [dict(name=k, split=f"{v['catalogue']} / {v['non_catalogue']}", **v) for k, v in per_source.items()],
+                [("package", "name", ""), ("what", "what", ""), ("tracks", "tracks", "d"), ("cat / non-cat", "split", ""), ("hours", "hours", ".2f"),
+                 ("recall 10 s", "recall_10s", ".1%"), ("(queries)", "queries_10s", "d"), ("recall 5 s", "recall_5s", ".1%"),
+                 ("wrong track 10 s", "wrong_track_10s", ".1%"), ("FP 10 s", "false_positive_10s", ".1%"), ("(negatives)", "negatives_10s", "d"),
+                 ("FP 5 s", "false_positive_5s", ".1%")])
+    if skipped:
+        print("\nskipped: " + "; ".join(f"{k['source']}/{k['file']} ({k['why']})" for k in skipped))
 
     if not args.skip_scaling:
         results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work)
     results["wall_seconds"] = time.time() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}.json"
+    name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}{'-extended' if args.corpus == 'extended' else ''}.json"
     (out / name).write_text(json.dumps(results, indent=1))
     log(f"results: {out / name}; wall {results['wall_seconds']:.0f} s")
     shutil.rmtree(work, ignore_errors=True)

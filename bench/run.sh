@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fingerprint benchmark: installs ffmpeg and rubberband-cli if missing, then runs.
-#   bench/run.sh [--quick] [--seed N] [--full-scale] [--jobs N]
+#   bench/run.sh [--quick] [--seed N] [--full-scale] [--jobs N] [--corpus default|extended]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v ffmpeg >/dev/null || ! command -v rubberband >/dev/null; then

@@ -1,0 +1,62 @@
+"""The benchmark's corpus bookkeeping (bench/fingerprint.py): no audio, no network."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.fingerprint import QuerySpec, by_source, cap_per_source, fp_split, split_families
+
+
+def _spec(track: str, in_cat: bool, cond: str = "clean", seconds: int = 10) -> QuerySpec:
+    return QuerySpec(track, in_cat, cond, seconds, 12.0, 1)
+
+
+def _answer(spec: QuerySpec, track: str | None) -> dict:
+    return {"key": spec.key, "track": track, "offset_s": spec.start_s if track else None, "cpu_ms": 1.0}
+
+
+def test_cap_per_source_is_seeded_keeps_families_whole_and_spares_kept_packages():
+    sources = {f"a_t{i}": "pkg-a" for i in range(10)} | {"b_x": "pkg-b", "b_x_enhanced": "pkg-b", "b_y": "pkg-b"}
+    sources |= {f"w{i}": "default" for i in range(6)}
+    one = cap_per_source(sources, 2, np.random.default_rng([1, 0xC0]), keep={"default"})
+    two = cap_per_source(sources, 2, np.random.default_rng([1, 0xC0]), keep={"default"})
+    assert one == two
+    assert sum(p == "pkg-a" for p in one.values()) == 2
+    assert sum(p == "default" for p in one.values()) == 6
+    chosen_b = {n for n, p in one.items() if p == "pkg-b"}
+    assert ("b_x" in chosen_b) == ("b_x_enhanced" in chosen_b)  # a family is never cut
+    assert cap_per_source(sources, 0, np.random.default_rng(0), keep=set()) == sources
+
+
+def test_split_never_puts_a_held_out_package_in_the_catalogue():
+    names = [f"a{i}" for i in range(9)] + [f"h{i}" for i in range(4)]
+    sources = {n: ("held" if n.startswith("h") else "kept") for n in names}
+    cat = split_families(names, sources, np.random.default_rng(3), holdout={"held"})
+    assert len(cat) == 6 and all(f.startswith("a") for f in cat)
+    # without a hold-out it is the default corpus's split: two thirds of all families
+    assert len(split_families(names, sources, np.random.default_rng(3))) == 9
+
+
+def test_false_positives_split_by_query_source_and_by_answer_source():
+    sources = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "c1": "C"}
+    catalogue = ["a1", "b1"]
+    neg = [_spec("a2", False), _spec("a3", False), _spec("c1", False), _spec("c1", False, "mp3_64k")]
+    pos = [_spec("a1", True), _spec("b1", True)]
+    answers = {
+        neg[0].key: _answer(neg[0], "a1"),  # same source, answered by its own package
+        neg[1].key: _answer(neg[1], None),
+        neg[2].key: _answer(neg[2], "b1"),  # C has nothing in the catalogue
+        neg[3].key: _answer(neg[3], None),
+        pos[0].key: _answer(pos[0], "a1"),
+        pos[1].key: _answer(pos[1], "a1"),  # wrong track
+    }
+    split = fp_split(neg + pos, answers, sources, catalogue)
+    assert split["fp_same_source"] == 0.5 and split["negatives_same_source"] == 2
+    assert split["fp_other_sources"] == 0.5 and split["negatives_other_sources"] == 2
+    assert split["fp_answer_own_source"] == 0.25 and split["fp_answer_other_source"] == 0.25
+
+    rows = by_source(neg + pos, answers, sources, catalogue, {n: 3600.0 for n in sources})
+    assert rows["A"]["recall_10s"] == 1.0 and rows["A"]["false_positive_10s"] == 0.5
+    assert rows["B"]["recall_10s"] == 0.0 and rows["B"]["wrong_track_10s"] == 1.0
+    assert rows["C"]["recall_10s"] is None and rows["C"]["negatives_10s"] == 2
+    assert (rows["A"]["catalogue"], rows["A"]["non_catalogue"], rows["A"]["hours"]) == (1, 2, 3.0)
