@@ -25,6 +25,7 @@ from takedown_core.engine import (  # noqa: E402
     merge_results,
 )
 from takedown_core.engine.extract import HASH_DTYPE, find_peaks, hash_pairs, make_pairs  # noqa: E402
+from takedown_core.engine.query import decide  # noqa: E402
 from takedown_core.engine.result import false_match_rate, poisson_sf  # noqa: E402
 
 SR = DEFAULT_PARAMS.sample_rate
@@ -276,6 +277,86 @@ def test_low_information_queries_answer_no_match(index, make):
     r = index.query(make())
     assert r.best is None
     assert r.score < -math.log10(DEFAULT_MAX_FALSE_MATCH_RATE)
+
+
+# --------------------------------------------------------------------------- content check
+
+LOOP_S = 4.0
+
+
+def _loop(seconds: float) -> np.ndarray:
+    """A 4-second phrase repeated: the "drum loop" that two different pieces can share."""
+    bar = synth_track(777, LOOP_S, SR)
+    return np.tile(bar, int(math.ceil(seconds / LOOP_S)) + 1)[: int(seconds * SR)]
+
+
+@pytest.fixture(scope="module")
+def loop_index(tmp_path_factory, catalogue) -> tuple[Index, np.ndarray]:
+    # the reference: a piece over the loop; a few unrelated tracks beside it
+    ref = (0.7 * _loop(TRACK_S) + synth_track(1001, TRACK_S, SR)).astype(np.float32)
+    writer = IndexWriter()
+    writer.add("loop-piece", ref)
+    for i in range(4):
+        writer.add(f"track-{i:02d}", catalogue[f"track-{i:02d}"])
+    out = tmp_path_factory.mktemp("index") / "loop"
+    writer.write(out)
+    return Index.open(out), ref
+
+
+def _without_content_check(r: QueryResult) -> QueryResult:
+    ev = json.loads(json.dumps(r.evidence))
+    for seg in ev["segments"]:
+        seg["min_salient_share"] = 0.0
+    return decide(ev, query_duration_s=r.query_duration_s, query_hashes=r.query_hashes, max_false_match_rate=r.max_false_match_rate)
+
+
+def _candidate(r: QueryResult, track_id: str) -> dict:
+    return max((c for s in r.evidence["segments"] for c in s["candidates"] if c["track_id"] == track_id), key=lambda c: c["aligned"])
+
+
+def test_a_different_piece_over_the_same_loop_is_not_a_match(loop_index):
+    idx, _ = loop_index
+    # Given a different piece over the same loop, at the same place in the loop
+    a, b = int(12 * SR), int(22 * SR)
+    q = (0.7 * _loop(TRACK_S)[a:b] + synth_track(3001, 10.0, SR)).astype(np.float32)
+    r = idx.query(q)
+    # the loop aligns for real: by the chance model alone it is a confident match ...
+    alone = _without_content_check(r)
+    assert alone.best is not None and alone.best.track_id == "loop-piece"
+    assert alone.best.false_match_rate < DEFAULT_MAX_FALSE_MATCH_RATE / 10
+    # ... but the reference holds little of the query's salient content: no match
+    c = _candidate(r, "loop-piece")
+    assert c["salient_confirmed"] < DEFAULT_PARAMS.min_salient_share * c["salient_peaks"]
+    assert r.best is None
+
+
+def test_a_copy_under_0_db_noise_keeps_its_salient_content(loop_index):
+    idx, ref = loop_index
+    q = add_white_noise(_cut(ref, 12.0, 10.0), snr_db=0.0, seed=1)
+    r = idx.query(q)
+    assert r.best is not None and r.best.track_id == "loop-piece"
+    m = r.best
+    assert 0 < m.salient_confirmed <= m.salient_peaks
+    assert m.salient_share == pytest.approx(m.salient_confirmed / m.salient_peaks)
+    assert m.salient_share >= DEFAULT_PARAMS.min_salient_share
+    d = json.loads(json.dumps(r.to_dict(with_evidence=True)))
+    assert d["best"]["salient_peaks"] == m.salient_peaks
+    back = QueryResult.from_dict(d)
+    assert back.best.salient_share == pytest.approx(m.salient_share, abs=1e-4)
+    # a clean copy keeps most of it
+    clean = idx.query(_cut(ref, 12.0, 10.0)).best
+    assert clean is not None and clean.salient_share > 0.5
+
+
+def test_evidence_without_a_content_check_decides_as_before(loop_index):
+    idx, ref = loop_index
+    r = idx.query(_cut(ref, 5.0, 10.0))
+    ev = json.loads(json.dumps(r.evidence))
+    for seg in ev["segments"]:
+        for c in seg["candidates"]:
+            del c["salient_peaks"], c["salient_confirmed"]
+    old = decide(ev, query_duration_s=r.query_duration_s, query_hashes=r.query_hashes, max_false_match_rate=r.max_false_match_rate)
+    assert old.best is not None and old.best.track_id == r.best.track_id and old.best.salient_share is None
 
 
 # --------------------------------------------------------------------------- calibration

@@ -57,6 +57,7 @@ class Fingerprint:
     frame_count: int
     peak_count: int
     pairs: QueryPairs | None = None  # present for query fingerprints
+    peaks: Peaks | None = None  # present for query fingerprints (the content check)
 
     def __len__(self) -> int:
         return int(self.hashes.size)
@@ -360,4 +361,5 @@ def extract(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, rol
         frame_count=_frames_count(x.size, params.hop),
         peak_count=int(peaks.frames.size),
         pairs=pairs if query else None,
+        peaks=peaks if query else None,
     )

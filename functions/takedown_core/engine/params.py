@@ -64,6 +64,22 @@ class AnalysisParams:
     clump_size: float = 1.5  # chance coincidences come in clumps of ~1.5 hashes (repeated
     #                          bars); calibrated on reversed/resampled real music (bench/).
     min_aligned_hashes: int = 6  # never a match on fewer aligned hashes, whatever the odds.
+    # --- content check: a shared loop or sample is not a copy ------------------------------
+    # The chance model answers "could this alignment be a coincidence?", not "is the query a
+    # copy of the reference?": a different piece that shares a drum loop aligns for real.
+    # So a match must also account for the query's salient content. A query peak is
+    # *confirmed* when some pair it forms with another query peak (any pair in the target
+    # zone) is in the reference at the match's alignment; the *salient share* is the
+    # confirmed fraction of the query's salient peaks inside the matched span. A copy keeps
+    # its salient peaks: they rise above added noise, and whitening keeps noise peaks less
+    # salient. A different piece over the same loop adds its own salient peaks (melody,
+    # chords) that the reference lacks.
+    salient_db: float = 12.0  # salient = 12 dB above the bin's running mean (the peaks' scale)
+    min_salient_share: float = 0.15  # measured (bench/, seeds 1 and 2, 1 and 3 excerpts:
+    #   ~4,600 copies under every condition, 0 dB noise included): no copy's share fell below
+    #   0.15 (lowest 0.155, mostly 0.4-0.9); clean pieces over a shared loop or sample score
+    #   0.09-0.38, half of them below 0.15. Higher thresholds start to reject noisy,
+    #   pitch-shifted and codec-damaged copies (0.18: 9 of ~4,600).
     coarse_vote_above: int = 150_000  # postings; beyond, a linear-time coarse vote first ...
     coarse_bins_kept: int = 96  # ... keeps the postings near its 96 strongest offset bins.
     candidates_per_shard: int = 12  # evidence a shard returns for the merge step.

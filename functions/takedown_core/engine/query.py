@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .extract import Fingerprint, hash_pairs
+from .extract import Fingerprint, QueryPairs, hash_pairs
 from .params import AnalysisParams
 from .result import Match, QueryResult, false_match_rate, score_of
 
@@ -105,6 +105,7 @@ def search_shard(
         "catalogue_cells": float(catalogue_cells),
         "window": 2 * w + 1,
         "min_aligned": p.min_aligned_hashes,
+        "min_salient_share": p.min_salient_share,
         "clump": p.clump_size,
         "shards": [shard.number],
         "candidates": [],
@@ -236,6 +237,11 @@ def search_shard(
         pitch, tempo = hyps[v]
         fit_tempo, start_off = _fit(qs, rs, tempo, centre_off, centre)
         q_lo, q_hi = int(qs.min()), int(qs.max())
+        salient = confirmed = None
+        if n >= p.min_aligned_hashes and fp.peaks is not None:
+            salient, confirmed = _salient_content(
+                fp, shard, p, (f0, f1), (q_lo, q_hi), pitch=pitch, tempo=tempo, track=t, cell_off=centre_off + bias, centre=centre, bias=bias
+            )
         idx = np.argsort(qs, kind="stable")
         if idx.size > p.max_landmarks:
             idx = idx[np.linspace(0, idx.size - 1, p.max_landmarks).astype(int)]
@@ -251,9 +257,101 @@ def search_shard(
                 "query_start_s": q_lo * fs,
                 "matched_duration_s": (q_hi - q_lo) * fs,
                 "landmarks": [[float(qs[i] * fs), float(rs[i] * fs)] for i in idx],
+                "salient_peaks": salient,
+                "salient_confirmed": confirmed,
             }
         )
     return ev
+
+
+def _salient_content(
+    fp: Fingerprint,
+    shard: ShardData,
+    params: AnalysisParams,
+    segment: tuple[int, int],
+    span: tuple[int, int],
+    *,
+    pitch: float,
+    tempo: float,
+    track: int,
+    cell_off: int,
+    centre: int,
+    bias: int,
+) -> tuple[int, int]:
+    """(salient query peaks inside ``span``, how many of them the reference confirms).
+
+    A peak is confirmed when some pair it forms with another query peak of the segment, as
+    anchor or as target, any pair in the target zone (not only the nearest few: noise may
+    have displaced those), is in the reference track at this alignment: the same hash
+    (dt +-1 when probing) under this playback hypothesis, at the offset +- the offset window.
+    """
+    p = params
+    pk = fp.peaks
+    f0, f1 = segment
+    lo_f, hi_f = span
+    near = (pk.frames >= max(f0, lo_f - p.dt_max_frames)) & (pk.frames < min(f1, hi_f + p.dt_max_frames + 1))
+    frames = pk.frames[near].astype(np.int64)
+    semis = pk.semitones[near]
+    salient = (frames >= lo_f) & (frames <= hi_f) & (pk.salience[near] >= p.salient_db)
+    n_salient = int(salient.sum())
+    if n_salient == 0:
+        return 0, 0
+    n = frames.size
+    # every pair in the target zone (peaks are sorted by frame)
+    reach = np.searchsorted(frames, frames + p.dt_max_frames, side="right")
+    ai, tj = _expand(np.arange(n) + 1, np.maximum(0, reach - np.arange(n) - 1))
+    dt = frames[tj] - frames[ai]
+    df = semis[tj] - semis[ai]
+    keep = (dt >= 1) & (np.abs(df) <= p.df_max_semitones - 0.5 * p.df_quantum_semitones)
+    keep &= salient[ai] | salient[tj]  # only pairs that can confirm a salient peak
+    ai, tj = ai[keep], tj[keep]
+    if ai.size == 0:
+        return n_salient, 0
+    pairs = QueryPairs(frames[ai].astype(np.int32), semis[ai], (semis[tj] - semis[ai]).astype(np.float32), (frames[tj] - frames[ai]).astype(np.int32))
+    h, valid = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
+    ai, tj, h = ai[valid], tj[valid], h[valid].astype(np.int64)
+    keys, a_list, t_list = [h], [ai], [tj]
+    if p.probe_dt:
+        dtq = h & 63
+        for d in (-1, 1):
+            fine = (dtq + d >= 1) & (dtq + d <= p.dt_max_frames)
+            keys.append(h[fine] + d)
+            a_list.append(ai[fine])
+            t_list.append(tj[fine])
+    k = np.concatenate(keys)
+    ai = np.concatenate(a_list)
+    tj = np.concatenate(t_list)
+    if shard.offsets is not None:
+        start = shard.offsets[k].astype(np.int64)
+        stop = shard.offsets[k + 1].astype(np.int64)
+    else:
+        start = np.searchsorted(shard.hashes, k, side="left").astype(np.int64)
+        stop = np.searchsorted(shard.hashes, k, side="right").astype(np.int64)
+    # the reference frame this pair's anchor must have at this alignment (see search_shard:
+    # offset + bias = reference frame - (tempo * (query frame - centre) - bias))
+    w = p.offset_window_frames
+    tb = p.time_bits
+    ref = cell_off - bias + np.rint(tempo * (frames[ai] - centre)).astype(np.int64)
+    base = np.int64(track) << tb
+    want_lo = base + np.clip(ref - w, 0, (1 << tb) - 1)
+    want_hi = base + np.clip(ref + w, -1, (1 << tb) - 1)
+    # postings are sorted within each hash: bisect each key's range for the first >= want_lo
+    a, b = start.copy(), stop.copy()
+    while True:
+        todo = a < b
+        if not todo.any():
+            break
+        mid = (a + b) // 2
+        v = shard.postings[np.where(todo, mid, 0)].astype(np.int64)
+        right = todo & (v < want_lo)
+        a = np.where(right, mid + 1, a)
+        b = np.where(todo & ~right, mid, b)
+    hit = a < stop
+    hit[hit] = shard.postings[a[hit]].astype(np.int64) <= want_hi[hit]
+    conf = np.zeros(n, dtype=bool)
+    conf[ai[hit]] = True
+    conf[tj[hit]] = True
+    return n_salient, int((conf & salient).sum())
 
 
 _COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)
@@ -348,11 +446,21 @@ def pool(evidences: list[dict]) -> dict:
         "catalogue_cells": first["catalogue_cells"],
         "window": first["window"],
         "min_aligned": first["min_aligned"],
+        "min_salient_share": first.get("min_salient_share", 0.0),
         "clump": first.get("clump", 1.0),
         "shards": sorted(n for e in evidences for n in e["shards"]),
         "candidates": [c for e in evidences for c in e["candidates"]],
         "query_frames": first["query_frames"],
     }
+
+
+def salient_share(candidate: dict) -> float | None:
+    """Confirmed fraction of the query's salient peaks in the matched span; None when the
+    evidence has no content check (an older engine) or the span holds no salient peak."""
+    n = candidate.get("salient_peaks")
+    if not n:
+        return None
+    return float(candidate.get("salient_confirmed") or 0) / float(n)
 
 
 def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_false_match_rate: float) -> QueryResult:
@@ -367,18 +475,19 @@ def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_fa
             rate = false_match_rate(
                 c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0)
             )
-            scored.append((rate * len(segs), -c["aligned"], c))
+            scored.append((rate * len(segs), -c["aligned"], c, ev.get("min_salient_share", 0.0)))
     ev = segs[0]
     scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))
     passing: list[Match] = []
     seen: set[str] = set()
     top_score = 0.0
-    for rate, _, c in scored:
+    for rate, _, c, min_share in scored:
         if c["track_id"] in seen:
-            continue
-        seen.add(c["track_id"])
+            continue  # a track answers once, with its strongest passing evidence
         top_score = max(top_score, score_of(rate))
-        if rate <= max_false_match_rate and c["aligned"] >= ev["min_aligned"]:
+        share = salient_share(c)
+        if rate <= max_false_match_rate and c["aligned"] >= ev["min_aligned"] and (share is None or share >= min_share):
+            seen.add(c["track_id"])
             speed = float(c["speed"])
             pitch = float(c["pitch_semitones"])
             passing.append(
@@ -395,6 +504,9 @@ def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_fa
                     transform=_transform(speed, pitch),
                     aligned_hashes=int(c["aligned"]),
                     landmarks=[(float(a), float(b)) for a, b in c["landmarks"]],
+                    salient_share=share,
+                    salient_peaks=c.get("salient_peaks"),
+                    salient_confirmed=c.get("salient_confirmed"),
                 )
             )
     best = passing[0] if passing else None

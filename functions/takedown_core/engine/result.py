@@ -49,6 +49,11 @@ class Match:
     transform: "none", "speed" (resampled: tempo and pitch together), "time_stretch",
     "pitch_shift" or "mixed". aligned_hashes: hashes agreeing with this alignment.
     landmarks: (query_time_s, reference_time_s) of aligned hashes, at most 200.
+    salient_peaks: the query's salient spectral peaks (``AnalysisParams.salient_db`` above
+    their band's running mean) inside the matched span; salient_confirmed: how many of them
+    the reference also holds at this alignment; salient_share: their ratio, the matched
+    share of the query's salient content (a copy keeps it even under heavy noise; a
+    different piece sharing only a loop or sample does not). None: not measured.
     """
 
     track_id: str
@@ -63,6 +68,9 @@ class Match:
     transform: str
     aligned_hashes: int
     landmarks: list[tuple[float, float]] = field(default_factory=list)
+    salient_share: float | None = None
+    salient_peaks: int | None = None
+    salient_confirmed: int | None = None
 
     @property
     def time_stretch(self) -> float:
@@ -84,6 +92,9 @@ class Match:
             "transform": self.transform,
             "aligned_hashes": self.aligned_hashes,
             "landmarks": [[round(q, 3), round(r, 3)] for q, r in self.landmarks],
+            "salient_share": None if self.salient_share is None else round(self.salient_share, 4),
+            "salient_peaks": self.salient_peaks,
+            "salient_confirmed": self.salient_confirmed,
         }
 
     @classmethod
@@ -101,6 +112,9 @@ class Match:
             transform=d.get("transform", "none"),
             aligned_hashes=int(d["aligned_hashes"]),
             landmarks=[(float(q), float(r)) for q, r in d.get("landmarks", [])],
+            salient_share=None if d.get("salient_share") is None else float(d["salient_share"]),
+            salient_peaks=None if d.get("salient_peaks") is None else int(d["salient_peaks"]),
+            salient_confirmed=None if d.get("salient_confirmed") is None else int(d["salient_confirmed"]),
         )
 
 
