@@ -266,7 +266,20 @@ def evidence_summary(evidence: Mapping[str, Any] | None) -> dict[str, str]:
         "pitch": pi,
         "change": change,
         "landmarks": fmt_number(ev.get("aligned_hashes")),
+        "content": content_phrase(ev.get("salient_confirmed"), ev.get("salient_peaks")),
     }
+
+
+def content_phrase(confirmed: Any, salient: Any) -> str:
+    """How much of the upload's prominent sound our recording accounts for ("" if unmeasured).
+
+    Low shares are what a different piece sharing a loop or sample looks like; a copy,
+    even under heavy noise, keeps most of it."""
+    c, n = num(confirmed), num(salient)
+    if c is None or not n:
+        return ""
+    share = max(0.0, min(1.0, c / n))
+    return f"{share:.0%} of the upload's prominent sound in the matched part is also in our recording ({c:.0f} of {n:.0f} peaks)"
 
 
 # --------------------------------------------------------------------------- alignment SVG
@@ -592,6 +605,7 @@ def review_page(
         ("Speed", esc(summ["speed"])),
         ("Pitch", esc(summ["pitch"])),
         ("Landmarks", esc(f"{summ['landmarks']} matching landmarks") if ev.get("aligned_hashes") is not None else ""),
+        ("Content", esc(summ["content"])),
     ]
 
     hidden = (

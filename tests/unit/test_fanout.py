@@ -66,6 +66,8 @@ def test_a_query_fingerprint_survives_the_trip_through_json():
     assert np.array_equal(back.times, fp.times)
     for name in ("anchor_frames", "anchor_semitones", "df_semitones", "dt_frames"):
         assert np.array_equal(getattr(back.pairs, name), getattr(fp.pairs, name))
+    for name in ("frames", "semitones", "salience"):  # the content check needs the peaks
+        assert np.array_equal(getattr(back.peaks, name), getattr(fp.peaks, name))
     assert (back.frame_count, back.peak_count, back.duration_s) == (fp.frame_count, fp.peak_count, fp.duration_s)
 
 
@@ -80,6 +82,10 @@ def test_the_wire_format_refuses_reference_fingerprints_objects_and_strangers():
     bad["pairs"]["dt_frames"]["dtype"] = "|O"
     with pytest.raises(ValueError):
         query_from_wire(bad, DEFAULT_PARAMS)
+    no_peaks = json.loads(json.dumps(doc))
+    del no_peaks["peaks"]["salience"]
+    with pytest.raises(ValueError, match="peaks.salience"):
+        query_from_wire(no_peaks, DEFAULT_PARAMS)
     short = json.loads(json.dumps(doc))
     short["pairs"]["dt_frames"] = query_to_wire(extract(x[: SR * 3], DEFAULT_PARAMS, role="query"))["pairs"]["dt_frames"]
     with pytest.raises(ValueError):
@@ -116,6 +122,8 @@ def test_fan_out_decides_exactly_as_the_whole_index(tmp_path, sharded, tracks):
     assert best_f["false_match_rate"] == pytest.approx(best_w["false_match_rate"], rel=1e-9)
     assert best_f["offset_s"] == pytest.approx(best_w["offset_s"], abs=0.05)
     assert best_f["metadata"] == {"title": "T4"}
+    # the content check ran in the shard functions too, on the same peaks
+    assert best_w["salient_share"] is not None and best_f["salient_share"] == pytest.approx(best_w["salient_share"])
     assert [o["track_id"] for o in others_f] == [o["track_id"] for o in others_w]
     assert info_f["shards_searched"] == info_w["shards_searched"] == 3 and info_f["shard_invocations"] == 3
     assert {tuple(s) for _, s in store.requests} == {(0,), (1,), (2,)}  # each function fetched its shard only

@@ -417,3 +417,13 @@ def test_given_near_duplicates_in_the_catalogue_then_the_page_names_them_escaped
                        action_url="r/decision", csrf="c", exp=2, sig="s", now=1)
     assert "Also matched in our catalogue" in page
     assert "Song &lt;b&gt;(Remastered)&lt;/b&gt;" in page and "song-remaster" in page
+
+
+def test_given_a_measured_content_share_then_the_page_says_how_much_of_the_upload_our_recording_accounts_for():
+    case = make_case()
+    ev = dict(case["evidence"])
+    page = render(case={**case, "evidence": {**ev, "salient_confirmed": 47, "salient_peaks": 100}})
+    assert "47% of the upload&#x27;s prominent sound" in page or "47% of the upload's prominent sound" in page
+    assert "(47 of 100 peaks)" in page
+    unmeasured = render(case=case)
+    assert "prominent sound" not in unmeasured  # an older match without the measure shows no row

@@ -1,7 +1,7 @@
 """A query fingerprint as JSON, so one extraction can be matched by many shard matchers.
 
-The matcher that decoded the upload extracts the query once and sends its pair features
-(not the audio: a 15-minute upload is ~40 MB of samples but ~3 MB of pairs) to the
+The matcher that decoded the upload extracts the query once and sends its pair features and
+peaks (not the audio: a 15-minute upload is ~40 MB of samples but ~3 MB of pairs) to the
 functions that hold the shards. Arrays travel as base64 of their little-endian bytes with
 an explicit dtype, never pickled; the receiver re-hashes the pairs with the index's own
 parameters, exactly as :func:`extract.extract` does.
@@ -14,7 +14,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from .extract import TIME_DTYPE, Fingerprint, QueryPairs, hash_pairs
+from .extract import TIME_DTYPE, Fingerprint, Peaks, QueryPairs, hash_pairs
 from .params import AnalysisParams
 
 WIRE_FORMAT = "takedown-query/1"
@@ -35,14 +35,16 @@ def _decode(doc: dict) -> np.ndarray:
 
 def query_to_wire(fp: Fingerprint) -> dict:
     """JSON-serialisable form of a query fingerprint (``extract(..., role="query")``)."""
-    if fp.pairs is None:
-        raise ValueError("only a query fingerprint (with its pair features) can be sent")
+    if fp.pairs is None or fp.peaks is None:
+        raise ValueError("only a query fingerprint (with its pair features and peaks) can be sent")
     return {
         "format": WIRE_FORMAT,
         "duration_s": float(fp.duration_s),
         "frame_count": int(fp.frame_count),
         "peak_count": int(fp.peak_count),
         "pairs": {f.name: _encode(getattr(fp.pairs, f.name)) for f in fields(QueryPairs)},
+        # the peaks too: the content check (salient share) needs them in every shard
+        "peaks": {f.name: _encode(getattr(fp.peaks, f.name)) for f in fields(Peaks)},
     }
 
 
@@ -50,11 +52,8 @@ def query_from_wire(doc: dict, params: AnalysisParams) -> Fingerprint:
     """The fingerprint :func:`query_to_wire` described, hashed with ``params``."""
     if doc.get("format") != WIRE_FORMAT:
         raise ValueError(f"not a {WIRE_FORMAT} document")
-    arrays = {f.name: _decode(doc["pairs"][f.name]) for f in fields(QueryPairs)}
-    sizes = {a.size for a in arrays.values()}
-    if len(sizes) > 1:
-        raise ValueError("query pair arrays differ in length")
-    pairs = QueryPairs(**arrays)
+    pairs = QueryPairs(**_arrays(doc, "pairs", QueryPairs))
+    peaks = Peaks(**_arrays(doc, "peaks", Peaks))
     hashes, valid = hash_pairs(pairs, params)
     return Fingerprint(
         hashes=hashes[valid],
@@ -63,4 +62,15 @@ def query_from_wire(doc: dict, params: AnalysisParams) -> Fingerprint:
         frame_count=int(doc["frame_count"]),
         peak_count=int(doc["peak_count"]),
         pairs=pairs,
+        peaks=peaks,
     )
+
+
+def _arrays(doc: dict, part: str, cls: type) -> dict[str, np.ndarray]:
+    try:
+        arrays = {f.name: _decode(doc[part][f.name]) for f in fields(cls)}
+    except KeyError as e:
+        raise ValueError(f"query fingerprint lacks {part}.{e.args[0]}") from None
+    if len({a.size for a in arrays.values()}) > 1:
+        raise ValueError(f"query {part} arrays differ in length")
+    return arrays
