@@ -74,6 +74,12 @@ def _outcome(result: QueryResult, info: dict[str, Any]) -> tuple[dict[str, Any] 
         "max_false_match_rate": result.max_false_match_rate,
         **info,
     }
+    if result.partial:  # shares a loop, sample or short part with these tracks: never a case
+        info["partial"] = [
+            {k: m.to_dict()[k] for k in ("track_id", "false_match_rate", "salient_share", "offset_s", "query_start_s",
+                                         "matched_duration_s")}
+            for m in result.partial[:5]
+        ]
     best = result.best.to_dict() if result.best else None
     return best, [m.to_dict() for m in result.others], info
 

@@ -129,7 +129,10 @@ class IngestService:
             return self._quarantine(bucket, key, partner, submission.reason or Reason.CORRUPT,
                                     (submission.match or {}).get("detail", "undecodable"), etag, content_hash)
         if submission.outcome == "no_match":
-            return self._record(bucket, key, partner, "no_match", etag, content_hash=content_hash)
+            partial = ((submission.match or {}).get("query") or {}).get("partial")
+            if partial:
+                log.info("no match; shares material with catalogue tracks", extra={"bucket": bucket, "key": key, "partial": partial})
+            return self._record(bucket, key, partner, "no_match", etag, content_hash=content_hash, partial=partial or None)
         return self._open_case(bucket, key, partner, etag, submission, source)
 
     # ------------------------------------------------------------------------------------

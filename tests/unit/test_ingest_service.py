@@ -94,7 +94,9 @@ class FakeMatcher:
         answer = self.answers[data]
         if isinstance(answer, Exception):
             raise answer
-        return (dict(answer) if answer else None), [], {"duration_s": 20.0}
+        return (dict(answer) if answer else None), [], dict(self.info)
+
+    info: dict[str, Any] = {"duration_s": 20.0}
 
 
 class CountingStarter(RecordingStarter):
@@ -229,6 +231,17 @@ def test_given_content_that_matches_nothing_when_processed_then_it_is_recorded_a
     assert (rec.outcome, rec.reason, rec.case_id) == ("no_match", None, None)
     assert world.repo.cases == {} and world.starter.calls == []
     assert world.repo.get_submission(rec.content_hash).outcome == "no_match"
+
+
+def test_given_an_upload_sharing_only_a_loop_with_a_track_then_no_case_but_the_record_names_the_track(world):
+    shared = [{"track_id": "trk-9", "false_match_rate": 1e-9, "salient_share": 0.08, "offset_s": 12.0,
+               "query_start_s": 0.0, "matched_duration_s": 9.5}]
+    world.matcher.info = {"duration_s": 20.0, "partial": shared}
+    rec = world.upload("remix.mp3", UNRELATED)
+    assert (rec.outcome, rec.case_id) == ("no_match", None)
+    assert world.repo.cases == {} and world.starter.calls == []
+    assert rec.extra["partial"] == shared
+    assert world.repo.get_upload(SCAN, "remix.mp3").extra["partial"] == shared
 
 
 def test_given_a_match_when_processed_then_one_case_is_opened_and_one_workflow_started(world):

@@ -479,36 +479,22 @@ def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_fa
     ev = segs[0]
     scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))
     passing: list[Match] = []
+    partial: dict[str, Match] = {}
     seen: set[str] = set()
     top_score = 0.0
     for rate, _, c, min_share in scored:
         if c["track_id"] in seen:
             continue  # a track answers once, with its strongest passing evidence
         top_score = max(top_score, score_of(rate))
+        if rate > max_false_match_rate or c["aligned"] < ev["min_aligned"]:
+            continue
         share = salient_share(c)
-        if rate <= max_false_match_rate and c["aligned"] >= ev["min_aligned"] and (share is None or share >= min_share):
+        m = _match(c, rate, share)
+        if share is None or share >= min_share:
             seen.add(c["track_id"])
-            speed = float(c["speed"])
-            pitch = float(c["pitch_semitones"])
-            passing.append(
-                Match(
-                    track_id=c["track_id"],
-                    metadata=dict(c["metadata"] or {}),
-                    score=score_of(rate),
-                    false_match_rate=rate,
-                    offset_s=float(c["offset_s"]),
-                    query_start_s=float(c["query_start_s"]),
-                    matched_duration_s=float(c["matched_duration_s"]),
-                    speed=speed,
-                    pitch_semitones=pitch,
-                    transform=_transform(speed, pitch),
-                    aligned_hashes=int(c["aligned"]),
-                    landmarks=[(float(a), float(b)) for a, b in c["landmarks"]],
-                    salient_share=share,
-                    salient_peaks=c.get("salient_peaks"),
-                    salient_confirmed=c.get("salient_confirmed"),
-                )
-            )
+            passing.append(m)
+        else:
+            partial.setdefault(c["track_id"], m)
     best = passing[0] if passing else None
     return QueryResult(
         best=best,
@@ -518,4 +504,28 @@ def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_fa
         max_false_match_rate=max_false_match_rate,
         best_rejected_score=0.0 if best else top_score,
         evidence=evidence,
+        partial=[m for t, m in partial.items() if t not in seen],
     )
+
+
+def _match(c: dict, rate: float, share: float | None) -> Match:
+    speed = float(c["speed"])
+    pitch = float(c["pitch_semitones"])
+    return Match(
+        track_id=c["track_id"],
+        metadata=dict(c["metadata"] or {}),
+        score=score_of(rate),
+        false_match_rate=rate,
+        offset_s=float(c["offset_s"]),
+        query_start_s=float(c["query_start_s"]),
+        matched_duration_s=float(c["matched_duration_s"]),
+        speed=speed,
+        pitch_semitones=pitch,
+        transform=_transform(speed, pitch),
+        aligned_hashes=int(c["aligned"]),
+        landmarks=[(float(a), float(b)) for a, b in c["landmarks"]],
+        salient_share=share,
+        salient_peaks=c.get("salient_peaks"),
+        salient_confirmed=c.get("salient_confirmed"),
+    )
+

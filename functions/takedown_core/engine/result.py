@@ -126,8 +126,11 @@ class QueryResult:
     tracks that also pass (near-duplicates: a remix, a re-release), best first.
     query_duration_s / query_hashes: how much the query held. max_false_match_rate: the
     threshold applied. best_rejected_score: score of the strongest candidate when it did not
-    pass (0.0 when nothing aligned), for logs. evidence: raw per-shard counts that
-    :func:`merge_results` needs to recalibrate (JSON-serialisable).
+    pass (0.0 when nothing aligned), for logs. partial: tracks whose alignment passes the
+    rate threshold but whose content check fails (the upload shares a loop, a sample or a
+    short part with them and adds much of its own): never a match, reported so a label can
+    audit them. evidence: raw per-shard counts that :func:`merge_results` needs to
+    recalibrate (JSON-serialisable).
     """
 
     best: Match | None
@@ -137,6 +140,7 @@ class QueryResult:
     max_false_match_rate: float = DEFAULT_MAX_FALSE_MATCH_RATE
     best_rejected_score: float = 0.0
     evidence: dict = field(default_factory=dict, repr=False)
+    partial: list[Match] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -150,6 +154,7 @@ class QueryResult:
             "query_hashes": self.query_hashes,
             "max_false_match_rate": self.max_false_match_rate,
             "score": round(self.score, 3),
+            "partial": [m.to_dict() for m in self.partial],
         }
         if with_evidence:
             d["evidence"] = self.evidence
@@ -166,6 +171,7 @@ class QueryResult:
             max_false_match_rate=float(d.get("max_false_match_rate", DEFAULT_MAX_FALSE_MATCH_RATE)),
             best_rejected_score=0.0 if best else float(d.get("score", 0.0)),
             evidence=d.get("evidence", {}),
+            partial=[Match.from_dict(m) for m in d.get("partial", [])],
         )
 
 
