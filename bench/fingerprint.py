@@ -709,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
     queries = [(s.key, audio[s.key]) for s in specs]
     if args.only_scaling:
         results = {"seed": args.seed, "quick": args.quick, "params": DEFAULT_PARAMS.to_dict()}
-        results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work)
+        results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work, sources)
         results["wall_seconds"] = time.time() - t_start
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -787,7 +787,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nskipped: " + "; ".join(f"{k['source']}/{k['file']} ({k['why']})" for k in skipped))
 
     if not args.skip_scaling:
-        results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work)
+        results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work, sources)
     results["wall_seconds"] = time.time() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -798,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work: Path) -> dict:
+def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work: Path, sources: dict[str, str]) -> dict:
     """Distractor-padded catalogues: recall / FP / wrong / query CPU / size at each size."""
     rng = np.random.default_rng(args.seed + 1)
     sizes = [50, 100, 500, 1000, 2000] + ([10000] if args.full_scale else [])
@@ -864,7 +864,11 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_open_index, initargs=(str(d),)) as ex:
             answers = {r["key"]: r for r in ex.map(_query_one, queries, chunksize=16)}
             rss_mb = ex.submit(_rss_mb).result()
-        tot = totals(sub, answers)
+        tot = {**totals(sub, answers), **fp_split(sub, answers, sources, catalogue)}
+        tot["false_positive_answers"] = sorted(
+            f"{s.track}@{s.start_s:.1f}s/{s.cond} -> {answers[s.key]['track']} (score {answers[s.key]['score']:.1f})"
+            for s in sub if not s.in_catalogue and answers[s.key]["track"] is not None
+        )
         hours = manifest["catalogue"]["total_seconds"] / 3600
         row = {
             "tracks": size,
@@ -878,6 +882,8 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         }
         table.append(row)
         log(f"  {size} tracks: recall {tot['recall']:.1%} fp {tot['false_positive']:.2%} wrong {tot['wrong_track']:.2%} query {tot['cpu_ms_median']:.1f} ms")
+        for fp_answer in tot["false_positive_answers"]:
+            log(f"    false positive: {fp_answer}")
         if not getattr(args, "keep_work", False):
             shutil.rmtree(d, ignore_errors=True)
     if 10000 not in sizes and len(table) >= 2:
@@ -903,7 +909,8 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         f"{distractor_hits} of {len(queries)} matched a distractor-only index)",
         table,
         [("tracks", "tracks", "d"), ("hours", "hours", ".1f"), ("index MB", "index_mb", ".1f"), ("MB/h", "mb_per_hour", ".2f"),
-         ("recall", "recall", ".1%"), ("false positive", "false_positive", ".2%"), ("wrong track", "wrong_track", ".2%"),
+         ("recall", "recall", ".1%"), ("false positive", "false_positive", ".2%"), ("FP same source", "fp_same_source", ".2%"),
+         ("FP other sources", "fp_other_sources", ".2%"), ("wrong track", "wrong_track", ".2%"),
          ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f"), ("RSS MB", "rss_mb", ".0f"), ("projected", "projected", "")],
     )
     return {"queries": len(sub), "distractor_only_matches": distractor_hits, "table": table}
