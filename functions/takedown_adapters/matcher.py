@@ -184,4 +184,23 @@ def match_shards(indexes: ShardIndexes, request: dict[str, Any]) -> dict[str, An
     index = indexes.get(str(request["index_version"]), shards)
     fp = query_from_wire(request["query"], index.params)
     result = index.query(fp, max_false_match_rate=float(request["max_false_match_rate"]))
-    return result.to_dict(with_evidence=True)
+    return fit_response(result.to_dict(with_evidence=True))
+
+
+def fit_response(doc: dict[str, Any], limit: int = MAX_INVOKE_PAYLOAD - 200_000) -> dict[str, Any]:
+    """Keep a shard's answer under Lambda's response limit: a long upload against two full
+    shards can carry thousands of candidate landmarks (the reviewer's picture), so they are
+    thinned, evenly, until it fits. Counts, rates and decisions are untouched."""
+    keep = None
+    while len(json.dumps(doc)) > limit:
+        cands = [c for seg in doc.get("evidence", {}).get("segments", []) for c in seg.get("candidates", [])]
+        longest = max((len(c.get("landmarks") or []) for c in cands), default=0)
+        if longest <= 8:
+            raise ShardMatchError(f"shard answer is over {limit} bytes even without landmarks")
+        keep = max(8, longest // 2)
+        for c in cands:
+            lm = c.get("landmarks") or []
+            if len(lm) > keep:
+                step = len(lm) / keep
+                c["landmarks"] = [lm[int(i * step)] for i in range(keep)]
+    return doc

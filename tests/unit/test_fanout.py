@@ -164,3 +164,21 @@ def test_a_shard_function_keeps_its_open_index_and_drops_old_versions(sharded):
     indexes.get("v3", (0,))
     assert indexes.get("v1", (0,)) is not a  # evicted: opened again
     assert len(store.requests) == 4
+
+
+def test_a_shard_answer_too_big_for_lambda_is_thinned_not_lost():
+    from takedown_adapters.matcher import fit_response
+
+    cand = {"track_id": "t", "aligned": 40, "landmarks": [[i * 0.1, i * 0.1 + 3] for i in range(200)]}
+    doc = {"best": None, "evidence": {"segments": [{"candidates": [dict(cand, landmarks=list(cand["landmarks"]))
+                                                                    for _ in range(12)]} for _ in range(30)]}}
+    before = len(json.dumps(doc))
+    out = fit_response(doc, limit=before // 3)
+    assert len(json.dumps(out)) <= before // 3
+    c = out["evidence"]["segments"][0]["candidates"][0]
+    assert c["aligned"] == 40 and 8 <= len(c["landmarks"]) < 200
+    assert c["landmarks"][0] == [0.0, 3.0]  # evenly thinned from the start
+    small = {"best": None, "evidence": {"segments": [{"candidates": [dict(cand)]}]}}
+    assert fit_response(small) == small
+    with pytest.raises(ShardMatchError):
+        fit_response(doc, limit=100)
