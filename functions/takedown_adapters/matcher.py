@@ -39,11 +39,16 @@ class ShardMatchError(RuntimeError):
 
 
 class IndexCache:
-    """The CURRENT index version, opened once per container (all shards, or a fixed subset)."""
+    """The CURRENT index version, opened once per container.
 
-    def __init__(self, store: S3IndexStore, *, shards: list[int] | None = None) -> None:
+    With ``max_local_shards`` set and more shards than that in the index, only the manifest
+    and track list are fetched and opened (the query is extracted here and the shards are
+    searched by fan-out); otherwise every shard is fetched and opened here.
+    """
+
+    def __init__(self, store: S3IndexStore, *, max_local_shards: int = 0) -> None:
         self.store = store
-        self.shards = shards
+        self.max_local_shards = max_local_shards
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._version: str | None = None
@@ -60,11 +65,23 @@ class IndexCache:
                         " `takedown catalog build` and publish it (README, 'Deploying one environment')"
                     )
                 if version != self._version:
-                    self._index = Index.open(self.store.fetch(version, self.shards), mmap=True, shards=self.shards)
+                    self._index = self._open(version)
                     self._version = version
                 self._checked = now
             assert self._index is not None and self._version is not None
             return self._version, self._index
+
+    def _open(self, version: str) -> Index:
+        head = self.store.fetch(version, shards=[])  # manifest and track list only
+        shard_count = len(json.loads((head / "manifest.json").read_text())["shards"])
+        if self.max_local_shards and shard_count > self.max_local_shards:
+            return Index.open(head, mmap=True, shards=[])
+        return Index.open(self.store.fetch(version), mmap=True)
+
+
+def needs_fan_out(index: Index) -> bool:
+    """True when ``index`` was opened without (some of) its shards: search them by fan-out."""
+    return len(index.shard_numbers) < len(index.manifest["shards"])
 
 
 def _outcome(result: QueryResult, info: dict[str, Any]) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
@@ -191,7 +208,6 @@ def fit_response(doc: dict[str, Any], limit: int = MAX_INVOKE_PAYLOAD - 200_000)
     """Keep a shard's answer under Lambda's response limit: a long upload against two full
     shards can carry thousands of candidate landmarks (the reviewer's picture), so they are
     thinned, evenly, until it fits. Counts, rates and decisions are untouched."""
-    keep = None
     while len(json.dumps(doc)) > limit:
         cands = [c for seg in doc.get("evidence", {}).get("segments", []) for c in seg.get("candidates", [])]
         longest = max((len(c.get("landmarks") or []) for c in cands), default=0)

@@ -22,7 +22,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from takedown_adapters.aws import S3IndexStore, S3MediaStore, StepFunctionsStarter
 from takedown_adapters.dynamo import DynamoCaseRepository
-from takedown_adapters.matcher import EngineMatcher, FanOutMatcher, IndexCache, LambdaShardInvoker, shard_groups
+from takedown_adapters.matcher import (
+    EngineMatcher,
+    FanOutMatcher,
+    IndexCache,
+    LambdaShardInvoker,
+    needs_fan_out,
+    shard_groups,
+)
 from takedown_core.audio import DecodeError
 from takedown_core.ingest import IngestPolicy, IngestService
 
@@ -43,17 +50,15 @@ def _service() -> IngestService:
         max_seconds = float(env("MAX_AUDIO_SECONDS", "900"))
         rate = float(env("MAX_FALSE_MATCH_RATE", "0.0001"))
         per_function = int(env("SHARDS_PER_FUNCTION", "0"))  # 0: every shard in this function
-        head = IndexCache(store, shards=[])  # manifest and track list only: is fan-out needed?
-        whole = IndexCache(store)
+        index_cache = IndexCache(store, max_local_shards=per_function)
 
         def matcher() -> EngineMatcher | FanOutMatcher:
-            version, manifest_only = head.current()
-            shard_count = len(manifest_only.manifest["shards"])
-            if per_function and shard_count > per_function:
+            version, index = index_cache.current()
+            if needs_fan_out(index):
+                groups = shard_groups(len(index.manifest["shards"]), per_function)
                 invoke = LambdaShardInvoker(boto_client("lambda"), env("SHARD_MATCH_FUNCTION"))
-                return FanOutMatcher(manifest_only, version, groups=shard_groups(shard_count, per_function), invoke=invoke,
+                return FanOutMatcher(index, version, groups=groups, invoke=invoke,
                                      max_seconds=max_seconds, max_false_match_rate=rate)
-            version, index = whole.current()
             return EngineMatcher(index, version, max_seconds=max_seconds, max_false_match_rate=rate)
 
         return IngestService(

@@ -16,9 +16,11 @@ from audio_fixtures import synth_track, write_audio  # noqa: E402
 from takedown_adapters.matcher import (  # noqa: E402
     EngineMatcher,
     FanOutMatcher,
+    IndexCache,
     ShardIndexes,
     ShardMatchError,
     match_shards,
+    needs_fan_out,
     shard_groups,
 )
 from takedown_core.engine import DEFAULT_PARAMS, Index, IndexWriter, extract  # noqa: E402
@@ -48,6 +50,11 @@ class _LocalStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory, self.requests = directory, []
+
+    bucket = "local"
+
+    def current_version(self) -> str:
+        return "v7"
 
     def fetch(self, version: str, shards=None) -> Path:
         self.requests.append((version, None if shards is None else list(shards)))
@@ -182,3 +189,13 @@ def test_a_shard_answer_too_big_for_lambda_is_thinned_not_lost():
     assert fit_response(small) == small
     with pytest.raises(ShardMatchError):
         fit_response(doc, limit=100)
+
+
+@pytest.mark.parametrize("max_local,fan_out", [(0, False), (3, False), (5, False), (2, True), (1, True)])
+def test_the_fingerprint_function_opens_every_shard_or_none_by_the_configured_limit(sharded, max_local, fan_out):
+    store = _LocalStore(sharded)
+    version, index = IndexCache(store, max_local_shards=max_local).current()
+    assert version == "v7" and needs_fan_out(index) is fan_out
+    assert index.shard_numbers == ([] if fan_out else [0, 1, 2])
+    # fan-out never downloads a shard here; otherwise the whole version is fetched
+    assert store.requests[-1] == ("v7", [] if fan_out else None)
