@@ -607,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--only-scaling", action="store_true", help="skip the per-condition accuracy run; scaling rows only")
     ap.add_argument("--sizes", default=None, help="scaling sizes, comma-separated (e.g. 50,2000)")
-    ap.add_argument("--keep-work", action="store_true", help="keep the scaling indexes (prints their directory)")
+    ap.add_argument("--keep-work", action="store_true", help="keep the built indexes (prints their directory)")
     ap.add_argument("--corpus", choices=("default", "extended"), default="default",
                     help="extended: also music of other composers from more Debian packages (see README)")
     ap.add_argument("--max-per-source", type=int, default=12,
@@ -710,17 +710,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only_scaling:
         results = {"seed": args.seed, "quick": args.quick, "params": DEFAULT_PARAMS.to_dict()}
         results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work, sources)
-        results["wall_seconds"] = time.time() - t_start
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}{'-extended' if args.corpus == 'extended' else ''}-scaling.json"
-        (out / name).write_text(json.dumps(results, indent=1))
-        log(f"results: {out / name}; wall {results['wall_seconds']:.0f} s")
-        if args.keep_work:
-            log(f"kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-        return 0
+        return _finish(args, results, work, t_start, "-scaling")
     answers = run_queries(base_dir, queries, args.jobs)
     per_cond = summarise(specs, answers, sources, catalogue)
     tot = {}
@@ -788,13 +778,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_scaling:
         results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work, sources)
+    return _finish(args, results, work, t_start, "")
+
+
+def _finish(args, results: dict, work: Path, t_start: float, suffix: str) -> int:
+    """Write the JSON results (named by seed, mode and corpus), then drop or keep the work dir."""
     results["wall_seconds"] = time.time() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}{'-extended' if args.corpus == 'extended' else ''}.json"
+    name = f"fingerprint-seed{args.seed}{'-quick' if args.quick else ''}{'-extended' if args.corpus == 'extended' else ''}{suffix}.json"
     (out / name).write_text(json.dumps(results, indent=1))
     log(f"results: {out / name}; wall {results['wall_seconds']:.0f} s")
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep_work:
+        log(f"kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
@@ -884,7 +882,7 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         log(f"  {size} tracks: recall {tot['recall']:.1%} fp {tot['false_positive']:.2%} wrong {tot['wrong_track']:.2%} query {tot['cpu_ms_median']:.1f} ms")
         for fp_answer in tot["false_positive_answers"]:
             log(f"    false positive: {fp_answer}")
-        if not getattr(args, "keep_work", False):
+        if not args.keep_work:
             shutil.rmtree(d, ignore_errors=True)
     if 10000 not in sizes and len(table) >= 2:
         # projection: query CPU and size grow ~linearly in entries beyond the fixed cost
