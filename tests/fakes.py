@@ -140,3 +140,14 @@ class RecordingStarter:
     def start(self, case_id: str, payload: dict[str, Any]) -> str:
         self.started.setdefault(case_id, payload)
         return f"arn:aws:states:local:exec:{case_id}"
+
+
+# The rights holder's details a notice is signed with (the label's own, from cdk.json in a deploy).
+COMPLAINANT = {
+    "name": "Jane Doe",
+    "organisation": "Example Records Ltd",
+    "address": "1 Harbour Street, London N1 1AA, United Kingdom",
+    "phone": "+44 20 7946 0000",
+    "email": "rights@label.example",
+    "signature": "Jane Doe",
+}

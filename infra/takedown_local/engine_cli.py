@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from takedown_core.audio import DecodeError, decode_audio
-from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, Index, IndexWriter
+from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, Index, IndexFormatError, IndexWriter
 
 METADATA_KEYS = ("title", "artist", "isrc", "owner", "territories")
 MAX_REFERENCE_SECONDS = 6000.0  # a reference longer than 100 minutes is cut there
@@ -173,7 +173,7 @@ def cmd_catalog_publish(args: argparse.Namespace) -> int:
     index = Path(args.index)
     try:
         Index.open(index, verify=True)
-    except Exception as e:  # noqa: BLE001 - any reason an index cannot be opened is reported as is
+    except (IndexFormatError, OSError, ValueError, KeyError) as e:
         print(f"error: {index} is not a usable index: {e}", file=sys.stderr)
         return 2
     digest = hashlib.sha256((index / "manifest.json").read_bytes()).hexdigest()[:12]

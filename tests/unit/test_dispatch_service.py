@@ -9,19 +9,11 @@ from takedown_core.dispatch import NoticeChannelError, NoticeInDoubt, NoticeNotA
 from takedown_core.review_links import csrf_token, sign_link
 from takedown_core.review_service import ReviewService
 from takedown_core.workflow import ReviewSettings, WorkflowService
-from tests.fakes import InMemoryCaseRepository, RecordingCallback, RecordingMailer
+from tests.fakes import COMPLAINANT, InMemoryCaseRepository, RecordingCallback, RecordingMailer
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
 URL = "https://www.youtube.com/watch?v=abc123"
-COMPLAINANT = {
-    "name": "Jane Doe",
-    "organisation": "Example Records Ltd",
-    "address": "1 Harbour Street, London N1 1AA, United Kingdom",
-    "phone": "+44 20 7946 0000",
-    "email": "rights@label.example",
-    "signature": "Jane Doe",
-}
 PLATFORMS = {
     "youtube": {"name": "YouTube", "law": "DMCA", "channel": "email", "address": "copyright@youtube.example"},
     "tiktok": {"name": "TikTok", "law": "DSA", "channel": "email", "address": "dsa-notices@tiktok.example"},

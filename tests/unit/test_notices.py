@@ -8,19 +8,12 @@ import pytest
 
 from takedown_core.cases import Case, Source
 from takedown_core.notices import ELEMENTS, LAWS, Notice, NoticeIncomplete, render_notice
+from tests.fakes import COMPLAINANT
 
 NOW = "2025-03-01T12:00:00.000Z"
 URL = "https://www.youtube.com/watch?v=abc123"
 EVIL = "<script>alert(1)</script>"
 
-COMPLAINANT = {
-    "name": "Jane Doe",
-    "organisation": "Example Records Ltd",
-    "address": "1 Harbour Street, London N1 1AA, United Kingdom",
-    "phone": "+44 20 7946 0000",
-    "email": "rights@label.example",
-    "signature": "Jane Doe",
-}
 PLATFORM = {"name": "YouTube", "law": "DMCA", "channel": "email", "address": "copyright@youtube.example"}
 
 
