@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,14 +51,11 @@ def _synth(env: str, *, overrides: dict[str, Any] | None, bundle: bool) -> dict:
     context: dict[str, Any] = {"env": env}
     if not bundle:
         context["aws:cdk:bundling-stacks"] = []
-    app = cdk.App(context=context, outdir=None if bundle else _tmp_outdir())
-    stack = TakedownStack(app, f"Takedown-{env}", config=config)
     from aws_cdk.assertions import Template
 
-    return Template.from_stack(stack).to_json()
-
-
-def _tmp_outdir() -> str:
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="takedown-cdk-")
+    # the cloud assembly is only a by-product here (the template is read in memory), so
+    # it goes to a directory that is removed afterwards, not one left per synthesis
+    with tempfile.TemporaryDirectory(prefix="takedown-cdk-") as outdir:
+        app = cdk.App(context=context, outdir=None if bundle else outdir)
+        stack = TakedownStack(app, f"Takedown-{env}", config=config)
+        return Template.from_stack(stack).to_json()
