@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.fingerprint import QuerySpec, by_source, cap_per_source, fp_split, split_families
+from bench.fingerprint import QuerySpec, by_source, cap_per_source, fp_split, share_sweep, split_families
 
 
 def _spec(track: str, in_cat: bool, cond: str = "clean", seconds: int = 10) -> QuerySpec:
@@ -60,3 +60,21 @@ def test_false_positives_split_by_query_source_and_by_answer_source():
     assert rows["B"]["recall_10s"] == 0.0 and rows["B"]["wrong_track_10s"] == 1.0
     assert rows["C"]["recall_10s"] is None and rows["C"]["negatives_10s"] == 2
     assert (rows["A"]["catalogue"], rows["A"]["non_catalogue"], rows["A"]["hours"]) == (1, 2, 3.0)
+
+
+def test_the_content_share_sweep_counts_what_each_bar_would_answer():
+    # Given a copy matched with share 0.4, a noisy copy held back at 0.12, a copy whose
+    # evidence had no content check (None), and a negative over a shared loop at 0.2
+    copy, noisy, unjudged = _spec("t1", True), _spec("t2", True, "white_0db"), _spec("t3", True)
+    loop = _spec("n1", False)
+    answers = {
+        copy.key: {**_answer(copy, "t1"), "shares": [["t1", 0.4]]},
+        noisy.key: {**_answer(noisy, None), "shares": [["t2", 0.12]]},
+        unjudged.key: {**_answer(unjudged, "t3"), "shares": [["t3", None]]},
+        loop.key: {**_answer(loop, "t9"), "shares": [["t9", 0.2]]},
+    }
+    rows = {r["bar"]: r for r in share_sweep([copy, noisy, unjudged, loop], answers, bars=(0.1, 0.15, 0.25, 0.5))}
+    assert rows[0.1]["recall"] == 1.0 and rows[0.1]["false_positive"] == 1.0
+    assert rows[0.15]["recall"] == 2 / 3 and rows[0.15]["recall_by_condition"] == {"clean": 1.0, "white_0db": 0.0}
+    assert rows[0.25]["false_positive"] == 0.0 and rows[0.25]["recall"] == 2 / 3
+    assert rows[0.5]["recall"] == 1 / 3  # only the unjudged copy is left

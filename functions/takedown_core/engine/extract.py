@@ -26,6 +26,7 @@ DT_BITS = 6
 DF_BITS = 7
 F_BITS = 8
 _BLOCK_FRAMES = 2048  # frames analysed at once (47 s): bounds memory on long uploads
+_FFT_CHUNK = 128  # frames transformed at once (keeps the FFT's working set in cache)
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,18 @@ def _log_spectrum(samples: np.ndarray, start: int, stop: int, p: AnalysisParams,
         seg[lo - a : hi - a] = samples[lo:hi]
     frames = np.lib.stride_tricks.sliding_window_view(seg, p.n_fft)[:: p.hop][: stop - start]
     window = np.hanning(p.n_fft + 1)[:-1].astype(np.float32)
-    spec = np.fft.rfft(frames * window, axis=1)[:, k_lo:k_hi]
-    power = spec.real.astype(np.float32) ** 2 + spec.imag.astype(np.float32) ** 2
-    ref = (p.n_fft / 4.0) ** 2  # power of a full-scale sine at its bin
-    return 10.0 * np.log10(power / ref + 1e-12, dtype=np.float32)
+    ref = np.float32((p.n_fft / 4.0) ** 2)  # power of a full-scale sine at its bin
+    out = np.empty((frames.shape[0], k_hi - k_lo), dtype=np.float32)
+    # a few hundred frames at a time: the whole block's spectrum (tens of MB) would leave
+    # the cache between the FFT and the next step, which made the FFT 3x slower (measured)
+    for i in range(0, frames.shape[0], _FFT_CHUNK):
+        spec = np.fft.rfft(frames[i : i + _FFT_CHUNK] * window, axis=1)[:, k_lo:k_hi]
+        power = np.square(spec.real) + np.square(spec.imag)
+        power /= ref
+        power += np.float32(1e-12)
+        np.log10(power, out=out[i : i + _FFT_CHUNK])
+    out *= np.float32(10.0)
+    return out
 
 
 class _LogGrid:

@@ -236,11 +236,13 @@ def search_shard(
         n = int(min(_sorted_unique(qs).size, _sorted_unique(rs).size))
         pitch, tempo = hyps[v]
         fit_tempo, start_off = _fit(qs, rs, tempo, centre_off, centre)
-        q_lo, q_hi = int(qs.min()), int(qs.max())
+        q_lo, q_hi = _span(qs, p.dt_max_frames)
         salient = confirmed = None
         if n >= p.min_aligned_hashes and fp.peaks is not None:
+            # the content check judges every frame the alignment touches (as calibrated):
+            # a narrower span would favour a loop that aligns only in its loudest run
             salient, confirmed = _salient_content(
-                fp, shard, p, (f0, f1), (q_lo, q_hi), pitch=pitch, tempo=tempo, track=t, cell_off=centre_off + bias, centre=centre, bias=bias
+                fp, shard, p, (f0, f1), (int(qs.min()), int(qs.max())), pitch=pitch, tempo=tempo, track=t, cell_off=centre_off + bias, centre=centre, bias=bias
             )
         idx = np.argsort(qs, kind="stable")
         if idx.size > p.max_landmarks:
@@ -292,7 +294,16 @@ def _salient_content(
     near = (pk.frames >= max(f0, lo_f - p.dt_max_frames)) & (pk.frames < min(f1, hi_f + p.dt_max_frames + 1))
     frames = pk.frames[near].astype(np.int64)
     semis = pk.semitones[near]
-    salient = (frames >= lo_f) & (frames <= hi_f) & (pk.salience[near] >= p.salient_db)
+    sal = pk.salience[near]
+    in_span = (frames >= lo_f) & (frames <= hi_f)
+    salient = in_span & (sal >= p.salient_db)
+    if int(salient.sum()) < p.min_salient_peaks:
+        # heavy noise raises every band's mean, so few peaks clear salient_db: a share of
+        # one or two peaks means nothing. Judge the span's most salient peaks instead.
+        cand = np.flatnonzero(in_span)
+        top = cand[np.argsort(-sal[cand], kind="stable")[: p.min_salient_peaks]]
+        salient = np.zeros_like(salient)
+        salient[top] = True
     n_salient = int(salient.sum())
     if n_salient == 0:
         return 0, 0
@@ -393,6 +404,24 @@ def _strongest_bins(cb: np.ndarray, n_bins: int, bins_kept: int) -> np.ndarray:
     for d in (-1, 0, 1, 2):
         chosen[np.clip(top + d, 0, counts.size - 1)] = True
     return chosen
+
+
+def _span(qs: np.ndarray, gap: int, min_hits: int = 3) -> tuple[int, int]:
+    """The query frames the alignment covers: the largest run of aligned hashes (runs split
+    where nothing aligns for more than ``gap`` frames), widened by the neighbouring runs of
+    at least ``min_hits``. A stray chance hit seconds away does not stretch the matched
+    duration a reviewer reads."""
+    q = np.sort(qs)
+    cut = np.flatnonzero(np.diff(q) > gap) + 1
+    bounds = np.concatenate([[0], cut, [q.size]])
+    sizes = np.diff(bounds)
+    best = int(np.argmax(sizes))
+    a = b = best
+    while a > 0 and sizes[a - 1] >= min_hits:
+        a -= 1
+    while b < sizes.size - 1 and sizes[b + 1] >= min_hits:
+        b += 1
+    return int(q[bounds[a]]), int(q[bounds[b + 1] - 1])
 
 
 def _fit(qs: np.ndarray, rs: np.ndarray, tempo: float, centre_off: int, centre: int) -> tuple[float, float]:
