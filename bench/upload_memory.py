@@ -4,9 +4,9 @@ Lambda runs it.
 
     .venv/bin/python -m bench.upload_memory [--minutes 10] [--index DIR]
 
-The upload is real music from the benchmark's cache (``bench/run.sh`` fetches it), joined to
-the length asked and encoded to MP3 by ffmpeg; without ``--index`` a catalogue index is built
-from the same cache. Prints the process's peak resident memory (VmHWM) after start-up and
+The upload is the benchmark's real music (its corpus, fetched and cached as ``bench/run.sh``
+does), joined to the length asked and encoded to MP3 by ffmpeg; without ``--index`` a
+catalogue index is built from the same tracks, as the benchmark builds its catalogue. Prints the process's peak resident memory (VmHWM) after start-up and
 index load, after decoding, and after the query.
 """
 
@@ -17,12 +17,11 @@ import json
 import subprocess
 import sys
 import tempfile
-import wave
 from pathlib import Path
 
 import numpy as np
 
-from bench.fingerprint import CACHE
+from bench.fingerprint import MASTER_RATE, SR, _run, _write_wav, fetch_corpus, load_master, track_name
 
 _CHILD = r"""
 import json, sys, time
@@ -51,24 +50,13 @@ print(json.dumps(out))
 """
 
 
-def _write_wav(path: Path, x: np.ndarray, rate: int) -> None:
-    pcm = (np.clip(x, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--index", default=None, help="an index directory (default: built from the benchmark cache)")
     ap.add_argument("--cap-seconds", type=float, default=900.0, help="the decode cap (the function's max_seconds)")
     args = ap.parse_args(argv)
-    masters = sorted((CACHE / "masters").glob("*.22050.npy"))
-    if not masters:
-        sys.exit("no cached music: run bench/run.sh --quick once to fetch the corpus")
+    files = sorted(fetch_corpus())  # cached after bench/run.sh has run once; fetched otherwise
     with tempfile.TemporaryDirectory(prefix="upload-memory-") as tmp:
         work = Path(tmp)
         index_dir = Path(args.index) if args.index else work / "index"
@@ -77,24 +65,20 @@ def main(argv: list[str] | None = None) -> int:
             from takedown_core.engine import IndexWriter
 
             writer = IndexWriter()
-            for m in masters[:12]:
-                wav = work / "ref.wav"
-                _write_wav(wav, np.load(m), 22050)
-                writer.add(m.name.split(".")[0], decode_audio(str(wav), sample_rate=writer.params.sample_rate))
+            for f in files[:12]:  # the catalogue is built as the benchmark builds it
+                writer.add(track_name(f), decode_audio(f, sample_rate=SR))
             writer.write(index_dir)
-        need = int(args.minutes * 60 * 22050)
+        need = int(args.minutes * 60 * MASTER_RATE)
         parts, have = [], 0
-        for m in masters:  # real music the index holds (the query path then has evidence to weigh)
-            x = np.load(m)
-            parts.append(x)
-            have += x.size
+        for f in files:  # real music the index holds (the query path then has evidence to weigh)
+            parts.append(load_master(f))
+            have += parts[-1].size
             if have >= need:
                 break
         upload_wav = work / "upload.wav"
-        _write_wav(upload_wav, np.concatenate(parts)[:need], 22050)
+        _write_wav(upload_wav, np.concatenate(parts)[:need], MASTER_RATE)
         upload = work / "upload.mp3"
-        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(upload_wav), "-ac", "2", "-b:a", "128k", str(upload)],
-                       check=True)
+        _run(["ffmpeg", "-nostdin", "-y", "-i", str(upload_wav), "-ac", "2", "-b:a", "128k", str(upload)])
         upload_wav.unlink()
         proc = subprocess.run([sys.executable, "-c", _CHILD, str(upload), str(index_dir), str(args.cap_seconds)],
                               check=True, capture_output=True, text=True)
