@@ -575,27 +575,26 @@ SHARE_BARS = (0.10, 0.15, 0.18, 0.20, 0.22, 0.25, 0.30)
 
 def share_sweep(specs: list[QuerySpec], answers: dict[str, dict], bars=SHARE_BARS) -> list[dict]:
     """What the content check's bar (``min_salient_share``) costs and buys, per query length:
-    recall and false positives had the bar been each value, from the shares of every track
-    that passed the chance test. Exact for bars at or above the index's own (a rejected
-    track is recorded with its share); below it, a held-back runner-up is counted too."""
+    recall and false positives had the bar been each value, from the share of every track
+    that passed the chance test (answered or held back). A catalogue query counts as found
+    when a track of its work would pass, as the answer or a runner-up."""
     out = []
     for secs in sorted({s.seconds for s in specs}, reverse=True):
         pos = [s for s in specs if s.seconds == secs and s.in_catalogue]
         neg = [s for s in specs if s.seconds == secs and not s.in_catalogue]
+        conds = sorted({s.cond for s in pos})
         for bar in bars:
-            def passing(s: QuerySpec) -> list[str]:
-                return [t for t, sh in answers[s.key].get("shares", []) if sh is None or sh >= bar]
+            passing = {s.key: [t for t, sh in answers[s.key].get("shares", []) if sh is None or sh >= bar] for s in pos + neg}
+            found = [s for s in pos if any(_same_family(t, s.track) for t in passing[s.key])]
             out.append({
                 "seconds": secs,
                 "bar": bar,
-                "recall": sum(any(_same_family(t, s.track) for t in passing(s)) for s in pos) / max(1, len(pos)),
-                "false_positive": sum(bool(passing(s)) for s in neg) / max(1, len(neg)),
+                "recall": len(found) / max(1, len(pos)),
+                "false_positive": sum(bool(passing[s.key]) for s in neg) / max(1, len(neg)),
                 "queries": len(pos),
                 "negatives": len(neg),
                 "recall_by_condition": {
-                    c: sum(any(_same_family(t, s.track) for t in passing(s)) for s in pos if s.cond == c)
-                    / max(1, sum(s.cond == c for s in pos))
-                    for c in sorted({s.cond for s in pos})
+                    c: sum(s.cond == c for s in found) / max(1, sum(s.cond == c for s in pos)) for c in conds
                 },
             })
     return out
