@@ -352,6 +352,25 @@ def test_a_copy_under_0_db_noise_keeps_its_salient_content(loop_index):
     assert clean is not None and clean.salient_share > 0.5
 
 
+def test_when_noise_leaves_few_salient_peaks_the_span_s_most_salient_are_judged(loop_index):
+    # Given an index whose salient bar no peak can clear (as heavy noise does to real ones)
+    from dataclasses import replace
+
+    idx, ref = loop_index
+    strict = Index.open(idx.directory)
+    strict.params = replace(strict.params, salient_db=200.0)
+    q = add_white_noise(_cut(ref, 12.0, 10.0), snr_db=0.0, seed=1)
+    m = strict.query(q).best
+    # the copy is judged on the span's most salient peaks, not on none (or one or two)
+    assert m is not None and m.track_id == "loop-piece"
+    assert m.salient_peaks == strict.params.min_salient_peaks
+    assert m.salient_share >= strict.params.min_salient_share
+    # and a different piece over the same loop still is not a copy
+    a, b = int(12 * SR), int(22 * SR)
+    other = strict.query((0.7 * _loop(TRACK_S)[a:b] + synth_track(3001, 10.0, SR)).astype(np.float32))
+    assert other.best is None
+
+
 def test_evidence_without_a_content_check_decides_as_before(loop_index):
     idx, ref = loop_index
     r = idx.query(_cut(ref, 5.0, 10.0))
