@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.fingerprint import QuerySpec, by_source, cap_per_source, fp_split, share_sweep, split_families
+from bench.fingerprint import (
+    MASTER_RATE,
+    QuerySpec,
+    by_source,
+    cap_per_source,
+    fp_split,
+    share_sweep,
+    shared_audio_ncc,
+    split_families,
+    totals,
+    verify_negatives,
+)
 
 
 def _spec(track: str, in_cat: bool, cond: str = "clean", seconds: int = 10) -> QuerySpec:
@@ -78,3 +89,42 @@ def test_the_content_share_sweep_counts_what_each_bar_would_answer():
     assert rows[0.15]["recall"] == 2 / 3 and rows[0.15]["recall_by_condition"] == {"clean": 1.0, "white_0db": 0.0}
     assert rows[0.25]["false_positive"] == 0.0 and rows[0.25]["recall"] == 2 / 3
     assert rows[0.5]["recall"] == 1 / 3  # only the unjudged copy is left
+
+
+def _noise(seed: int, seconds: float) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(int(seconds * MASTER_RATE)).astype(np.float32)
+
+
+def test_the_shared_audio_check_tells_a_shared_passage_from_a_lookalike():
+    # Given a reference = a 2 s loop (repeated) + its own quieter part, and a non-catalogue
+    # track that plays the same loop recording under a different part from 40 s on
+    loop = np.tile(_noise(1, 2.0), 60)
+    ref = loop + 0.5 * _noise(2, 120.0)
+    other = np.concatenate([_noise(3, 40.0), loop[: int(60 * MASTER_RATE)]]) + _noise(4, 100.0)
+    # the reference holds that excerpt's loop at the claimed alignment (offset 10 s) ...
+    shared = shared_audio_ncc(other, 50.0, 10.0, ref, 10.0)
+    assert 0.58 < shared < 0.68  # shared energy / sqrt(2 * 1.25): NCC ~ 0.63
+    # ... a copy correlates fully, and a look-alike (the same kind of signal, none of the
+    # reference's audio) does not
+    assert shared_audio_ncc(ref, 30.0, 10.0, ref, 30.0) > 0.99
+    assert shared_audio_ncc(other, 5.0, 10.0, ref, 10.0) < 0.1
+    # a window outside either track is skipped, not an error
+    assert shared_audio_ncc(other, 95.0, 10.0, ref, 118.0) == 0.0
+
+    # verify_negatives records every checked candidate; totals separate the answers that
+    # hold the excerpt's audio from the false ones
+    a, b, c = QuerySpec("n1", False, "clean", 10, 50.0, 1), QuerySpec("n1", False, "clean", 10, 5.0, 2), _spec("r", True)
+    answers = {
+        a.key: {**_answer(a, "r"), "score": 20.0, "shares": [["r", 0.3, 10.0]]},
+        b.key: {**_answer(b, "r"), "score": 8.0, "shares": [["r", 0.25, 10.0]]},
+        c.key: {**_answer(c, "r"), "score": 60.0, "shares": [["r", 0.9, 12.0]]},
+    }
+    masters = {"n1": other, "r": ref}
+    check = verify_negatives([a, b, c], answers, masters.__getitem__, seed=1)
+    assert check["checked"] == 2 and check["null_max"] < 0.2
+    assert answers[a.key]["shared_audio"]["r"] > 0.58 and answers[b.key]["shared_audio"]["r"] < 0.1
+    assert "shared_audio" not in answers[c.key]  # catalogue excerpts are not checked
+    t = totals([a, b, c], answers)
+    assert t["false_positive"] == 1.0 and t["false_positive_no_shared_audio"] == 0.5 and t["shared_audio_answers"] == 1
+    sweep = {r["bar"]: r for r in share_sweep([a, b, c], answers, bars=(0.2, 0.28))}
+    assert sweep[0.2]["false_positive_no_shared_audio"] == 0.5 and sweep[0.28]["false_positive_no_shared_audio"] == 0.0
