@@ -122,9 +122,23 @@ def test_the_shared_audio_check_tells_a_shared_passage_from_a_lookalike():
     masters = {"n1": other, "r": ref}
     check = verify_negatives([a, b, c], answers, masters.__getitem__, seed=1)
     assert check["checked"] == 2 and check["null_max"] < 0.2
-    assert answers[a.key]["shared_audio"]["r"] > 0.58 and answers[b.key]["shared_audio"]["r"] < 0.1
+    assert answers[a.key]["shared_audio"]["r"][0] > 0.58 and answers[b.key]["shared_audio"]["r"][0] < 0.1
     assert "shared_audio" not in answers[c.key]  # catalogue excerpts are not checked
     t = totals([a, b, c], answers)
     assert t["false_positive"] == 1.0 and t["false_positive_no_shared_audio"] == 0.5 and t["shared_audio_answers"] == 1
     sweep = {r["bar"]: r for r in share_sweep([a, b, c], answers, bars=(0.2, 0.28))}
     assert sweep[0.2]["false_positive_no_shared_audio"] == 0.5 and sweep[0.28]["false_positive_no_shared_audio"] == 0.0
+
+
+def test_a_sustained_tone_of_the_same_pitch_is_not_shared_audio():
+    # Given two different tracks over a held 220 Hz pad: the pad correlates at any lag,
+    # reversed too, so the check's null catches it
+    t = np.arange(int(60 * MASTER_RATE)) / MASTER_RATE
+    pad = np.sin(2 * np.pi * 220.0 * t).astype(np.float32)
+    ref, other = pad + 0.5 * _noise(5, 60.0), pad + 0.5 * _noise(6, 60.0)
+    spec = QuerySpec("n2", False, "clean", 10, 20.0, 1)
+    answers = {spec.key: {**_answer(spec, "r"), "score": 6.0, "shares": [["r", 0.3, 31.0]]}}
+    verify_negatives([spec], answers, {"n2": other, "r": ref}.__getitem__, seed=2)
+    ncc, null = answers[spec.key]["shared_audio"]["r"]
+    assert ncc > 0.5 and null > ncc - 0.2
+    assert totals([spec], answers)["false_positive_no_shared_audio"] == 1.0
