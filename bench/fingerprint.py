@@ -591,17 +591,17 @@ def by_source(specs: list[QuerySpec], answers: dict[str, dict], sources: dict[st
 # pad reached 0.74 reversed).
 SHARED_AUDIO_NCC = 0.5
 _VERIFY_WINDOW_S, _VERIFY_HOP_S, _VERIFY_SLACK_S = 3.0, 1.5, 0.3
-_VERIFY_BANDS = ((0.0, None), (150.0, 4000.0))
+_VERIFY_BANDS = (None, (150.0, 4000.0))  # None: the whole band
 _NULL_MARGIN = 0.2
 
 
-def _band(x: np.ndarray, lo_hz: float, hi_hz: float | None) -> np.ndarray:
-    if lo_hz <= 0 and hi_hz is None:
+def _band(x: np.ndarray, band: tuple[float, float] | None) -> np.ndarray:
+    if band is None:
         return x
     n = 1 << int(np.ceil(np.log2(max(2, x.size))))
     spec = np.fft.rfft(x, n)
     f = np.fft.rfftfreq(n, 1.0 / MASTER_RATE)
-    spec[(f < lo_hz) | (f > (hi_hz if hi_hz is not None else f[-1]))] = 0
+    spec[(f < band[0]) | (f > band[1])] = 0
     return np.fft.irfft(spec, n)[: x.size]
 
 
@@ -626,13 +626,13 @@ def shared_audio_ncc(query_master: np.ndarray, start_s: float, seconds: float, r
     qx = query_master[int(q0 * rate): int(q1 * rate)].astype(np.float64)
     rx = ref_master[int(r0 * rate): int(r1 * rate)].astype(np.float64)
     best = 0.0
-    for lo_hz, hi_hz in _VERIFY_BANDS:
-        qb, rb = _band(qx, lo_hz, hi_hz), _band(rx, lo_hz, hi_hz)
+    for band in _VERIFY_BANDS:
+        qb, rb = _band(qx, band), _band(rx, band)
         for a in np.arange(0.0, seconds - win + 1e-6, _VERIFY_HOP_S):
             qa = int((start_s + a - q0) * rate)
             ra, rb_end = int((offset_s + a - slack - r0) * rate), int((offset_s + a + win + slack - r0) * rate)
             q = qb[qa: qa + int(win * rate)]
-            if qa < 0 or q.size < int(win * rate) or ra < 0 or rb_end > rb.size or float(q @ q) < 1e-9:
+            if q.size < int(win * rate) or ra < 0 or rb_end > rb.size or float(q @ q) < 1e-9:
                 continue
             best = max(best, _max_ncc(q, rb[ra:rb_end]))
     return best
@@ -644,7 +644,9 @@ def verify_negatives(specs: list[QuerySpec], answers: dict[str, dict], masters, 
     the same check against the reference played backwards at two random positions (its
     spectrum, drones and tempo, none of its audio; a sustained tone correlates with its own
     reverse, so a candidate counts as holding the excerpt's audio only when it also clears
-    its null by ``_NULL_MARGIN``). Returns the counts and the nulls' distribution."""
+    its null by ``_NULL_MARGIN``). ``masters(name)`` gives a track's master, or None for an
+    entry without audio (a scaling distractor: it counts as no shared audio). Returns the
+    counts and the nulls' distribution."""
     rng = np.random.default_rng([seed, 0x5A])
     nulls: list[float] = []
     checked = 0
@@ -654,14 +656,17 @@ def verify_negatives(specs: list[QuerySpec], answers: dict[str, dict], masters, 
             continue
         q = masters(s.track)
         out: dict[str, list[float]] = {}
-        for entry in a["shares"]:
-            track, offset = entry[0], entry[2] if len(entry) > 2 else None
-            if track in out or offset is None:
+        for track, _, offset in a["shares"]:
+            if track in out:
                 continue
             r = masters(track)
+            if r is None:
+                out[track] = [0.0, 0.0]
+                continue
             ncc = shared_audio_ncc(q, s.start_s, s.seconds, r, float(offset))
             hi = r.size / MASTER_RATE - s.seconds - 2 * _VERIFY_SLACK_S - 1.0
-            null = max((shared_audio_ncc(q, s.start_s, s.seconds, r[::-1], float(x)) for x in rng.uniform(1.0, hi, 2)), default=0.0) if hi > 1.0 else 0.0
+            starts = rng.uniform(1.0, hi, 2) if hi > 1.0 else []
+            null = max((shared_audio_ncc(q, s.start_s, s.seconds, r[::-1], float(x)) for x in starts), default=0.0)
             out[track] = [ncc, null]
             nulls.append(null)
             checked += 1
@@ -673,6 +678,12 @@ def verify_negatives(specs: list[QuerySpec], answers: dict[str, dict], masters, 
         "null_max": max(nulls) if nulls else None,
         "null_p90": float(np.percentile(nulls, 90)) if nulls else None,
     }
+
+
+def corpus_masters(paths: dict[str, Path]):
+    """``masters`` for :func:`verify_negatives`: the corpus's cached masters (a few held at
+    once), None for names outside the corpus."""
+    return functools.lru_cache(maxsize=6)(lambda n: load_master(paths[n], n) if n in paths else None)
 
 
 def holds_shared_audio(answer: dict, track: str | None = None) -> bool:
@@ -861,8 +872,7 @@ def main(argv: list[str] | None = None) -> int:
         results["scaling"] = scaling(args, writer, catalogue, paths, specs, audio, work, sources)
         return _finish(args, results, work, t_start, "-scaling")
     answers = run_queries(base_dir, queries, args.jobs)
-    masters = functools.lru_cache(maxsize=6)(lambda n: load_master(paths[n], n))
-    shared_check = verify_negatives(specs, answers, masters, args.seed)
+    shared_check = verify_negatives(specs, answers, corpus_masters(paths), args.seed)
     per_cond = summarise(specs, answers, sources, catalogue)
     tot = {}
     for secs in lengths:
@@ -1007,6 +1017,7 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
     shutil.rmtree(ddir, ignore_errors=True)
 
     table = []
+    masters = corpus_masters(paths)  # distractors have no master: never shared audio
     base_fps = [(t["id"], fp) for t, fp in zip(base_writer._tracks, _writer_fps(base_writer))]
     for size in sizes:
         w = IndexWriter()
@@ -1025,7 +1036,7 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_open_index, initargs=(str(d),)) as ex:
             answers = {r["key"]: r for r in ex.map(_query_one, queries, chunksize=16)}
             rss_mb = ex.submit(_rss_mb).result()
-        verify_negatives(sub, answers, functools.lru_cache(maxsize=6)(lambda n: load_master(paths[n], n)), args.seed)
+        verify_negatives(sub, answers, masters, args.seed)
         tot = {**totals(sub, answers), **fp_split(sub, answers, sources, catalogue)}
         tot["false_positive_answers"] = sorted(
             f"{s.track}@{s.start_s:.1f}s/{s.cond} -> {answers[s.key]['track']} (score {answers[s.key]['score']:.1f}, "

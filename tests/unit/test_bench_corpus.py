@@ -142,3 +142,13 @@ def test_a_sustained_tone_of_the_same_pitch_is_not_shared_audio():
     ncc, null = answers[spec.key]["shared_audio"]["r"]
     assert ncc > 0.5 and null > ncc - 0.2
     assert totals([spec], answers)["false_positive_no_shared_audio"] == 1.0
+
+
+def test_a_candidate_without_a_master_counts_as_no_shared_audio():
+    # Given a scaling run where a non-catalogue excerpt draws a distractor (no master audio)
+    spec = QuerySpec("n3", False, "clean", 10, 5.0, 1)
+    answers = {spec.key: {**_answer(spec, "distractor-x-v7"), "score": 5.0, "shares": [["distractor-x-v7", 0.3, 40.0]]}}
+    masters = {"n3": _noise(7, 30.0)}
+    check = verify_negatives([spec], answers, masters.get, seed=3)
+    assert check["checked"] == 0 and answers[spec.key]["shared_audio"] == {"distractor-x-v7": [0.0, 0.0]}
+    assert totals([spec], answers)["false_positive_no_shared_audio"] == 1.0
