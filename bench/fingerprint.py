@@ -44,6 +44,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -757,6 +758,19 @@ def print_table(title: str, rows: list[dict], cols: list[tuple[str, str, str]]) 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; its work directory (the built indexes, hundreds of MB at scale) goes
+    when the run ends, also when it is interrupted (Ctrl-C, SIGTERM), unless --keep-work."""
+    work: list[Path] = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return _bench(argv, work)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for d in work:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="fewer excerpts and scaling sizes: a few minutes")
@@ -836,6 +850,8 @@ def main(argv: list[str] | None = None) -> int:
         sec = load_master(paths[n], n).size / MASTER_RATE
         masters_sec.setdefault(n, sec)
     work = Path(tempfile.mkdtemp(prefix="takedown-bench-"))
+    if not args.keep_work:
+        cleanup.append(work)
     base_dir = work / "catalogue"
     manifest = writer.write(base_dir)
     hours = manifest["catalogue"]["total_seconds"] / 3600
@@ -955,7 +971,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _finish(args, results: dict, work: Path, t_start: float, suffix: str) -> int:
-    """Write the JSON results (named by seed, mode and corpus), then drop or keep the work dir."""
+    """Write the JSON results (named by seed, mode and corpus); main() drops the work dir."""
     results["wall_seconds"] = time.time() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -964,8 +980,6 @@ def _finish(args, results: dict, work: Path, t_start: float, suffix: str) -> int
     log(f"results: {out / name}; wall {results['wall_seconds']:.0f} s")
     if args.keep_work:
         log(f"kept: {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

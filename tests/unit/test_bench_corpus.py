@@ -152,3 +152,32 @@ def test_a_candidate_without_a_master_counts_as_no_shared_audio():
     check = verify_negatives([spec], answers, masters.get, seed=3)
     assert check["checked"] == 0 and answers[spec.key]["shared_audio"] == {"distractor-x-v7": [0.0, 0.0]}
     assert totals([spec], answers)["false_positive_no_shared_audio"] == 1.0
+
+
+def test_an_interrupted_benchmark_removes_its_work_directory(monkeypatch, tmp_path):
+    """The work directory holds the built indexes (hundreds of MB at scale): Ctrl-C or a
+    SIGTERM mid-run must not leave it in /tmp."""
+    import os
+    import signal
+
+    import pytest
+
+    import bench.fingerprint as bf
+
+    before = signal.getsignal(signal.SIGTERM)
+    for stop in ("interrupt", "sigterm"):
+        work = tmp_path / stop
+
+        def run(argv, cleanup, work=work, stop=stop):
+            work.mkdir()
+            (work / "index.bin").write_bytes(b"x" * 1024)
+            cleanup.append(work)
+            if stop == "interrupt":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        monkeypatch.setattr(bf, "_bench", run)
+        with pytest.raises((KeyboardInterrupt, SystemExit)):
+            bf.main([])
+        assert not work.exists()
+        assert signal.getsignal(signal.SIGTERM) is before
