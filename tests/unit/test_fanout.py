@@ -78,6 +78,22 @@ def test_a_query_fingerprint_survives_the_trip_through_json():
     assert (back.frame_count, back.peak_count, back.duration_s) == (fp.frame_count, fp.peak_count, fp.duration_s)
 
 
+def test_the_wire_carries_peaks_not_pairs_so_a_long_upload_fits_one_lambda_request():
+    """Lambda's synchronous request limit is 6 MB; pairs (15 per peak) of a 15-minute upload
+    came to ~5 MB. Peaks are 12 bytes each, about 0.3 MB for 15 minutes."""
+    x = synth_track(79, 60.0, SR)
+    fp = extract(x, DEFAULT_PARAMS, role="query")
+    doc = json.dumps(query_to_wire(fp))
+    assert "pairs" not in json.loads(doc)
+    assert len(doc) < 60 * DEFAULT_PARAMS.query_peaks_per_s * 12 * 4 / 3 * 1.1
+    assert len(doc) * 15 < 6_000_000
+
+
+def _reversed_peaks(fp):
+    peaks = type(fp.peaks)(*(a[::-1].copy() for a in (fp.peaks.frames, fp.peaks.semitones, fp.peaks.salience)))
+    return type(fp)(fp.hashes, fp.times, fp.duration_s, fp.frame_count, fp.peak_count, pairs=fp.pairs, peaks=peaks)
+
+
 def test_the_wire_format_refuses_reference_fingerprints_objects_and_strangers():
     x = synth_track(78, 8.0, SR)
     with pytest.raises(ValueError):
@@ -85,16 +101,22 @@ def test_the_wire_format_refuses_reference_fingerprints_objects_and_strangers():
     doc = query_to_wire(extract(x, DEFAULT_PARAMS, role="query"))
     with pytest.raises(ValueError):
         query_from_wire({**doc, "format": "pickle"}, DEFAULT_PARAMS)
+    with pytest.raises(ValueError, match="same release"):
+        query_from_wire({**doc, "format": "takedown-query/1"}, DEFAULT_PARAMS)  # an older sender
     bad = json.loads(json.dumps(doc))
-    bad["pairs"]["dt_frames"]["dtype"] = "|O"
+    bad["peaks"]["frames"]["dtype"] = "|O"
     with pytest.raises(ValueError):
         query_from_wire(bad, DEFAULT_PARAMS)
+    backwards = json.loads(json.dumps(doc))
+    backwards["peaks"] = query_to_wire(_reversed_peaks(extract(x, DEFAULT_PARAMS, role="query")))["peaks"]
+    with pytest.raises(ValueError, match="time order"):
+        query_from_wire(backwards, DEFAULT_PARAMS)
     no_peaks = json.loads(json.dumps(doc))
     del no_peaks["peaks"]["salience"]
     with pytest.raises(ValueError, match="peaks.salience"):
         query_from_wire(no_peaks, DEFAULT_PARAMS)
     short = json.loads(json.dumps(doc))
-    short["pairs"]["dt_frames"] = query_to_wire(extract(x[: SR * 3], DEFAULT_PARAMS, role="query"))["pairs"]["dt_frames"]
+    short["peaks"]["salience"] = query_to_wire(extract(x[: SR * 3], DEFAULT_PARAMS, role="query"))["peaks"]["salience"]
     with pytest.raises(ValueError):
         query_from_wire(short, DEFAULT_PARAMS)
 

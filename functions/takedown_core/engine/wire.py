@@ -1,10 +1,11 @@
 """A query fingerprint as JSON, so one extraction can be matched by many shard matchers.
 
-The matcher that decoded the upload extracts the query once and sends its pair features and
-peaks (not the audio: a 15-minute upload is ~40 MB of samples but ~3 MB of pairs) to the
-functions that hold the shards. Arrays travel as base64 of their little-endian bytes with
-an explicit dtype, never pickled; the receiver re-hashes the pairs with the index's own
-parameters, exactly as :func:`extract.extract` does.
+The matcher that decoded the upload extracts the query once and sends its spectral peaks
+(not the audio, nor the pairs: a 15-minute upload is ~40 MB of samples, 5 MB of pair features
+at 15 pairs per peak, and 0.3 MB of peaks) to the functions that hold the shards. Arrays
+travel as base64 of their little-endian bytes with an explicit dtype, never pickled; the
+receiver pairs and hashes the peaks with the index's own parameters, exactly as
+:func:`extract.extract` does, so both ends derive the same query.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import fields
 
 import numpy as np
 
-from .extract import TIME_DTYPE, Fingerprint, Peaks, QueryPairs, hash_pairs
+from .extract import TIME_DTYPE, Fingerprint, Peaks, hash_pairs, make_pairs
 from .params import AnalysisParams
 
-WIRE_FORMAT = "takedown-query/1"
+WIRE_FORMAT = "takedown-query/2"  # /1 carried the pair features too
 
 
 def _encode(arr: np.ndarray) -> dict:
@@ -42,8 +43,7 @@ def query_to_wire(fp: Fingerprint) -> dict:
         "duration_s": float(fp.duration_s),
         "frame_count": int(fp.frame_count),
         "peak_count": int(fp.peak_count),
-        "pairs": {f.name: _encode(getattr(fp.pairs, f.name)) for f in fields(QueryPairs)},
-        # the peaks too: the content check (salient share) needs them in every shard
+        # the pairs follow from the peaks; the content check (salient share) uses the peaks
         "peaks": {f.name: _encode(getattr(fp.peaks, f.name)) for f in fields(Peaks)},
     }
 
@@ -51,9 +51,11 @@ def query_to_wire(fp: Fingerprint) -> dict:
 def query_from_wire(doc: dict, params: AnalysisParams) -> Fingerprint:
     """The fingerprint :func:`query_to_wire` described, hashed with ``params``."""
     if doc.get("format") != WIRE_FORMAT:
-        raise ValueError(f"not a {WIRE_FORMAT} document")
-    pairs = QueryPairs(**_arrays(doc, "pairs", QueryPairs))
+        raise ValueError(f"not a {WIRE_FORMAT} document (got {doc.get('format')!r}): both ends must run the same release")
     peaks = Peaks(**_arrays(doc, "peaks", Peaks))
+    if peaks.frames.size and np.any(np.diff(peaks.frames.astype(np.int64)) < 0):
+        raise ValueError("query peaks are not in time order")
+    pairs = make_pairs(peaks, params, params.query_fanout)
     hashes, valid = hash_pairs(pairs, params)
     return Fingerprint(
         hashes=hashes[valid],
