@@ -175,15 +175,19 @@ def _grid(p: AnalysisParams) -> _LogGrid:
     return g
 
 
-def find_peaks(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, peaks_per_s: float | None = None) -> Peaks:
-    """Salient local maxima of the whitened log spectrogram, density-capped."""
+def find_peaks(
+    samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, peaks_per_s: float | None = None, query: bool = False
+) -> Peaks:
+    """Salient local maxima of the whitened log spectrogram, density-capped. ``query``: the
+    query's (smaller) neighbourhood, ``query_peak_radius_*``, instead of ``peak_radius_*``."""
     p = params
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     n_frames = _frames_count(x.size, p.hop)
     g = _grid(p)
     wr = max(1, int(round(p.whiten_seconds / p.frame_seconds / 2)))
-    halo = wr + p.peak_radius_frames + 1
-    rf = p.peak_radius_cells
+    rt = p.query_peak_radius_frames if query else p.peak_radius_frames
+    rf = p.query_peak_radius_cells if query else p.peak_radius_cells
+    halo = wr + rt + 1
     hz_per_bin = p.sample_rate / p.n_fft
     out_f, out_st, out_s = [], [], []
     for a in range(0, n_frames, _BLOCK_FRAMES):
@@ -192,7 +196,7 @@ def find_peaks(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, 
         Lin = _log_spectrum(x, a0, b0, p, g.k_lo, g.k_hi)
         L = g.apply(Lin)
         W = L - _running_mean(L, wr)
-        m = _sliding_max(_sliding_max(W, p.peak_radius_frames, 0), rf, 1)
+        m = _sliding_max(_sliding_max(W, rt, 0), rf, 1)
         core = slice(a - a0, b - a0)
         is_peak = (W[core] >= m[core]) & (L[core] >= p.min_level_dbfs) & (W[core] >= p.min_salience_db)
         is_peak[:, 0] = False
@@ -352,7 +356,7 @@ def extract(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, rol
         raise ValueError("role must be 'reference' or 'query'")
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     query = role == "query"
-    peaks = find_peaks(x, params, peaks_per_s=params.query_peaks_per_s if query else params.ref_peaks_per_s)
+    peaks = find_peaks(x, params, peaks_per_s=params.query_peaks_per_s if query else params.ref_peaks_per_s, query=query)
     pairs = make_pairs(peaks, params, params.query_fanout if query else params.ref_fanout)
     hashes, valid = hash_pairs(pairs, params)
     times = pairs.anchor_frames[valid].astype(TIME_DTYPE)
