@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audio_fixtures import add_white_noise, resample_linear, synth_track  # noqa: E402
 
 from takedown_core.engine import (  # noqa: E402
+    AnalysisParams,
     DEFAULT_MAX_FALSE_MATCH_RATE,
     DEFAULT_PARAMS,
     FORMAT_VERSION,
@@ -532,3 +533,14 @@ def test_the_offset_table_lookup_gives_the_same_evidence_as_binary_search(index_
         a, b = fast.query(fp), slow.query(fp)
         assert a.evidence == b.evidence
         assert a.to_dict() == b.to_dict()
+
+
+def test_an_index_built_before_the_query_neighbourhood_keeps_answering_as_it_did(index_dir, catalogue):
+    """An index written before ``query_peak_radius_*`` existed is queried with the
+    neighbourhood it was queried with then (the reference's), until it is rebuilt."""
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    old = {k: v for k, v in manifest["params"].items() if not k.startswith("query_peak_radius")}
+    params = AnalysisParams.from_dict(old)
+    assert (params.query_peak_radius_cells, params.query_peak_radius_frames) == (params.peak_radius_cells, params.peak_radius_frames)
+    assert AnalysisParams.from_dict(manifest["params"]) == Index.open(index_dir).params
+    assert Index.open(index_dir).params.query_peak_radius_cells == DEFAULT_PARAMS.query_peak_radius_cells

@@ -132,8 +132,18 @@ class AnalysisParams:
 
     @classmethod
     def from_dict(cls, data: dict) -> "AnalysisParams":
+        """The parameters an index was built with (its manifest). A field the index predates
+        takes the value its queries were made with then, not today's default, so an index
+        answers as it did until it is rebuilt."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        for field, legacy in _LEGACY.items():
+            values.setdefault(field, values.get(legacy, getattr(cls, legacy)))
+        return cls(**values)
+
+
+# fields added later -> the field whose value they had before they existed
+_LEGACY = {"query_peak_radius_cells": "peak_radius_cells", "query_peak_radius_frames": "peak_radius_frames"}
 
 
 DEFAULT_PARAMS = AnalysisParams()
