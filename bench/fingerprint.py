@@ -58,7 +58,7 @@ import numpy as np
 
 from takedown_core.audio import decode_audio
 from takedown_core.engine import DEFAULT_PARAMS, Index, IndexWriter, extract
-from takedown_core.engine.extract import Fingerprint, Peaks, find_peaks, hash_pairs, make_pairs
+from takedown_core.engine.extract import Fingerprint, Peaks, find_peaks, fingerprint_peaks
 
 CACHE = Path(os.environ.get("TAKEDOWN_BENCH_CACHE", Path.home() / ".cache" / "takedown-bench"))
 PACKAGES = ("warzone2100-music", "lincity-ng-data")
@@ -399,17 +399,7 @@ def resample_peaks(peaks: Peaks, factor: float, shift_frames: int, total_frames:
 
 
 def fingerprint_from_peaks(peaks: Peaks, frames: int) -> Fingerprint:
-    p = DEFAULT_PARAMS
-    pairs = make_pairs(peaks, p, p.ref_fanout)
-    h, ok = hash_pairs(pairs, p)
-    key = np.unique((h[ok].astype(np.uint64) << np.uint64(32)) | pairs.anchor_frames[ok].astype(np.uint64))
-    return Fingerprint(
-        hashes=(key >> np.uint64(32)).astype("<u4"),
-        times=(key & np.uint64(0xFFFFFFFF)).astype("<u4"),
-        duration_s=frames * p.frame_seconds,
-        frame_count=frames,
-        peak_count=int(peaks.frames.size),
-    )
+    return fingerprint_peaks(peaks, DEFAULT_PARAMS, role="reference", duration_s=frames * DEFAULT_PARAMS.frame_seconds, frame_count=frames)
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -535,7 +535,7 @@ def test_the_offset_table_lookup_gives_the_same_evidence_as_binary_search(index_
         assert a.to_dict() == b.to_dict()
 
 
-def test_an_index_built_before_the_query_neighbourhood_keeps_answering_as_it_did(index_dir, catalogue):
+def test_an_index_built_before_the_query_neighbourhood_keeps_answering_as_it_did(index_dir):
     """An index written before ``query_peak_radius_*`` existed is queried with the
     neighbourhood it was queried with then (the reference's), until it is rebuilt."""
     manifest = json.loads((index_dir / "manifest.json").read_text())

@@ -357,6 +357,13 @@ def extract(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, rol
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     query = role == "query"
     peaks = find_peaks(x, params, peaks_per_s=params.query_peaks_per_s if query else params.ref_peaks_per_s, query=query)
+    return fingerprint_peaks(peaks, params, role=role, duration_s=x.size / params.sample_rate, frame_count=_frames_count(x.size, params.hop))
+
+
+def fingerprint_peaks(peaks: Peaks, params: AnalysisParams, *, role: str, duration_s: float, frame_count: int) -> Fingerprint:
+    """The second half of :func:`extract`: pair and hash ``peaks`` (sorted by frame). A shard
+    function rebuilds a query sent as peaks with it, so both ends derive the same query."""
+    query = role == "query"
     pairs = make_pairs(peaks, params, params.query_fanout if query else params.ref_fanout)
     hashes, valid = hash_pairs(pairs, params)
     times = pairs.anchor_frames[valid].astype(TIME_DTYPE)
@@ -370,8 +377,8 @@ def extract(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, rol
     return Fingerprint(
         hashes=hashes,
         times=times,
-        duration_s=x.size / params.sample_rate,
-        frame_count=_frames_count(x.size, params.hop),
+        duration_s=duration_s,
+        frame_count=frame_count,
         peak_count=int(peaks.frames.size),
         pairs=pairs if query else None,
         peaks=peaks if query else None,

@@ -15,7 +15,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from .extract import TIME_DTYPE, Fingerprint, Peaks, hash_pairs, make_pairs
+from .extract import Fingerprint, Peaks, fingerprint_peaks
 from .params import AnalysisParams
 
 WIRE_FORMAT = "takedown-query/2"  # /1 carried the pair features too
@@ -42,8 +42,7 @@ def query_to_wire(fp: Fingerprint) -> dict:
         "format": WIRE_FORMAT,
         "duration_s": float(fp.duration_s),
         "frame_count": int(fp.frame_count),
-        "peak_count": int(fp.peak_count),
-        # the pairs follow from the peaks; the content check (salient share) uses the peaks
+        # the pairs (and the peak count) follow from the peaks; the content check (salient share) uses the peaks
         "peaks": {f.name: _encode(getattr(fp.peaks, f.name)) for f in fields(Peaks)},
     }
 
@@ -55,17 +54,7 @@ def query_from_wire(doc: dict, params: AnalysisParams) -> Fingerprint:
     peaks = Peaks(**_arrays(doc, "peaks", Peaks))
     if peaks.frames.size and np.any(np.diff(peaks.frames.astype(np.int64)) < 0):
         raise ValueError("query peaks are not in time order")
-    pairs = make_pairs(peaks, params, params.query_fanout)
-    hashes, valid = hash_pairs(pairs, params)
-    return Fingerprint(
-        hashes=hashes[valid],
-        times=pairs.anchor_frames[valid].astype(TIME_DTYPE),
-        duration_s=float(doc["duration_s"]),
-        frame_count=int(doc["frame_count"]),
-        peak_count=int(doc["peak_count"]),
-        pairs=pairs,
-        peaks=peaks,
-    )
+    return fingerprint_peaks(peaks, params, role="query", duration_s=float(doc["duration_s"]), frame_count=int(doc["frame_count"]))
 
 
 def _arrays(doc: dict, part: str, cls: type) -> dict[str, np.ndarray]:
