@@ -684,7 +684,7 @@ def holds_shared_audio(answer: dict, track: str | None = None) -> bool:
     return track is not None and ncc >= SHARED_AUDIO_NCC and ncc >= null + _NULL_MARGIN
 
 
-SHARE_BARS = (0.10, 0.15, 0.18, 0.20, 0.22, 0.25, 0.30)
+SHARE_BARS = (0.10, 0.15, 0.20, 0.22, 0.25, 0.28, 0.30)
 
 
 def share_sweep(specs: list[QuerySpec], answers: dict[str, dict], bars=SHARE_BARS) -> list[dict]:

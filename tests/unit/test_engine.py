@@ -544,3 +544,46 @@ def test_an_index_built_before_the_query_neighbourhood_keeps_answering_as_it_did
     assert (params.query_peak_radius_cells, params.query_peak_radius_frames) == (params.peak_radius_cells, params.peak_radius_frames)
     assert AnalysisParams.from_dict(manifest["params"]) == Index.open(index_dir).params
     assert Index.open(index_dir).params.query_peak_radius_cells == DEFAULT_PARAMS.query_peak_radius_cells
+
+
+def test_the_content_check_tolerates_a_pitch_difference_one_cell_off(loop_index):
+    """Noise moves two peaks' estimated pitches, and their difference crosses a cell edge
+    more often than either pitch does: the content check also confirms a pair one quantum
+    off in pitch difference (and dt +-1), never outside the hash layout."""
+    from dataclasses import replace
+
+    from takedown_core.engine.extract import DF_BITS, DT_BITS
+    from takedown_core.engine.query import _probe_keys
+
+    p = DEFAULT_PARAMS
+    fields = lambda k: (int(k) >> (DF_BITS + DT_BITS), (int(k) >> DT_BITS) & ((1 << DF_BITS) - 1), int(k) & ((1 << DT_BITS) - 1))
+    key = lambda f, df, dt: (f << (DF_BITS + DT_BITS)) | (df << DT_BITS) | dt
+    fq, dfq, dtq = 40, p.df_bias + 3, 20
+    keys, ai, tj = _probe_keys(np.array([key(fq, dfq, dtq)], np.int64), np.array([0]), np.array([1]), p)
+    assert {fields(k) for k in keys} == {(fq, dfq + b, dtq + c) for b in (-1, 0, 1) for c in (-1, 0, 1)}
+    assert len(keys) == 9 and set(ai) == {0} and set(tj) == {1}
+    # at the layout's edges: no pitch difference outside +-df_bias, no dt of 0
+    for df_edge, dt_edge in ((0, 1), (2 * p.df_bias, p.dt_max_frames)):
+        k_edge, _, _ = _probe_keys(np.array([key(fq, df_edge, dt_edge)], np.int64), np.array([0]), np.array([1]), p)
+        assert len(k_edge) == 4
+        assert all(0 <= fields(k)[1] <= 2 * p.df_bias and 1 <= fields(k)[2] <= p.dt_max_frames for k in k_edge)
+    assert len(_probe_keys(np.array([key(fq, dfq, dtq)], np.int64), np.array([0]), np.array([1]), replace(p, content_probe_df_cells=0))[0]) == 3
+
+    # on audio: a copy under 0 dB noise has more of its salient peaks confirmed with the
+    # tolerance than with exact cells, and a different piece over the same loop stays out
+    idx, ref = loop_index
+    exact = Index.open(idx.directory)
+    exact.params = replace(exact.params, content_probe_df_cells=0)
+    q = add_white_noise(_cut(ref, 12.0, 10.0), snr_db=0.0, seed=1)
+    tolerant, strict = idx.query(q).best, exact.query(q).best
+    assert tolerant.salient_peaks == strict.salient_peaks
+    assert tolerant.salient_confirmed > strict.salient_confirmed
+    a, b = int(12 * SR), int(22 * SR)
+    assert idx.query((0.7 * _loop(TRACK_S)[a:b] + synth_track(3001, 10.0, SR)).astype(np.float32)).best is None
+
+
+def test_an_index_built_before_the_content_tolerance_keeps_exact_cells(index_dir):
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    old = {k: v for k, v in manifest["params"].items() if k != "content_probe_df_cells"}
+    assert AnalysisParams.from_dict(old).content_probe_df_cells == 0
+    assert Index.open(index_dir).params.content_probe_df_cells == DEFAULT_PARAMS.content_probe_df_cells == 1

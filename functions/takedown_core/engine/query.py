@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .extract import Fingerprint, QueryPairs, hash_pairs
+from .extract import DF_BITS, DT_BITS, Fingerprint, QueryPairs, hash_pairs
 from .params import AnalysisParams
 from .result import Match, QueryResult, false_match_rate, score_of
 
@@ -284,8 +284,9 @@ def _salient_content(
 
     A peak is confirmed when some pair it forms with another query peak of the segment, as
     anchor or as target, any pair in the target zone (not only the nearest few: noise may
-    have displaced those), is in the reference track at this alignment: the same hash
-    (dt +-1 when probing) under this playback hypothesis, at the offset +- the offset window.
+    have displaced those), is in the reference track at this alignment: the same hash, give
+    or take what noise does to a peak (:func:`_probe_keys`), under this playback hypothesis,
+    at the offset +- the offset window.
     """
     p = params
     pk = fp.peaks
@@ -320,18 +321,7 @@ def _salient_content(
         return n_salient, 0
     pairs = QueryPairs(frames[ai].astype(np.int32), semis[ai], (semis[tj] - semis[ai]).astype(np.float32), (frames[tj] - frames[ai]).astype(np.int32))
     h, valid = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
-    ai, tj, h = ai[valid], tj[valid], h[valid].astype(np.int64)
-    keys, a_list, t_list = [h], [ai], [tj]
-    if p.probe_dt:
-        dtq = h & 63
-        for d in (-1, 1):
-            fine = (dtq + d >= 1) & (dtq + d <= p.dt_max_frames)
-            keys.append(h[fine] + d)
-            a_list.append(ai[fine])
-            t_list.append(tj[fine])
-    k = np.concatenate(keys)
-    ai = np.concatenate(a_list)
-    tj = np.concatenate(t_list)
+    k, ai, tj = _probe_keys(h[valid].astype(np.int64), ai[valid], tj[valid], p)
     if shard.offsets is not None:
         start = shard.offsets[k].astype(np.int64)
         stop = shard.offsets[k + 1].astype(np.int64)
@@ -363,6 +353,24 @@ def _salient_content(
     conf[ai[hit]] = True
     conf[tj[hit]] = True
     return n_salient, int((conf & salient).sum())
+
+
+def _probe_keys(h: np.ndarray, ai: np.ndarray, tj: np.ndarray, p: AnalysisParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every key the content check looks up for hashes ``h`` of pairs (``ai``, ``tj``): dt
+    +-1 when probing, and the pitch difference +-``content_probe_df_cells`` quanta, inside
+    the hash layout. Returns (keys, anchor index, target index)."""
+    dt_f = 1 << DT_BITS
+    dtq = h & (dt_f - 1)
+    dfq = (h >> DT_BITS) & ((1 << DF_BITS) - 1)
+    r = p.content_probe_df_cells
+    keys, a_list, t_list = [], [], []
+    for d_df in range(-r, r + 1):
+        for d_dt in (-1, 0, 1) if p.probe_dt else (0,):
+            ok = (dtq + d_dt >= 1) & (dtq + d_dt <= p.dt_max_frames) & (dfq + d_df >= 0) & (dfq + d_df <= 2 * p.df_bias)
+            keys.append(h[ok] + d_dt + d_df * dt_f)
+            a_list.append(ai[ok])
+            t_list.append(tj[ok])
+    return np.concatenate(keys), np.concatenate(a_list), np.concatenate(t_list)
 
 
 _COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)
