@@ -128,6 +128,7 @@ def _log_spectrum(samples: np.ndarray, start: int, stop: int, p: AnalysisParams,
         power += np.float32(1e-12)
         np.log10(power, out=out[i : i + _FFT_CHUNK])
     out *= np.float32(10.0)
+    np.maximum(out, np.float32(p.spectrum_floor_dbfs), out=out)  # codec holes = quiet content
     return out
 
 

@@ -239,10 +239,11 @@ def search_shard(
         q_lo, q_hi = _span(qs, p.dt_max_frames)
         salient = confirmed = None
         if n >= p.min_aligned_hashes and fp.peaks is not None:
-            # the content check judges every frame the alignment touches (as calibrated):
-            # a narrower span would favour a loop that aligns only in its loudest run
+            # the content check judges every frame the alignment touches (as calibrated): a
+            # narrower span would favour a loop that aligns only in its loudest run; and at
+            # least min_content_span_s, so a short shared fragment is judged in its context
             salient, confirmed = _salient_content(
-                fp, shard, p, (f0, f1), (int(qs.min()), int(qs.max())), pitch=pitch, tempo=tempo, track=t, cell_off=centre_off + bias, centre=centre, bias=bias
+                fp, shard, p, (f0, f1), content_span(int(qs.min()), int(qs.max()), (f0, f1), p), pitch=pitch, tempo=tempo, track=t, cell_off=centre_off + bias, centre=centre, bias=bias
             )
         idx = np.argsort(qs, kind="stable")
         if idx.size > p.max_landmarks:
@@ -264,6 +265,23 @@ def search_shard(
             }
         )
     return ev
+
+
+def content_span(lo: int, hi: int, segment: tuple[int, int], params: AnalysisParams) -> tuple[int, int]:
+    """The query frames the content check judges: the aligned frames [lo, hi], widened
+    evenly to ``min_content_span_s`` (kept inside the segment: what one edge cannot take
+    the other does), or the whole segment when it is shorter."""
+    f0, f1 = segment
+    need = int(round(params.min_content_span_s / params.frame_seconds))
+    if hi - lo + 1 >= need:
+        return lo, hi
+    if f1 - f0 <= need:
+        return f0, f1 - 1
+    grow = need - (hi - lo + 1)
+    a = lo - grow // 2
+    b = hi + grow - grow // 2
+    shift = max(0, f0 - a) - max(0, b - (f1 - 1))
+    return a + shift, b + shift
 
 
 def _salient_content(
