@@ -279,7 +279,7 @@ def content_phrase(confirmed: Any, salient: Any) -> str:
     if c is None or not n:
         return ""
     share = max(0.0, min(1.0, c / n))
-    return f"{share:.0%} of the upload's prominent sound in the matched part is also in our recording ({c:.0f} of {n:.0f} peaks)"
+    return f"{share:.0%} of the upload's prominent sound in and around the matched part is also in our recording ({c:.0f} of {n:.0f} peaks)"
 
 
 # --------------------------------------------------------------------------- alignment SVG

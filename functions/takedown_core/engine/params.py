@@ -103,10 +103,10 @@ class AnalysisParams:
     # So a match must also account for the query's salient content. A query peak is
     # *confirmed* when some pair it forms with another query peak (any pair in the target
     # zone) is in the reference at the match's alignment; the *salient share* is the
-    # confirmed fraction of the query's salient peaks inside the matched span. A copy keeps
-    # its salient peaks: they rise above added noise, and whitening keeps noise peaks less
-    # salient. A different piece over the same loop adds its own salient peaks (melody,
-    # chords) that the reference lacks.
+    # confirmed fraction of the query's salient peaks inside the matched span (widened to
+    # min_content_span_s). A copy keeps its salient peaks: they rise above added noise, and
+    # whitening keeps noise peaks less salient. A different piece over the same loop adds
+    # its own salient peaks (melody, chords) that the reference lacks.
     content_probe_df_cells: int = 1  # a confirming pair may sit one quantum off in pitch
     #   difference (as it may one frame off in dt when probing): the difference of two noisy
     #   pitch estimates crosses a 1/3-semitone cell edge more often than either pitch does

@@ -50,8 +50,9 @@ class Match:
     "pitch_shift" or "mixed". aligned_hashes: hashes agreeing with this alignment.
     landmarks: (query_time_s, reference_time_s) of aligned hashes, at most 200.
     salient_peaks: the query's salient spectral peaks (``AnalysisParams.salient_db`` above
-    their band's running mean) inside the matched span; salient_confirmed: how many of them
-    the reference also holds at this alignment; salient_share: their ratio, the matched
+    their band's running mean) inside the matched span, widened to at least
+    ``min_content_span_s``; salient_confirmed: how many of them the reference also holds
+    at this alignment; salient_share: their ratio, the matched
     share of the query's salient content (a copy keeps it even under heavy noise; a
     different piece sharing only a loop or sample does not). None: not measured.
     """
