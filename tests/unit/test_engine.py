@@ -561,15 +561,15 @@ def test_the_content_check_tolerates_a_pitch_difference_one_cell_off(loop_index)
     fields = lambda k: (int(k) >> (DF_BITS + DT_BITS), (int(k) >> DT_BITS) & ((1 << DF_BITS) - 1), int(k) & ((1 << DT_BITS) - 1))
     key = lambda f, df, dt: (f << (DF_BITS + DT_BITS)) | (df << DT_BITS) | dt
     fq, dfq, dtq = 40, p.df_bias + 3, 20
-    keys, ai, tj = _probe_keys(np.array([key(fq, dfq, dtq)], np.int64), np.array([0]), np.array([1]), p)
+    keys, ai, tj = _probe_keys(np.array([key(fq, dfq, dtq)], np.int64), p, p.content_probe_df_cells, np.array([0]), np.array([1]))
     assert {fields(k) for k in keys} == {(fq, dfq + b, dtq + c) for b in (-1, 0, 1) for c in (-1, 0, 1)}
     assert len(keys) == 9 and set(ai) == {0} and set(tj) == {1}
     # at the layout's edges: no pitch difference outside +-df_bias, no dt of 0
     for df_edge, dt_edge in ((0, 1), (2 * p.df_bias, p.dt_max_frames)):
-        k_edge, _, _ = _probe_keys(np.array([key(fq, df_edge, dt_edge)], np.int64), np.array([0]), np.array([1]), p)
+        k_edge, _, _ = _probe_keys(np.array([key(fq, df_edge, dt_edge)], np.int64), p, p.content_probe_df_cells, np.array([0]), np.array([1]))
         assert len(k_edge) == 4
         assert all(0 <= fields(k)[1] <= 2 * p.df_bias and 1 <= fields(k)[2] <= p.dt_max_frames for k in k_edge)
-    assert len(_probe_keys(np.array([key(fq, dfq, dtq)], np.int64), np.array([0]), np.array([1]), replace(p, content_probe_df_cells=0))[0]) == 3
+    assert len(_probe_keys(np.array([key(fq, dfq, dtq)], np.int64), p, 0, np.array([0]), np.array([1]))[0]) == 3  # the search's probe
 
     # on audio: a copy under 0 dB noise has more of its salient peaks confirmed with the
     # tolerance than with exact cells, and a different piece over the same loop stays out

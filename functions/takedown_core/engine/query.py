@@ -122,21 +122,12 @@ def search_shard(
     keys, qt, hv = [], [], []
     for v, (pitch, tempo) in enumerate(hyps):
         h, ok = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
-        h, t = h[ok], pairs.anchor_frames[ok]
-        probes = [h]
-        times = [t]
-        if p.probe_dt:
-            # noise moves a peak by a frame: also look up dt +-1 (same query frame, so a
-            # probe and its original never count twice in the distinct-frame evidence)
-            dt = (h & 63).astype(np.int64)
-            for d in (-1, 1):
-                fine = (dt + d >= 1) & (dt + d <= p.dt_max_frames)
-                probes.append((h[fine].astype(np.int64) + d).astype(h.dtype))
-                times.append(t[fine])
-        for hh, tt in zip(probes, times):
-            keys.append(hh)
-            qt.append(tt)
-            hv.append(np.full(hh.size, v, dtype=np.int32))
+        # noise moves a peak by a frame: also dt +-1 when probing (same query frame, so a
+        # probe and its original never count twice in the distinct-frame evidence)
+        hh, tt = _probe_keys(h[ok], p, 0, pairs.anchor_frames[ok])
+        keys.append(hh)
+        qt.append(tt)
+        hv.append(np.full(hh.size, v, dtype=np.int32))
     keys_a = np.concatenate(keys)
     qt_a = np.concatenate(qt).astype(np.int64)
     hv_a = np.concatenate(hv)
@@ -339,7 +330,7 @@ def _salient_content(
         return n_salient, 0
     pairs = QueryPairs(frames[ai].astype(np.int32), semis[ai], (semis[tj] - semis[ai]).astype(np.float32), (frames[tj] - frames[ai]).astype(np.int32))
     h, valid = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
-    k, ai, tj = _probe_keys(h[valid].astype(np.int64), ai[valid], tj[valid], p)
+    k, ai, tj = _probe_keys(h[valid].astype(np.int64), p, p.content_probe_df_cells, ai[valid], tj[valid])
     if shard.offsets is not None:
         start = shard.offsets[k].astype(np.int64)
         stop = shard.offsets[k + 1].astype(np.int64)
@@ -373,22 +364,28 @@ def _salient_content(
     return n_salient, int((conf & salient).sum())
 
 
-def _probe_keys(h: np.ndarray, ai: np.ndarray, tj: np.ndarray, p: AnalysisParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every key the content check looks up for hashes ``h`` of pairs (``ai``, ``tj``): dt
-    +-1 when probing, and the pitch difference +-``content_probe_df_cells`` quanta, inside
-    the hash layout. Returns (keys, anchor index, target index)."""
+def _probe_keys(h: np.ndarray, p: AnalysisParams, df_cells: int, *payload: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every key to look up for hashes ``h``, give or take what noise does to a peak: dt
+    +-1 when probing (the search and the content check) and the pitch difference
+    +-``df_cells`` quanta (the content check), inside the hash layout. Returns the keys (in
+    ``h``'s dtype) and each ``payload`` array (per hash: its query frame, its peaks) aligned
+    with them. Runs per hypothesis in the search: the masks are built once per shift."""
     dt_f = 1 << DT_BITS
-    dtq = h & (dt_f - 1)
-    dfq = (h >> DT_BITS) & ((1 << DF_BITS) - 1)
-    r = p.content_probe_df_cells
-    keys, a_list, t_list = [], [], []
-    for d_df in range(-r, r + 1):
+    dtq = (h & (dt_f - 1)).astype(np.int64)
+    dfq = ((h >> DT_BITS) & ((1 << DF_BITS) - 1)).astype(np.int64) if df_cells else None
+    dt_ok = {d: (dtq + d >= 1) & (dtq + d <= p.dt_max_frames) for d in ((-1, 1) if p.probe_dt else ())}
+    keys: list[np.ndarray] = []
+    rows: list[list[np.ndarray]] = [[] for _ in payload]
+    for d_df in range(-df_cells, df_cells + 1):
+        df_ok = None if d_df == 0 else (dfq + d_df >= 0) & (dfq + d_df <= 2 * p.df_bias)
         for d_dt in (-1, 0, 1) if p.probe_dt else (0,):
-            ok = (dtq + d_dt >= 1) & (dtq + d_dt <= p.dt_max_frames) & (dfq + d_df >= 0) & (dfq + d_df <= 2 * p.df_bias)
-            keys.append(h[ok] + d_dt + d_df * dt_f)
-            a_list.append(ai[ok])
-            t_list.append(tj[ok])
-    return np.concatenate(keys), np.concatenate(a_list), np.concatenate(t_list)
+            ok = dt_ok.get(d_dt)
+            ok = df_ok if ok is None else (ok if df_ok is None else ok & df_ok)
+            sel = h if ok is None else h[ok]  # no shift: the hash itself, valid by construction
+            keys.append((sel.astype(np.int64) + (d_dt + d_df * dt_f)).astype(h.dtype) if (d_dt or d_df) else sel)
+            for out, arr in zip(rows, payload):
+                out.append(arr if ok is None else arr[ok])
+    return (np.concatenate(keys), *(np.concatenate(r) for r in rows))
 
 
 _COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)

@@ -52,9 +52,9 @@ class Match:
     salient_peaks: the query's salient spectral peaks (``AnalysisParams.salient_db`` above
     their band's running mean) inside the matched span, widened to at least
     ``min_content_span_s``; salient_confirmed: how many of them the reference also holds
-    at this alignment; salient_share: their ratio, the matched
-    share of the query's salient content (a copy keeps it even under heavy noise; a
-    different piece sharing only a loop or sample does not). None: not measured.
+    at this alignment; salient_share: their ratio, the matched share of the query's salient
+    content (a copy keeps it even under heavy noise; a different piece sharing only a loop
+    or sample does not). None: not measured.
     """
 
     track_id: str

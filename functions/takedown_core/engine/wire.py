@@ -42,7 +42,7 @@ def query_to_wire(fp: Fingerprint) -> dict:
         "format": WIRE_FORMAT,
         "duration_s": float(fp.duration_s),
         "frame_count": int(fp.frame_count),
-        # the pairs (and the peak count) follow from the peaks; the content check (salient share) uses the peaks
+        # the pairs and the peak count follow from the peaks, which the content check uses too
         "peaks": {f.name: _encode(getattr(fp.peaks, f.name)) for f in fields(Peaks)},
     }
 
