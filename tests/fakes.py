@@ -7,6 +7,7 @@ the DynamoDB adapter on moto, so the two cannot drift apart silently.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from dataclasses import replace
 from typing import Any
@@ -108,6 +109,22 @@ class InMemoryCaseRepository:
 
     def get_notice(self, case_id: str, channel: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.notices.get((case_id, channel)))
+
+
+class InMemoryEvidenceStore:
+    """EvidenceStore in memory: documents[uri] = the JSON-round-tripped document."""
+
+    def __init__(self, bucket: str = "evidence") -> None:
+        self.bucket = bucket
+        self.documents: dict[str, dict[str, Any]] = {}
+
+    def put(self, key: str, document: dict[str, Any]) -> str:
+        uri = f"s3://{self.bucket}/{key}"
+        self.documents[uri] = json.loads(json.dumps(document, default=str))
+        return uri
+
+    def copy(self, uri: str, key: str) -> str:
+        return self.put(key, self.documents[uri])
 
 
 class RecordingMailer:

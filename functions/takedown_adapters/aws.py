@@ -66,6 +66,24 @@ class S3MediaStore:
         return f"s3://{self.quarantine_bucket}/{qkey}"
 
 
+class S3EvidenceStore:
+    """Full match evidence as JSON objects in the evidence bucket (the case item keeps a
+    bounded copy and this object's URI)."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self.s3, self.bucket = s3, bucket
+
+    def put(self, key: str, document: dict[str, Any]) -> str:
+        self.s3.put_object(Bucket=self.bucket, Key=key, ContentType="application/json",
+                           Body=json.dumps(document, sort_keys=True, default=str).encode())
+        return f"s3://{self.bucket}/{key}"
+
+    def copy(self, uri: str, key: str) -> str:
+        bucket, _, src = uri.removeprefix("s3://").partition("/")
+        self.s3.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": bucket, "Key": src})
+        return f"s3://{self.bucket}/{key}"
+
+
 class S3IndexStore:
     """Versioned index in S3: indexes/<version>/<files>, and indexes/CURRENT naming one.
 

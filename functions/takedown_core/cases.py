@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from .locations import Location, LocationError, is_http, normalize_url
 
 
 class Status(str, enum.Enum):
@@ -76,27 +76,19 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-_TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|si|feature|pp)$")
-
-
 def normalize_location(location: str) -> str:
-    """Canonical form of where the upload lives, so one place gives one case.
-
-    URLs lose case in scheme/host, a default port, a trailing slash, a fragment and tracking
-    parameters (utm_*, si, feature, ...). Anything else (an s3:// URI) is kept as given.
-    """
+    """Generic canonical form of where an upload lives (see ``locations.normalize_url``):
+    https, lower-case host, no default port, dot segments resolved, no trailing slash, fragment
+    or tracking parameters (utm_*, si, feature, ...). Anything else (an ``s3://`` URI, a
+    platform item key such as ``youtube:ID``) is kept as given. Per-platform rules (host
+    aliases, item ids) live in ``locations.Locations``."""
     loc = location.strip()
-    parts = urlsplit(loc)
-    if parts.scheme.lower() not in ("http", "https"):
+    if not is_http(loc):
         return loc
-    host = (parts.hostname or "").lower()
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
-    query = "&".join(
-        kv for kv in sorted(parts.query.split("&")) if kv and not _TRACKING_PARAMS.match(kv.split("=")[0])
-    )
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit(("https", host, path, query, ""))
+    try:
+        return normalize_url(loc)
+    except LocationError:
+        return loc
 
 
 def case_id_for(track_id: str, location: str) -> str:
@@ -161,15 +153,19 @@ class Case:
         evidence: dict[str, Any],
         policy: dict[str, Any],
         submission: str,
+        location: Location | None = None,
     ) -> "Case":
-        location = normalize_location(source.location)
+        """A new DETECTED case. ``location`` is the item's canonical Location (per-platform
+        rules, ``locations.Locations``); without it the source's location is normalised
+        generically. The case id is made from the location's key."""
+        key = location.key if location else normalize_location(source.location)
         return cls(
-            case_id=case_id_for(track_id, location),
+            case_id=case_id_for(track_id, key),
             status=Status.DETECTED,
             track_id=track_id,
             work=work,
             source=source,
-            location=location,
+            location=location.url if location else key,
             evidence=evidence,
             policy=policy,
             submission=submission,

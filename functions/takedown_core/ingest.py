@@ -1,9 +1,12 @@
 """Ingest: one uploaded object in, one recorded outcome out. Pure core over ports.
 
 The outcome of every object is written (UploadRecord) whatever happens: "no_match",
-"case" (a case was opened or found), or "quarantined" with a reason. Only transient errors
-(storage or network trouble) escape as exceptions, so the queue retries them and, after
-the configured number of receives, parks them in the dead-letter queue.
+"case" (a case was opened or found), "licensed" (it matched, but the uploader is one of the
+label's own or licensed channels on that platform: no case), or "quarantined" with a reason.
+Folder markers (zero-byte keys ending in "/", what the S3 console's "create folder" makes)
+and sidecars are not uploads and get no record. Only transient errors (storage or network
+trouble, the catalogue index being unavailable) escape as exceptions, so the queue retries
+them and, after the configured number of receives, parks them in the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from .cases import AuditEvent, Case, Status, utcnow
-from .ports import CaseExists, CaseRepository, Submission, UploadRecord, WorkflowStarter
-from .sidecar import SidecarError, build_source, is_sidecar_key, parse_sidecar, sidecar_keys
+from .evidence import bound_evidence
+from .locations import LocationError, Locations
+from .ports import CaseExists, CaseRepository, EvidenceStore, Submission, UploadRecord, WorkflowStarter
+from .sidecar import MAX_SIDECAR_BYTES, SidecarError, UnknownPlatform, build_source, is_sidecar_key, parse_sidecar, sidecar_keys
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,14 @@ class Reason:
     CORRUPT = "corrupt"
     TOO_SHORT = "too_short"
     BAD_SIDECAR = "bad_sidecar"
+    UNKNOWN_PLATFORM = "unknown_platform"
     UNKNOWN_BUCKET = "unknown_partner_bucket"
+    LICENSED = "licensed_uploader"   # not a quarantine: the reason of a "licensed" outcome
+
+
+def normalize_uploader(name: str | None) -> str:
+    """An uploader / channel name as compared with the licensed list: case and spacing ignored."""
+    return " ".join(str(name or "").split()).casefold()
 
 
 class MediaStore(Protocol):
@@ -71,23 +83,34 @@ class IngestService:
         matcher_factory: Callable[[], Matcher],
         starter: WorkflowStarter,
         partners: list[dict[str, Any]],
-        platforms: set[str] | None,
+        platforms: Mapping[str, Mapping[str, Any]],
         policy: IngestPolicy,
         decode_error: type[Exception],
+        evidence: EvidenceStore,
     ) -> None:
+        """``platforms`` is the environment's platform registry (cdk.json ``platforms``): a
+        sidecar may name only these; their ``location`` rules make locations canonical and
+        their ``licensed_uploaders`` are the label's own or licensed channels."""
         self.repo = repo
         self.media = media
         self.matcher_factory = matcher_factory
         self.starter = starter
         self.partners = {p["bucket"]: p for p in partners}
-        self.platforms = platforms
+        self.platforms = dict(platforms)
+        self.locations = Locations(self.platforms)
+        self.licensed = {name: {normalize_uploader(u) for u in (cfg or {}).get("licensed_uploaders") or ()}
+                         for name, cfg in self.platforms.items()}
         self.policy = policy
         self.decode_error = decode_error
+        self.evidence = evidence
 
     # ------------------------------------------------------------------------------------
     def process(self, *, bucket: str, key: str, size: int, etag: str = "") -> UploadRecord | None:
         if is_sidecar_key(key):
             log.info("sidecar landed", extra={"bucket": bucket, "key": key})
+            return None
+        if key.endswith("/") and size == 0:
+            log.info("folder marker ignored", extra={"bucket": bucket, "key": key})
             return None
         done = self.repo.get_upload(bucket, key)
         if done is not None and done.extra.get("etag") == etag:
@@ -105,11 +128,14 @@ class IngestService:
                 f"the upload is {size} bytes; the limit is {self.policy.max_upload_bytes}", etag,
             )
         try:
-            found = self.media.read_first(bucket, sidecar_keys(key), max_bytes=64 * 1024 + 1)
-            sidecar = parse_sidecar(found[1], platforms=self.platforms) if found else None
-        except SidecarError as e:
+            found = self.media.read_first(bucket, sidecar_keys(key), max_bytes=MAX_SIDECAR_BYTES + 1)
+            sidecar = parse_sidecar(found[1], platforms=set(self.platforms)) if found else None
+            source = build_source(partner=partner, bucket=bucket, key=key, sidecar=sidecar, locations=self.locations)
+            location = self.locations.locate(source.location)
+        except UnknownPlatform as e:
+            return self._quarantine(bucket, key, partner, Reason.UNKNOWN_PLATFORM, str(e), etag)
+        except (SidecarError, LocationError) as e:
             return self._quarantine(bucket, key, partner, Reason.BAD_SIDECAR, str(e), etag)
-        source = build_source(partner=partner, bucket=bucket, key=key, sidecar=sidecar)
 
         with tempfile.TemporaryDirectory(prefix="takedown-") as tmp:
             path = os.path.join(tmp, "upload")
@@ -133,7 +159,13 @@ class IngestService:
             if partial:
                 log.info("no match; shares material with catalogue tracks", extra={"bucket": bucket, "key": key, "partial": partial})
             return self._record(bucket, key, partner, "no_match", etag, content_hash=content_hash, partial=partial or None)
-        return self._open_case(bucket, key, partner, etag, submission, source)
+        if normalize_uploader(source.uploader) in self.licensed.get(source.platform, set()):
+            detail = (f"uploader {source.uploader!r} is one of the label's own or licensed channels on "
+                      f"{source.platform} (platforms.{source.platform}.licensed_uploaders): no case is opened")
+            log.info("match on a licensed channel", extra={"bucket": bucket, "key": key, "platform": source.platform})
+            return self._record(bucket, key, partner, "licensed", etag, reason=Reason.LICENSED, detail=detail,
+                                content_hash=content_hash, track_id=submission.track_id)
+        return self._open_case(bucket, key, partner, etag, submission, source, location)
 
     # ------------------------------------------------------------------------------------
     def _analyse(self, path: str, content_hash: str) -> Submission:
@@ -144,12 +176,14 @@ class IngestService:
             return Submission(content_hash, "quarantined", reason=reason, match={"detail": str(e)}, first_seen=utcnow())
         if best is None:
             return Submission(content_hash, "no_match", match={"query": info}, first_seen=utcnow())
+        full = {**best, "others": others, "query": info}
+        ref = self.evidence.put(f"submissions/{content_hash}.json", full)
         return Submission(
             content_hash, "case", track_id=best["track_id"],
-            match={**best, "others": others, "query": info}, first_seen=utcnow(),
+            match=bound_evidence(full, ref=ref), first_seen=utcnow(),
         )
 
-    def _open_case(self, bucket, key, partner, etag, submission: Submission, source) -> UploadRecord:
+    def _open_case(self, bucket, key, partner, etag, submission: Submission, source, location) -> UploadRecord:
         match = dict(submission.match or {})
         track_id = submission.track_id or match["track_id"]
         work = dict(match.get("metadata") or {})
@@ -165,10 +199,15 @@ class IngestService:
                 if auto else "match above threshold: human review required"
             ),
         }
+        if auto:
+            policy["stay_down_case"] = stay_down_case
         case = Case.open(
             track_id=track_id, work=work, source=source, evidence=match,
-            policy=policy, submission=submission.content_hash,
+            policy=policy, submission=submission.content_hash, location=location,
         )
+        if match.get("full_evidence"):  # the full evidence, under the case (same key for the same bytes)
+            case.evidence["full_evidence"] = self.evidence.copy(
+                match["full_evidence"], f"cases/{case.case_id}/{submission.content_hash}.json")
         event = AuditEvent(
             case.case_id, utcnow(), f"system:ingest:{partner['id']}", "opened", None, Status.DETECTED.value,
             {"bucket": bucket, "key": key, "false_match_rate": match.get("false_match_rate"), "policy": policy},

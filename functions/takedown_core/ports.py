@@ -124,6 +124,16 @@ class CaseRepository(Protocol):
     def get_notice(self, case_id: str, channel: str) -> dict[str, Any] | None: ...
 
 
+class EvidenceStore(Protocol):
+    """Where full match evidence lives (S3 under the case); items keep it bounded and referenced."""
+
+    def put(self, key: str, document: dict[str, Any]) -> str:
+        """Write ``document`` as JSON under ``key`` (same key, same content: idempotent); returns its URI."""
+
+    def copy(self, uri: str, key: str) -> str:
+        """Copy the document at ``uri`` (from ``put``) to ``key``; returns the new URI."""
+
+
 class Mailer(Protocol):
     def send(self, *, to: list[str], subject: str, text: str, html: str | None = None) -> str:
         """Send one message; returns the provider's message id."""

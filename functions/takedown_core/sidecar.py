@@ -5,20 +5,25 @@
      "territory": "US"}
 
 Every field is optional; a missing field takes the partner's default (platform) or stays
-empty. A sidecar that is not a JSON object, has unknown fields, wrong types or an unusable
-URL is rejected with a message that says which field is wrong: the upload is then
-quarantined with that reason rather than guessed at.
+empty. The schema is a pydantic model (:class:`Sidecar`), parsed straight from the bytes by
+pydantic's own JSON parser, which bounds nesting depth (a sidecar nested 20,000 levels deep is
+an error, not a RecursionError). A sidecar that is not a JSON object, has unknown fields,
+wrong types, an unusable URL or an unconfigured platform raises :class:`SidecarError` with a
+message that says which field is wrong, and nothing else ever escapes :func:`parse_sidecar`:
+the upload is then quarantined with that reason rather than guessed at.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .cases import Source
+from .locations import LocationError, Locations, key_in_url
 
 MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes; anything huge is wrong
+MAX_FIELD_CHARS = 2048
 FIELDS = {
     "source_url": "public URL of the upload on the platform",
     "platform": "platform id, e.g. youtube, tiktok, soundcloud",
@@ -27,11 +32,97 @@ FIELDS = {
     "partner_ref": "the partner's own reference for this item",
     "territory": "ISO 3166 country code or EU where it is served",
 }
-MAX_FIELD_CHARS = 2048
 
 
 class SidecarError(ValueError):
     """The sidecar is present but unusable; str() says what to fix."""
+
+
+class UnknownPlatform(SidecarError):
+    """The sidecar names a platform the environment has no notice channel for."""
+
+
+def _text(description: str) -> Any:
+    return Field(default=None, description=description, max_length=MAX_FIELD_CHARS)
+
+
+class Sidecar(BaseModel):
+    """The sidecar's schema: strings only (or null), no other fields, blanks dropped."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True, frozen=True)
+
+    source_url: str | None = _text(FIELDS["source_url"])
+    platform: str | None = _text(FIELDS["platform"])
+    uploader: str | None = _text(FIELDS["uploader"])
+    title: str | None = _text(FIELDS["title"])
+    partner_ref: str | None = _text(FIELDS["partner_ref"])
+    territory: str | None = _text(FIELDS["territory"])
+
+    @field_validator("source_url")
+    @classmethod
+    def _usable_url(cls, v: str | None) -> str | None:
+        if not v:
+            return v
+        if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in v):
+            raise ValueError(f"must be an http(s) URL without spaces or control characters, got {v[:200]!r}")
+        if not v.lower().startswith(("http://", "https://")):
+            raise ValueError(f"must be an http(s) URL, got {v[:200]!r}")
+        try:
+            Locations().locate(v)
+        except LocationError:
+            raise ValueError(f"must be an http(s) URL with a valid host and port, got {v[:200]!r}") from None
+        return v
+
+
+_JSON_TYPES = {"int": "number", "float": "number", "bool": "boolean", "list": "array", "dict": "object"}
+
+
+def _message(err: ValidationError) -> str:
+    """One readable sentence for the partner from pydantic's errors."""
+    errors = err.errors(include_url=False)
+    extra = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden" and e["loc"])
+    if extra:
+        return f"sidecar has unknown field(s) {extra}; allowed: {sorted(FIELDS)}"
+    e = errors[0]
+    if e["type"] == "json_invalid":
+        return f"sidecar is not valid UTF-8 JSON: {e.get('ctx', {}).get('error', e['msg'])}"
+    if not e["loc"]:
+        got = type(e.get("input")).__name__
+        return f"sidecar must be a JSON object like {{\"source_url\": ..., \"platform\": ...}}, got {_JSON_TYPES.get(got, got)}"
+    field = str(e["loc"][0])
+    if e["type"] == "string_type":
+        got = type(e.get("input")).__name__
+        return f"sidecar field '{field}' must be a string, got {got} ({_JSON_TYPES.get(got, got)})"
+    if e["type"] == "string_too_long":
+        return f"sidecar field '{field}' is longer than {MAX_FIELD_CHARS} characters"
+    msg = str(e["msg"]).removeprefix("Value error, ")
+    return f"sidecar field '{field}' {msg}"
+
+
+def parse_sidecar(raw: bytes, *, platforms: set[str] | None = None) -> dict[str, Any]:
+    """The sidecar's non-empty fields as a dict (platform lower-cased).
+
+    ``raw`` is the object's bytes (at most ``MAX_SIDECAR_BYTES``); ``platforms``, when given,
+    is the set of configured platform ids a sidecar may name. Raises SidecarError, and only
+    SidecarError, for anything unusable."""
+    if len(raw) > MAX_SIDECAR_BYTES:
+        raise SidecarError(f"sidecar is {len(raw)} bytes; the limit is {MAX_SIDECAR_BYTES}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SidecarError(f"sidecar is not valid UTF-8 JSON: {e}") from None
+    try:
+        sidecar = Sidecar.model_validate_json(text)
+    except ValidationError as e:
+        raise SidecarError(_message(e)) from None
+    except Exception as e:  # noqa: BLE001 - whatever a partner sends, it ends as a reason, not a crash
+        raise SidecarError(f"sidecar could not be read ({type(e).__name__})") from None
+    out = {k: v for k, v in sidecar.model_dump().items() if v}
+    if "platform" in out:
+        out["platform"] = out["platform"].lower()
+        if platforms is not None and out["platform"] not in platforms:
+            raise UnknownPlatform(f"sidecar platform {out['platform']!r} is not configured; known: {sorted(platforms)}")
+    return out
 
 
 def sidecar_keys(media_key: str) -> list[str]:
@@ -47,55 +138,37 @@ def is_sidecar_key(key: str) -> bool:
     return key.lower().endswith(".json")
 
 
-def parse_sidecar(raw: bytes, *, platforms: set[str] | None = None) -> dict[str, Any]:
-    if len(raw) > MAX_SIDECAR_BYTES:
-        raise SidecarError(f"sidecar is {len(raw)} bytes; the limit is {MAX_SIDECAR_BYTES}")
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SidecarError(f"sidecar is not valid UTF-8 JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise SidecarError("sidecar must be a JSON object like {\"source_url\": ..., \"platform\": ...}")
-    unknown = sorted(set(data) - set(FIELDS))
-    if unknown:
-        raise SidecarError(f"sidecar has unknown field(s) {unknown}; allowed: {sorted(FIELDS)}")
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if v is None:
-            continue
-        if not isinstance(v, str):
-            raise SidecarError(f"sidecar field '{k}' must be a string, got {type(v).__name__}")
-        v = v.strip()
-        if len(v) > MAX_FIELD_CHARS:
-            raise SidecarError(f"sidecar field '{k}' is longer than {MAX_FIELD_CHARS} characters")
-        if v:
-            out[k] = v
-    url = out.get("source_url")
-    if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise SidecarError(f"sidecar field 'source_url' must be an http(s) URL, got {url!r}")
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-        except ValueError:
-            raise SidecarError(f"sidecar field 'source_url' has an invalid port: {url!r}") from None
-    if "platform" in out:
-        out["platform"] = out["platform"].lower()
-        if platforms is not None and out["platform"] not in platforms:
-            raise SidecarError(f"sidecar platform {out['platform']!r} is not configured; known: {sorted(platforms)}")
-    return out
+def build_source(
+    *,
+    partner: Mapping[str, Any],
+    bucket: str,
+    key: str,
+    sidecar: Mapping[str, Any] | None,
+    locations: Locations | None = None,
+) -> Source:
+    """Where the upload was found, from the sidecar and the partner's defaults.
 
-
-def build_source(*, partner: dict[str, Any], bucket: str, key: str, sidecar: dict[str, Any] | None) -> Source:
-    s = sidecar or {}
+    The platform is the sidecar's, else the one whose hosts serve ``source_url``
+    (``locations``), else the partner's default. Without a URL, the partner's
+    ``location_template`` (e.g. ``https://feed.example/items/{key}``) places the item, with
+    the key encoded so that the URL cannot resolve to another item (``locations.key_in_url``).
+    Raises SidecarError when the sidecar names one platform and its URL is on another's hosts:
+    a notice would go to the wrong platform.
+    """
+    s = dict(sidecar or {})
     url = s.get("source_url")
+    url_platform = locations.platform_of(url) if (locations and url) else None
+    platform = s.get("platform") or url_platform or partner["default_platform"]
+    if url_platform and platform != url_platform:
+        raise SidecarError(
+            f"sidecar platform {platform!r} does not match its source_url, which is on {url_platform!r}"
+        )
     template = partner.get("location_template")
     if url is None and template:
-        # The partner's feed says where its items live (e.g. "https://feed.example/items/{key}").
-        url = template.format(key=quote(key), bucket=bucket)
+        url = template.format(key=key_in_url(key), bucket=bucket)
     return Source(
         partner=partner["id"],
-        platform=s.get("platform") or partner["default_platform"],
+        platform=platform,
         url=url,
         uploader=s.get("uploader"),
         title=s.get("title"),

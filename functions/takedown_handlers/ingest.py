@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from takedown_adapters.aws import S3IndexStore, S3MediaStore, StepFunctionsStarter
+from takedown_adapters.aws import S3EvidenceStore, S3IndexStore, S3MediaStore, StepFunctionsStarter
 from takedown_adapters.dynamo import DynamoCaseRepository
 from takedown_adapters.matcher import (
     EngineMatcher,
@@ -67,13 +67,14 @@ def _service() -> IngestService:
             matcher_factory=matcher,
             starter=StepFunctionsStarter(boto_client("stepfunctions"), env("STATE_MACHINE_ARN")),
             partners=env_json("PARTNERS"),
-            platforms=None,
+            platforms=env_json("PLATFORMS"),
             policy=IngestPolicy(
                 max_upload_bytes=int(env("MAX_UPLOAD_BYTES")),
                 max_false_match_rate=rate,
                 stay_down_auto_approve=env("STAY_DOWN_AUTO_APPROVE", "true") == "true",
             ),
             decode_error=DecodeError,
+            evidence=S3EvidenceStore(s3, env("EVIDENCE_BUCKET")),
         )
 
     return cached("ingest", build)

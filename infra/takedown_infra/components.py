@@ -97,7 +97,8 @@ class LambdaCode(Construct):
 
 
 class Cases(Construct):
-    """The single table for cases, audit, reviews, notices, submissions; plus idempotency."""
+    """The single table for cases, audit, reviews, notices, submissions; plus idempotency, and
+    the evidence bucket: each case's full match evidence (the item keeps a bounded copy)."""
 
     def __init__(self, scope: Construct, cid: str, *, retain: bool) -> None:
         super().__init__(scope, cid)
@@ -118,6 +119,8 @@ class Cases(Construct):
             partition_key=ddb.Attribute(name="gsi1pk", type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="gsi1sk", type=ddb.AttributeType.STRING),
         )
+        # Evidence is what a notice rests on: versioned, and kept in prod whatever happens to the stack.
+        self.evidence = _private_bucket(self, "Evidence", retain=retain, versioned=True)
         self.idempotency = ddb.Table(
             self,
             "Idempotency",
@@ -150,6 +153,8 @@ class Ingestion(Construct):
         table: ddb.Table,
         idempotency: ddb.Table,
         catalogue: s3.Bucket,
+        evidence: s3.Bucket,
+        platforms: dict[str, Any],
         limits: dict[str, Any],
         match: dict[str, Any],
     ) -> None:
@@ -207,6 +212,8 @@ class Ingestion(Construct):
                 "CATALOG_BUCKET": catalogue.bucket_name,
                 "QUARANTINE_BUCKET": self.quarantine.bucket_name,
                 "PARTNERS": partner_env,
+                "PLATFORMS": json.dumps(platforms),
+                "EVIDENCE_BUCKET": evidence.bucket_name,
                 "MAX_UPLOAD_BYTES": str(int(limits["max_upload_mb"]) * 1024 * 1024),
                 "MAX_AUDIO_SECONDS": str(limits["max_audio_seconds"]),
                 "MAX_FALSE_MATCH_RATE": str(match["max_false_match_rate"]),
@@ -224,6 +231,8 @@ class Ingestion(Construct):
         for b in self.partner_buckets.values():
             b.grant_read(self.function)
         self.quarantine.grant_put(self.function)
+        evidence.grant_put(self.function)
+        evidence.grant_read(self.function)  # CopyObject reads the submission's evidence into the case's folder
         catalogue.grant_read(self.function)
         table.grant_read_write_data(self.function)
         idempotency.grant_read_write_data(self.function)

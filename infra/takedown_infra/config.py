@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from takedown_core.locations import LocationError, Locations
+
 ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON = ROOT / "cdk.json"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -89,11 +91,27 @@ def validate(cfg: EnvConfig) -> EnvConfig:
     for p in cfg.partners:
         if p.get("default_platform") not in cfg.platforms:
             problems.append(f"partner {p.get('id')}: default_platform must be one of {sorted(cfg.platforms)}")
+        template = p.get("location_template")
+        if template is not None:
+            try:
+                sample = str(template).format(key="k", bucket="b")
+            except (KeyError, IndexError, ValueError):
+                sample = ""
+            if not sample.startswith("https://"):
+                problems.append(f"partner {p.get('id')}: location_template must be an https URL using only {{key}} "
+                                "and {bucket}")
+    try:
+        Locations(cfg.platforms)
+    except LocationError as e:
+        problems.append(f"platforms: location rules: {e}")
     for name, plat in cfg.platforms.items():
         if plat.get("law") not in ("DMCA", "DSA"):
             problems.append(f"platform {name}: law must be DMCA or DSA")
         if plat.get("channel") != "email" or "@" not in str(plat.get("address", "")):
             problems.append(f"platform {name}: channel 'email' with an address is required")
+        licensed = plat.get("licensed_uploaders", [])
+        if not isinstance(licensed, list) or not all(isinstance(u, str) and u.strip() for u in licensed):
+            problems.append(f"platform {name}: licensed_uploaders must be a list of uploader / channel names")
     if not cfg.reviewers.get("allow") or not cfg.reviewers.get("fallback"):
         problems.append("reviewers: 'allow' (a list) and 'fallback' are required")
     r = cfg.review

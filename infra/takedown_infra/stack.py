@@ -26,6 +26,8 @@ class TakedownStack(cdk.Stack):
             table=self.cases.table,
             idempotency=self.cases.idempotency,
             catalogue=self.catalogue.bucket,
+            evidence=self.cases.evidence,
+            platforms=config.platforms,
             limits=config.limits,
             match=config.match,
         )

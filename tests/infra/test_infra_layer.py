@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements.txt"
 FUNCTIONS_DIR = ROOT / "functions"
 # import name -> distribution name, for what the Lambda code imports
-DISTRIBUTIONS = {"aws_lambda_powertools": "aws-lambda-powertools", "aws_xray_sdk": "aws-xray-sdk", "av": "av", "numpy": "numpy"}
+DISTRIBUTIONS = {"aws_lambda_powertools": "aws-lambda-powertools", "aws_xray_sdk": "aws-xray-sdk", "av": "av", "numpy": "numpy",
+                 "pydantic": "pydantic"}
 PROVIDED_BY_LAMBDA = {"boto3", "botocore"}
 OWN = {"takedown_core", "takedown_adapters", "takedown_handlers"}
 

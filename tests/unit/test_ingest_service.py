@@ -11,7 +11,7 @@ import pytest
 from takedown_core.audio import DecodeError
 from takedown_core.cases import Status, case_id_for
 from takedown_core.ingest import IngestPolicy, IngestService, Reason, TooLarge
-from tests.fakes import InMemoryCaseRepository, RecordingStarter
+from tests.fakes import InMemoryCaseRepository, InMemoryEvidenceStore, RecordingStarter
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -22,7 +22,17 @@ PARTNERS = [
     {"id": "feedco", "bucket": FEED, "default_platform": "soundcloud",
      "location_template": "https://feed.example/items/{key}"},
 ]
-PLATFORMS = {"youtube", "tiktok", "soundcloud"}
+PLATFORMS = {
+    "youtube": {"name": "YouTube", "law": "DMCA", "channel": "email", "address": "copyright@youtube.example",
+                "licensed_uploaders": ["Example Records", "ExampleRecordsVEVO"],
+                "location": {"hosts": ["www.youtube.com", "youtube.com", "m.youtube.com", "youtu.be"],
+                             "ids": [{"host": "youtu.be", "path": "/{id}"}, {"path": "/watch", "param": "v"},
+                                     {"path": "/shorts/{id}"}],
+                             "url": "https://www.youtube.com/watch?v={id}", "ignore_params": ["t"]}},
+    "tiktok": {"name": "TikTok", "law": "DSA", "channel": "email", "address": "ip@tiktok.example",
+               "location": {"hosts": ["www.tiktok.com", "tiktok.com"], "ids": [{"path": "/@{*}/video/{id}"}]}},
+    "soundcloud": {"name": "SoundCloud", "law": "DSA", "channel": "email", "address": "copyright@soundcloud.example"},
+}
 MAX_BYTES = 1000
 
 MATCHING = b"ID3 a re-upload of Midnight Harbour"
@@ -117,6 +127,7 @@ class World:
         self.media = FakeMediaStore()
         self.matcher = FakeMatcher()
         self.starter = CountingStarter()
+        self.evidence = InMemoryEvidenceStore()
         self.service = IngestService(
             repo=self.repo,
             media=self.media,
@@ -127,6 +138,7 @@ class World:
             policy=IngestPolicy(max_upload_bytes=MAX_BYTES, max_false_match_rate=1e-6,
                                 stay_down_auto_approve=stay_down_auto_approve),
             decode_error=DecodeError,
+            evidence=self.evidence,
         )
 
     def upload(self, key: str, data: bytes, *, bucket: str = SCAN, sidecar: dict | bytes | None = None,
@@ -176,7 +188,6 @@ def test_given_an_upload_that_grew_past_the_limit_when_downloaded_then_it_is_qua
     [
         (b"{not json", "not valid UTF-8 JSON"),
         ({"source_url": "ftp://example.com/x"}, "'source_url'"),
-        ({"platform": "myspace"}, "not configured"),
         ({"surprise": 1}, "unknown field"),
     ],
 )
@@ -247,7 +258,7 @@ def test_given_an_upload_sharing_only_a_loop_with_a_track_then_no_case_but_the_r
 def test_given_a_match_when_processed_then_one_case_is_opened_and_one_workflow_started(world):
     rec = world.upload("clip.mp4", MATCHING, sidecar={"source_url": URL_1})
     assert rec.outcome == "case" and rec.track_id == "trk-0042"
-    assert rec.case_id == case_id_for("trk-0042", URL_1)
+    assert rec.case_id == case_id_for("trk-0042", "youtube:abc123")  # the item, however its URL is spelt
     case = world.repo.get_case(rec.case_id)
     assert case.status is Status.DETECTED
     assert case.work["title"] == "Midnight Harbour" and case.work["track_id"] == "trk-0042"
@@ -420,3 +431,113 @@ def test_given_storage_trouble_when_downloading_then_the_error_escapes_for_a_ret
     with pytest.raises(ConnectionError):
         world.process("clip.mp4", MATCHING)
     assert world.repo.get_upload(SCAN, "clip.mp4") is None  # the queue retries; no false outcome recorded
+
+
+# --------------------------------------------------------------------------- the hostile trial (issue 13)
+
+
+ONE_VIDEO = ["https://youtu.be/abc123", "https://m.youtube.com/watch?v=abc123", "https://youtube.com/watch?v=abc123",
+             "https://www.youtube.com/watch?v=abc123&t=30s", "https://www.youtube.com/watch?v=abc123"]
+
+
+def test_given_five_spellings_of_one_video_when_uploaded_then_one_case_and_one_execution(world):
+    """Found by the trial: youtu.be, m., no www and &t=30s each opened a case and sent a notice."""
+    recs = [world.upload(f"clip{i}.mp4", MATCHING, sidecar={"source_url": url}) for i, url in enumerate(ONE_VIDEO)]
+    assert {r.outcome for r in recs} == {"case"}
+    assert len({r.case_id for r in recs}) == 1
+    assert len(world.repo.cases) == 1 and len(world.starter.started) == 1
+    assert world.repo.get_case(recs[0].case_id).location == "https://www.youtube.com/watch?v=abc123"
+
+
+def test_given_keys_with_dot_segments_when_placed_by_a_template_then_they_are_not_another_items_case(world):
+    """Found by the trial: key `a/../b.mp3` made the notice URL `/items/b.mp3`, another item."""
+    plain = world.upload("b.mp3", MATCHING, bucket=FEED)
+    dotted = world.upload("a/../b.mp3", MATCHING, bucket=FEED)
+    assert plain.case_id != dotted.case_id
+    url = world.repo.get_case(dotted.case_id).source.url
+    assert url == "https://feed.example/items/a%2F..%2Fb.mp3"
+
+
+@pytest.mark.parametrize(("sidecar", "says"), [
+    (b"[" * 20000 + b"]" * 20000, "recursion limit"),
+    ({"source_url": "http://[oops/x"}, "'source_url'"),
+    ({"source_url": "https://www.youtube.com:99999/watch?v=1"}, "'source_url'"),
+])
+def test_given_a_partners_typo_when_processed_then_the_media_is_quarantined_not_lost(world, sidecar, says):
+    """Found by the trial: RecursionError / ValueError escaped the parser and the upload went to the DLQ."""
+    rec = world.upload("clip.mp4", MATCHING, sidecar=sidecar)
+    assert (rec.outcome, rec.reason) == ("quarantined", Reason.BAD_SIDECAR)
+    assert says in rec.extra["detail"]
+
+
+def test_given_an_unconfigured_platform_when_processed_then_it_is_caught_at_ingest(world):
+    """Found by the trial: accepted at ingest, reviewed, then FAILED at dispatch with an empty reason."""
+    rec = world.upload("clip.mp4", MATCHING, sidecar={"platform": "myspace", "source_url": "https://myspace.example/v/1"})
+    assert (rec.outcome, rec.reason) == ("quarantined", Reason.UNKNOWN_PLATFORM)
+    assert "'myspace'" in rec.extra["detail"] and "youtube" in rec.extra["detail"]
+    assert world.repo.cases == {} and world.matcher.calls == []
+
+
+def test_given_a_sidecar_naming_one_platform_with_another_platforms_url_then_it_is_quarantined(world):
+    rec = world.upload("clip.mp4", MATCHING, sidecar={"platform": "tiktok", "source_url": "https://youtu.be/abc123"})
+    assert (rec.outcome, rec.reason) == ("quarantined", Reason.BAD_SIDECAR)
+
+
+def test_given_a_url_without_platform_then_the_platform_comes_from_its_host(world):
+    feed = world.upload("clip.mp4", MATCHING, bucket=FEED, sidecar={"source_url": "https://youtu.be/abc123"})
+    assert world.repo.get_case(feed.case_id).source.platform == "youtube"  # not the feed partner's soundcloud
+
+
+@pytest.mark.parametrize("uploader", ["Example Records", "  example   RECORDS ", "ExampleRecordsVEVO"])
+def test_given_the_labels_own_channel_when_it_matches_then_no_case_and_no_stay_down(world, uploader):
+    """Found by the trial: stay-down sent a notice against the label's official channel."""
+    first = world.upload("a.mp4", MATCHING, sidecar={"source_url": URL_1})
+    world.repo.mark_stay_down("trk-0042", first.content_hash, first.case_id)
+    rec = world.upload("own.mp4", MATCHING, sidecar={"source_url": "https://youtu.be/own0001", "uploader": uploader})
+    assert (rec.outcome, rec.reason, rec.case_id, rec.track_id) == ("licensed", Reason.LICENSED, None, "trk-0042")
+    assert "licensed" in rec.extra["detail"]
+    assert len(world.repo.cases) == 1 and list(world.starter.started) == [first.case_id]
+
+
+def test_given_a_licensed_name_on_another_platform_then_it_is_not_licensed_there(world):
+    rec = world.upload("c.mp4", MATCHING, sidecar={"source_url": URL_2, "uploader": "Example Records"})
+    assert rec.outcome == "case"  # the allow-list is per platform: this name is YouTube's
+
+
+def test_given_a_folder_marker_when_processed_then_nothing_is_recorded(world):
+    """Found by the trial: the S3 console's "create folder" object was quarantined as `empty`."""
+    assert world.upload("incoming/", b"") is None
+    assert world.repo.uploads == {} and world.media.quarantined == []
+    assert world.upload("incoming/empty.mp3", b"").reason == Reason.EMPTY  # a real empty file still is
+
+
+def _huge_match() -> dict:
+    """A 15-minute compilation against a catalogue of many versions: 239 others, 200 landmarks each."""
+    landmarks = [[round(i * 4.5, 3), round(i * 4.5 + 12.0, 3)] for i in range(200)]
+    other = {**BEST, "landmarks": landmarks, "metadata": {**BEST["metadata"], "notes": "n" * 5000}}
+    return {**BEST, "landmarks": landmarks, "others": [{**other, "track_id": f"trk-v{i}", "score": 8.0 - i / 100}
+                                                      for i in range(239)]}
+
+
+def test_given_evidence_larger_than_an_item_then_the_case_keeps_it_bounded_and_s3_keeps_it_whole(world):
+    """Found by the trial: 1 MB of evidence failed the DynamoDB write and the upload went to the DLQ."""
+    huge = _huge_match()
+    others = huge.pop("others")
+
+    class Huge(FakeMatcher):
+        def match(self, path):
+            return dict(huge), [dict(o) for o in others], {"duration_s": 900.0}
+
+    world.matcher = Huge()
+    rec = world.upload("compilation.mp4", MATCHING, sidecar={"source_url": URL_1})
+    case = world.repo.get_case(rec.case_id)
+    stored = json.dumps(case.to_dict())
+    assert len(json.dumps({**huge, "others": others})) > 400_000 > len(stored)
+    assert len(json.dumps(case.evidence)) <= 64 * 1024
+    assert case.evidence["others_total"] == 239 and len(case.evidence["others"]) == 10
+    assert case.evidence["others"][0]["track_id"] == "trk-v0"
+    full = world.evidence.documents[case.evidence["full_evidence"]]
+    assert case.evidence["full_evidence"].startswith(f"s3://evidence/cases/{case.case_id}/")
+    assert len(full["others"]) == 239 and len(full["others"][-1]["landmarks"]) == 200
+    sub = world.repo.get_submission(rec.content_hash)
+    assert len(json.dumps(sub.match)) <= 64 * 1024 and sub.match["full_evidence"].startswith("s3://evidence/submissions/")

@@ -193,3 +193,53 @@ def test_given_a_location_template_and_a_sidecar_url_when_building_then_the_side
     src = build_source(partner=FEED_PARTNER, bucket="feedco-landing", key="k.mp3",
                        sidecar={"source_url": "https://soundcloud.com/x/y"})
     assert src.url == "https://soundcloud.com/x/y"
+
+
+# --------------------------------------------------------------------------- hostile sidecars (issue 13)
+
+
+@pytest.mark.parametrize("data", [
+    b"[" * 20000 + b"]" * 20000,
+    b'{"title": ' + b"[" * 20000 + b"]" * 20000 + b"}",
+    b'{"title": ' + b'{"a":' * 20000 + b"1" + b"}" * 20000 + b"}",
+])
+def test_given_a_sidecar_nested_thousands_deep_then_it_is_a_sidecar_error_not_a_crash(data):
+    """Found by the hostile trial: json.loads raised RecursionError, which escaped to the DLQ."""
+    assert "sidecar" in error_of(data[:MAX_SIDECAR_BYTES])
+
+
+@pytest.mark.parametrize("url", ["http://[oops/x", "https://[::1/x", "http://a]b/", "https://exa mple.com/",
+                                 "https://example.com/\r\nX-Injected: 1", "https://example.com:0x50/"])
+def test_given_a_source_url_the_url_parser_chokes_on_then_it_is_a_sidecar_error(url):
+    """Found by the hostile trial: urlsplit raised ValueError("Invalid IPv6 URL") outside the parser's guard."""
+    assert "'source_url'" in error_of(raw({"source_url": url}))
+
+
+@pytest.mark.parametrize("data", [b'{"title": "\\ud800"}', b'{"title": "a\\u0000b"}', b"\xef\xbb\xbf{}",
+                                  b'{"title": 1e999}', b'{"title": "x", "title": 2}', b"{" + b" " * 60000 + b"}"])
+def test_given_odd_but_small_sidecars_then_they_parse_or_fail_with_a_sidecar_error(data):
+    try:
+        parse_sidecar(data)
+    except SidecarError:
+        pass
+
+
+def test_given_a_sidecar_whose_platform_and_url_disagree_then_build_source_refuses():
+    from takedown_core.locations import Locations
+
+    locs = Locations({"youtube": {"location": {"hosts": ["www.youtube.com", "youtu.be"]}},
+                      "tiktok": {"location": {"hosts": ["www.tiktok.com"]}}})
+    with pytest.raises(SidecarError, match="does not match its source_url"):
+        build_source(partner=PARTNER, bucket="b", key="k", locations=locs,
+                     sidecar={"platform": "tiktok", "source_url": "https://youtu.be/abc"})
+    src = build_source(partner=FEED_PARTNER, bucket="b", key="k", locations=locs,
+                       sidecar={"source_url": "https://youtu.be/abc"})
+    assert src.platform == "youtube"  # the URL's host says where it is, not the partner's default
+
+
+@pytest.mark.parametrize("key", ["a/../b.mp3", "./b.mp3", "x/./../../b.mp3"])
+def test_given_a_key_with_dot_segments_then_the_template_url_cannot_resolve_to_another_item(key):
+    """Found by the hostile trial: `a/../b.mp3` became `/b.mp3`, another item's URL."""
+    src = build_source(partner=FEED_PARTNER, bucket="feedco-landing", key=key, sidecar=None)
+    assert normalize_location(src.url) != "https://feed.example/items/b.mp3?from=feedco-landing"
+    assert ".." not in normalize_location(src.url).split("?")[0].split("/")

@@ -1,0 +1,93 @@
+"""Match evidence that fits a DynamoDB item by design, whatever the upload or the catalogue.
+
+The engine's full answer for one upload (the best match, every other track that also
+matched, up to 200 landmarks each, the partial matches, the query's figures) grows with the
+upload's length and with how many versions of a recording the catalogue holds: a 15-minute
+compilation against a catalogue with several versions of each recording produced 1 MB, and
+DynamoDB refuses items over 400 KB. So the full answer is written to S3 under the case
+(``EvidenceStore``, referenced as ``full_evidence``) and the item keeps :func:`bound_evidence`:
+what the review page, the e-mails and the notice read, within fixed limits, and in any case
+under ``MAX_EVIDENCE_BYTES`` of JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+MAX_EVIDENCE_BYTES = 64 * 1024   # JSON bytes of the bounded evidence; DynamoDB's item limit is 400 KB
+MAX_LANDMARKS = 200              # landmarks drawn on the review page (the engine's own cap)
+MAX_OTHERS = 10                  # other catalogue tracks that also matched, strongest first
+MAX_PARTIAL = 5                  # partial matches (shared loop / sample) reported for audit
+MAX_TEXT = 300                   # characters of any one metadata value
+MAX_METADATA_KEYS = 20
+_OTHER_FIELDS = ("track_id", "score", "false_match_rate", "offset_s", "query_start_s", "matched_duration_s",
+                 "speed", "pitch_semitones", "salient_share")
+_OTHER_METADATA = ("title", "artist", "isrc", "owner")
+
+
+def _clip(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        return value[: MAX_TEXT - 1] + "…"
+    if isinstance(value, (list, tuple)):
+        return [_clip(v) for v in list(value)[:MAX_METADATA_KEYS]]
+    if isinstance(value, Mapping):
+        return {str(k)[:80]: _clip(v) for k, v in list(value.items())[:MAX_METADATA_KEYS]}
+    return value
+
+
+def _thin(points: list[Any], keep: int) -> list[Any]:
+    """At most ``keep`` points, evenly spread over the list (first and order kept)."""
+    if len(points) <= keep:
+        return list(points)
+    if keep <= 0:
+        return []
+    step = len(points) / keep
+    return [points[int(i * step)] for i in range(keep)]
+
+
+def _other(match: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: match.get(k) for k in _OTHER_FIELDS if k in match}
+    meta = match.get("metadata") or {}
+    out["metadata"] = _clip({k: meta[k] for k in _OTHER_METADATA if k in meta})
+    return out
+
+
+def bound_evidence(full: Mapping[str, Any], *, ref: str | None = None) -> dict[str, Any]:
+    """The evidence a case item keeps, from the engine's full match document.
+
+    ``full`` is ``{**best_match, "others": [match, ...], "query": {...}}`` as the matcher gives
+    it; ``ref`` is where the full document lives (an ``s3://`` URI), stored as
+    ``full_evidence``. Returns a new dict with the best match's fields (metadata values
+    clipped to ``MAX_TEXT`` characters, landmarks thinned to ``MAX_LANDMARKS``), the
+    ``MAX_OTHERS`` strongest other matches without landmarks, ``others_total``, the query
+    figures with at most ``MAX_PARTIAL`` partial matches, and ``full_evidence``. Its JSON is
+    at most ``MAX_EVIDENCE_BYTES``: if the limits above still leave more (long metadata,
+    many keys), landmarks and then the other matches are halved until it fits.
+    """
+    out: dict[str, Any] = {k: _clip(v) for k, v in full.items() if k not in ("others", "query", "landmarks")}
+    landmarks = list(full.get("landmarks") or [])
+    out["landmarks"] = _thin(landmarks, MAX_LANDMARKS)
+    others = sorted((o for o in (full.get("others") or []) if isinstance(o, Mapping)),
+                    key=lambda o: -float(o.get("score") or 0.0))
+    out["others"] = [_other(o) for o in others[:MAX_OTHERS]]
+    out["others_total"] = len(others)
+    if "query" in full:
+        query = dict(full.get("query") or {})
+        if "partial" in query:
+            query["partial"] = list(query.get("partial") or [])[:MAX_PARTIAL]
+        out["query"] = _clip(query)
+    if ref:
+        out["full_evidence"] = ref
+    while len(json.dumps(out, default=str)) > MAX_EVIDENCE_BYTES:
+        if out["landmarks"]:
+            out["landmarks"] = _thin(out["landmarks"], len(out["landmarks"]) // 2)
+        elif out["others"]:
+            out["others"] = out["others"][: len(out["others"]) // 2]
+        else:  # only unbounded text can be left: keep the decision's figures, drop the rest
+            keep = ("track_id", "score", "false_match_rate", "offset_s", "query_start_s", "matched_duration_s",
+                    "speed", "pitch_semitones", "time_stretch", "transform", "aligned_hashes", "salient_share",
+                    "salient_peaks", "salient_confirmed", "others_total", "full_evidence")
+            out = {k: out[k] for k in keep if k in out} | {"landmarks": [], "others": [], "truncated": True}
+            break
+    return out
