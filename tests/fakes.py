@@ -168,3 +168,15 @@ COMPLAINANT = {
     "email": "rights@label.example",
     "signature": "Jane Doe",
 }
+
+
+def approve_as_reviewer(repo, case_id: str, reviewer: str = "alice@label.example",
+                        at: str = "2025-03-01T12:30:00.000Z") -> Case:
+    """Move a DETECTED case to APPROVED the way a reviewer's decision does (the decision
+    record the review API writes), for tests that need an approved case and not a review."""
+    decision = {"decision": "approve", "reason": None, "note": None, "by": reviewer, "at": at,
+                "review_id": "rv-test", "round": 0}
+    return repo.transition(case_id, Status.DETECTED, Status.APPROVED,
+                           AuditEvent(case_id, at, f"reviewer:{reviewer}", "approved", "DETECTED", "APPROVED",
+                                      decision),
+                           updates={"decision": decision})

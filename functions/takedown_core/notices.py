@@ -148,10 +148,31 @@ def _evidence_text(case: Mapping[str, Any]) -> str:
     parts[0] += f" (match score {s['score']})."
     parts.append(f"{s['change']}.")
     parts.append(f"Statistically there is {s['chance']}.")
-    decision = case.get("decision") or {}
-    if isinstance(decision, Mapping) and decision.get("decision") == "approve":
-        parts.append("A member of our rights team reviewed this evidence before this notice was sent.")
+    parts.extend(_approval_text(case.get("decision")))
     return " ".join(parts)
+
+
+def _approval_text(decision: Any) -> list[str]:
+    """How this notice was approved, in words that are true of it (it is signed under penalty
+    of perjury): a person's review, or the stay-down policy and the reviewed case it rests on."""
+    if not isinstance(decision, Mapping) or decision.get("decision") != "approve":
+        return []
+    if not str(decision.get("by", "")).startswith("policy:"):
+        return ["A member of our rights team reviewed this evidence before this notice was sent."]
+    basis = decision.get("basis") if isinstance(decision.get("basis"), Mapping) else {}
+    reviewed = basis.get("reviewed") if isinstance(basis.get("reviewed"), Mapping) else {}
+    if not basis or not reviewed:
+        return ["This notice was approved under our stay-down policy, without a new review of this upload."]
+    when = _date(_s(reviewed, "at", 40))
+    sent = _date(_s(basis, "notice_sent_at", 40))
+    where = safe_http_url(_s(basis, "location", 2048))
+    rid, bid = _s(reviewed, "case_id", 120), _s(basis, "case_id", 120)
+    notice_part = (f"a notice was sent{f' on {sent}' if sent else ''}{f' concerning {where}' if where else ''}"
+                   f" (our reference {bid})")
+    text = f"This upload is a byte-for-byte copy of a file that a member of our rights team reviewed{f' on {when}' if when else ''}"
+    text += f", after which {notice_part}." if rid == bid else f" (our reference {rid}); for that file {notice_part}."
+    text += " Under our stay-down policy this notice was approved on that basis, without a new review of this upload."
+    return [text]
 
 
 def _location(src: Mapping[str, Any]) -> tuple[str, str]:

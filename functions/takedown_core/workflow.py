@@ -221,15 +221,62 @@ class WorkflowService:
         return {"case_id": case_id, "round": nxt, "expired": False, "auto_approve": False}
 
     def approve_by_policy(self, *, case_id: str) -> dict[str, Any]:
+        """Approve a stay-down re-upload without a new review, if the policy's basis still holds.
+
+        The basis is the earlier case named in the case's policy (``stay_down_case``): the same
+        work and the same bytes, its notice sent (``NOTICE_SENT`` or ``CONTENT_REMOVED``: a
+        disputed takedown is no basis), and, at the end of the chain of such cases, a person's
+        review. When it holds, the decision records it (``basis``) so that the notice can say
+        truthfully how it was approved. When it does not, nothing changes, the refusal is
+        audited and ``{"approved": False}`` sends the case to a person (the state machine's
+        "Approved by policy?" choice). Raises ConcurrentChange if the case is not DETECTED.
+        """
         case = self._case(case_id)
+        if case.status != Status.DETECTED:
+            raise ConcurrentChange(case_id, Status.DETECTED, case.status)
+        basis, why_not = self._stay_down_basis(case)
+        if basis is None:
+            self.repo.append_audit(AuditEvent(case_id, utcnow(), "policy:stay-down", "policy_declined",
+                                              case.status.value, case.status.value, {"reason": why_not}))
+            return {"case_id": case_id, "approved": False, "reason": why_not}
+        at = utcnow()
+        reason = case.policy.get("reason")
         self.repo.transition(
             case_id, Status.DETECTED, Status.APPROVED,
-            AuditEvent(case_id, utcnow(), "policy:stay-down", "approved", Status.DETECTED.value,
-                       Status.APPROVED.value, {"reason": case.policy.get("reason")}),
-            updates={"decision": {"decision": "approve", "by": "policy:stay-down", "at": utcnow(),
-                                  "note": case.policy.get("reason")}},
+            AuditEvent(case_id, at, "policy:stay-down", "approved", Status.DETECTED.value,
+                       Status.APPROVED.value, {"reason": reason, "basis": basis}),
+            updates={"decision": {"decision": "approve", "by": "policy:stay-down", "at": at, "note": reason,
+                                  "basis": basis}},
         )
-        return {"case_id": case_id}
+        return {"case_id": case_id, "approved": True}
+
+    def _stay_down_basis(self, case: Case) -> tuple[dict[str, Any] | None, str]:
+        """(basis, "") when the stay-down policy may approve ``case``, else (None, why not)."""
+        earlier_id = case.policy.get("stay_down_case")
+        earlier = self.repo.get_case(earlier_id) if earlier_id else None
+        if earlier is None:
+            return None, "the policy names no earlier case that this one rests on"
+        if earlier.track_id != case.track_id or earlier.submission != case.submission:
+            return None, f"the earlier case {earlier.case_id} concerns other content"
+        if earlier.status not in (Status.NOTICE_SENT, Status.CONTENT_REMOVED):
+            return None, f"the earlier case {earlier.case_id} is {earlier.status.value}, not a takedown that stands"
+        decision = earlier.decision or {}
+        if decision.get("decision") != "approve":
+            return None, f"the earlier case {earlier.case_id} has no approval on record"
+        if str(decision.get("by", "")).startswith("policy:"):
+            reviewed = (decision.get("basis") or {}).get("reviewed")
+        else:
+            reviewed = {"case_id": earlier.case_id, "at": decision.get("at")}
+        if not reviewed:
+            return None, f"no person reviewed the content behind the earlier case {earlier.case_id}"
+        return {
+            "case_id": earlier.case_id,
+            "location": earlier.location,
+            "platform": earlier.source.platform,
+            "status": earlier.status.value,
+            "notice_sent_at": (earlier.notice or {}).get("sent_at"),
+            "reviewed": reviewed,
+        }, ""
 
     def record_failure(self, *, case_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
         """Any failure ends the case in FAILED with its cause; never silent."""

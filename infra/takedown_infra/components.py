@@ -404,7 +404,15 @@ class Workflow(Construct):
         request_review.add_catch(review_timed_out, errors=["States.Timeout"], result_path="$.timeout")
         request_review.add_catch(record_failure, result_path="$.error")
 
-        approve_by_policy = step("Approve by policy", "approve_by_policy")
+        approve_by_policy = tasks.LambdaInvoke(
+            self,
+            "Approve by policy",
+            lambda_function=steps,
+            payload=sfn.TaskInput.from_object({"action": "approve_by_policy", "case_id.$": "$.case_id"}),
+            payload_response_only=True,
+            retry_on_service_exceptions=True,
+            result_path="$.policy",
+        )
         approve_by_policy.add_catch(record_failure, result_path="$.error")
 
         dispatch_notice = tasks.LambdaInvoke(
@@ -436,7 +444,12 @@ class Workflow(Construct):
             .when(sfn.Condition.boolean_equals("$.expired", True), sfn.Succeed(self, "Review expired"))
             .otherwise(request_review)
         )
-        approve_by_policy.next(dispatch_notice)
+        # The policy's basis may no longer hold (the earlier takedown was disputed): a person decides.
+        approve_by_policy.next(
+            sfn.Choice(self, "Approved by policy?")
+            .when(sfn.Condition.boolean_equals("$.policy.approved", True), dispatch_notice)
+            .otherwise(request_review)
+        )
 
         definition = (
             sfn.Choice(self, "Stay-down auto-approve?")

@@ -9,7 +9,7 @@ from takedown_core.dispatch import NoticeChannelError, NoticeInDoubt, NoticeNotA
 from takedown_core.review_links import csrf_token, sign_link
 from takedown_core.review_service import ReviewService
 from takedown_core.workflow import ReviewSettings, WorkflowService
-from tests.fakes import COMPLAINANT, InMemoryCaseRepository, RecordingCallback, RecordingMailer
+from tests.fakes import COMPLAINANT, InMemoryCaseRepository, RecordingCallback, RecordingMailer, approve_as_reviewer
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -60,7 +60,7 @@ class World:
 
     def approved(self, **kw) -> Case:
         case = self.open(**kw)
-        self.wf.approve_by_policy(case_id=case.case_id)
+        approve_as_reviewer(self.repo, case.case_id)
         return case
 
 

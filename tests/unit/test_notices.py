@@ -210,3 +210,44 @@ def test_given_a_human_approval_then_the_notice_says_the_match_was_reviewed(law)
     n = notice(law, case=case)
     assert "reviewed this evidence" in n.text
     assert "reviewed this evidence" not in notice(law).text
+
+
+# --------------------------------------------------------------------------- how it was approved (issue 13)
+
+POLICY_DECISION = {
+    "decision": "approve", "by": "policy:stay-down", "at": "2026-11-02T09:00:00.000Z",
+    "basis": {"case_id": "case-earlier", "location": "https://www.youtube.com/watch?v=first", "platform": "youtube",
+              "status": "NOTICE_SENT", "notice_sent_at": "2026-10-20T10:00:00.000Z",
+              "reviewed": {"case_id": "case-earlier", "at": "2026-10-20T09:30:00.000Z"}},
+}
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_given_a_stay_down_approval_then_the_notice_says_how_it_was_approved_and_claims_no_review(law):
+    """Found by the trial: a fast-tracked re-upload's notice said a person had reviewed it."""
+    case = make_case()
+    case["decision"] = POLICY_DECISION
+    text = notice(law, case=case).text
+    flat = " ".join(text.split())
+    assert "reviewed this evidence before this notice was sent" not in flat
+    assert "stay-down policy" in flat and "without a new review of this upload" in flat
+    assert "byte-for-byte copy of a file that a member of our rights team reviewed on 2026-10-20" in flat
+    assert "case-earlier" in flat and "https://www.youtube.com/watch?v=first" in flat
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_given_a_chain_of_stay_down_cases_then_the_notice_names_the_reviewed_case_and_the_last_takedown(law):
+    case = make_case()
+    case["decision"] = {**POLICY_DECISION, "basis": {**POLICY_DECISION["basis"], "case_id": "case-second",
+                                                     "reviewed": {"case_id": "case-first", "at": "2026-10-01T00:00:00Z"}}}
+    flat = " ".join(notice(law, case=case).text.split())
+    assert "reviewed on 2026-10-01 (our reference case-first)" in flat and "(our reference case-second)" in flat
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_given_a_policy_approval_without_a_recorded_basis_then_the_notice_says_policy_only(law):
+    case = make_case()
+    case["decision"] = {"decision": "approve", "by": "policy:stay-down"}
+    flat = " ".join(notice(law, case=case).text.split())
+    assert "approved under our stay-down policy, without a new review" in flat
+    assert "member of our rights team reviewed" not in flat

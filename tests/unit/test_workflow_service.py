@@ -10,7 +10,7 @@ import pytest
 from takedown_core.cases import AuditEvent, Case, ConcurrentChange, Source, Status
 from takedown_core.review_links import verify_link
 from takedown_core.workflow import REVIEW_RECORD_GRACE, CaseNotFound, ReviewSettings, WorkflowService, assign_reviewer
-from tests.fakes import InMemoryCaseRepository, RecordingMailer
+from tests.fakes import InMemoryCaseRepository, RecordingMailer, approve_as_reviewer
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -30,14 +30,16 @@ SETTINGS = ReviewSettings(
 LINK = re.compile(r"https://review\.label\.example/review/[^\s\"'<>]+")
 
 
-def make_case(*, owner="Example Records Ltd", url="https://www.youtube.com/watch?v=abc123", auto=False) -> Case:
+def make_case(*, owner="Example Records Ltd", url="https://www.youtube.com/watch?v=abc123", auto=False,
+              stay_down_case: str | None = None) -> Case:
     return Case.open(
         track_id="trk-0042",
         work={"title": "Midnight Harbour", "artist": "The Lanterns", "isrc": "GBXYZ2400123", "owner": owner},
         source=Source(partner="scanco", platform="youtube", url=url, uploader="nightcore_fan", bucket="b", key="k"),
         evidence={"score": 8.4, "false_match_rate": 4e-9, "offset_s": 52.5},
         policy={"auto_approve": auto, "reason": "stay-down: identical content was taken down before in case-x"
-                if auto else "match above threshold: human review required"},
+                if auto else "match above threshold: human review required",
+                **({"stay_down_case": stay_down_case} if stay_down_case else {})},
         submission="ab" * 32,
     )
 
@@ -160,7 +162,7 @@ def test_given_two_requests_then_each_review_id_is_new_and_unguessable(world):
 
 def test_given_a_case_that_was_decided_when_review_is_requested_then_it_refuses(world):
     case = world.open()
-    world.wf.approve_by_policy(case_id=case.case_id)
+    approve_as_reviewer(world.repo, case.case_id)
     with pytest.raises(ConcurrentChange):
         world.wf.request_review(case_id=case.case_id, round_=0, task_token=TOKEN)
     assert world.mailer.sent == []
@@ -234,17 +236,71 @@ def test_given_a_decision_in_the_last_instant_when_the_timeout_fires_then_the_de
 # --------------------------------------------------------------------------- policy and failures
 
 
-def test_given_a_stay_down_case_when_approved_by_policy_then_it_is_approved_with_the_policy_as_actor(world):
-    case = world.open(auto=True)
-    assert world.wf.approve_by_policy(case_id=case.case_id) == {"case_id": case.case_id}
+def taken_down(world, url="https://www.youtube.com/watch?v=first", *, by_policy_of: Case | None = None) -> Case:
+    """An earlier case for the same bytes whose notice went out: reviewed by a person, or (with
+    ``by_policy_of``) itself approved by the stay-down policy on that case."""
+    case = world.open(url=url, auto=by_policy_of is not None, stay_down_case=by_policy_of and by_policy_of.case_id)
+    if by_policy_of is None:
+        approve_as_reviewer(world.repo, case.case_id, reviewer=ALICE, at="2025-03-01T12:30:00.000Z")
+    else:
+        assert world.wf.approve_by_policy(case_id=case.case_id)["approved"] is True
+    world.repo.transition(case.case_id, Status.APPROVED, Status.NOTICE_SENT,
+                          AuditEvent(case.case_id, "2025-03-01T12:31:00.000Z", "system:notice", "notice_sent",
+                                     "APPROVED", "NOTICE_SENT"),
+                          updates={"notice": {"sent_at": "2025-03-01T12:31:00.000Z", "law": "DMCA"}})
+    return world.repo.get_case(case.case_id)
+
+
+def test_given_a_stay_down_case_when_approved_by_policy_then_it_is_approved_with_its_basis_on_record(world):
+    earlier = taken_down(world)
+    case = world.open(auto=True, stay_down_case=earlier.case_id)
+    assert world.wf.approve_by_policy(case_id=case.case_id) == {"case_id": case.case_id, "approved": True}
     now = world.repo.get_case(case.case_id)
     assert now.status is Status.APPROVED
     assert now.decision["decision"] == "approve" and now.decision["by"] == "policy:stay-down"
+    basis = now.decision["basis"]
+    assert (basis["case_id"], basis["status"], basis["notice_sent_at"]) == (
+        earlier.case_id, "NOTICE_SENT", "2025-03-01T12:31:00.000Z")
+    assert basis["reviewed"] == {"case_id": earlier.case_id, "at": "2025-03-01T12:30:00.000Z"}
     ev = world.repo.audit_trail(case.case_id)[-1]
     assert (ev.actor, ev.action, ev.from_status, ev.to_status) == ("policy:stay-down", "approved", "DETECTED",
                                                                    "APPROVED")
     assert "stay-down" in ev.detail["reason"]
     assert world.mailer.sent == []
+
+
+def test_given_a_chain_of_stay_down_cases_then_the_basis_names_the_case_a_person_reviewed(world):
+    first = taken_down(world)
+    second = taken_down(world, "https://www.youtube.com/watch?v=second", by_policy_of=first)
+    third = world.open(url="https://www.youtube.com/watch?v=third", auto=True, stay_down_case=second.case_id)
+    world.wf.approve_by_policy(case_id=third.case_id)
+    basis = world.repo.get_case(third.case_id).decision["basis"]
+    assert basis["case_id"] == second.case_id and basis["reviewed"]["case_id"] == first.case_id
+
+
+@pytest.mark.parametrize("earlier_state", ["none", "missing", "disputed", "in_review", "other_content"])
+def test_given_no_standing_basis_when_approved_by_policy_then_it_declines_and_a_person_decides(world, earlier_state):
+    """A notice may not say the content was taken down before unless a standing takedown says so."""
+    if earlier_state == "none":
+        ref = None
+    elif earlier_state == "missing":
+        ref = "case-gone"
+    elif earlier_state == "in_review":
+        e = world.open(url="https://www.youtube.com/watch?v=e")
+        world.wf.request_review(case_id=e.case_id, round_=0, task_token="t")
+        ref = e.case_id
+    else:
+        e = taken_down(world)
+        ref = e.case_id
+        if earlier_state == "disputed":
+            world.wf.record_outcome(case_id=e.case_id, outcome="disputed", actor="ops:x", note="counter-notice")
+        else:
+            world.repo.cases[e.case_id].submission = "cd" * 32
+    case = world.open(url="https://www.youtube.com/watch?v=again", auto=True, stay_down_case=ref)
+    out = world.wf.approve_by_policy(case_id=case.case_id)
+    assert out["approved"] is False and out["reason"]
+    assert world.repo.get_case(case.case_id).status is Status.DETECTED
+    assert world.actions(case.case_id)[-1] == "policy_declined"
 
 
 def test_given_a_case_in_review_when_approved_by_policy_then_it_refuses(world):
@@ -261,7 +317,7 @@ def test_given_a_live_case_when_a_failure_is_recorded_then_it_is_failed_with_the
     if setup == "in_review":
         world.wf.request_review(case_id=case.case_id, round_=0, task_token="t0")
     if setup == "approved":
-        world.wf.approve_by_policy(case_id=case.case_id)
+        approve_as_reviewer(world.repo, case.case_id)
     before = world.repo.get_case(case.case_id).status
 
     out = world.wf.record_failure(case_id=case.case_id,

@@ -192,3 +192,35 @@ def test_given_content_taken_down_before_when_it_reappears_elsewhere_then_stay_d
         assert [e.actor for e in approved] == ["policy:stay-down"]
         assert len(stack.review_links()) == reviews_before  # nobody was asked
         assert sum("watch?v=again" in m["body"] for m in stack.sent_mail()) == 1  # one notice
+        notice = next(m for m in stack.sent_mail() if "watch?v=again" in m["body"])
+        flat = " ".join(notice["body"].split())
+        assert "reviewed this evidence before this notice was sent" not in flat  # nobody reviewed this one
+        assert "stay-down policy" in flat and summary["uploads"][0]["case_id"] in flat
+
+
+def test_given_the_earlier_takedown_was_disputed_when_the_content_reappears_then_a_person_reviews_it(
+        tmp_path, media):
+    with LocalStack("dev") as stack:
+        first = uploads_dir(tmp_path / "a", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
+            {"source_url": "https://www.youtube.com/watch?v=first", "platform": "youtube"})})
+        summary = driver.run(stack, catalog=media["catalog"], uploads=first, decide="approve")
+        first_id = summary["uploads"][0]["case_id"]
+        fn = stack.function_name("takedown_handlers.workflow.handler")
+        resp = stack.client("lambda").invoke(FunctionName=fn, Payload=json.dumps(
+            {"action": "record_outcome", "case_id": first_id, "outcome": "disputed", "note": "counter-notice"}).encode())
+        assert not resp.get("FunctionError")
+
+        again = uploads_dir(tmp_path / "b", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
+            {"source_url": "https://www.youtube.com/watch?v=again", "platform": "youtube"})})
+        (again / "excerpt.mp3").rename(again / "reupload.mp3")
+        (again / "excerpt.json").rename(again / "reupload.json")
+        dropped = driver.drop_uploads(stack, again)
+        driver.wait_ingested(stack, dropped, progress=False)
+        rec = stack.repository().get_upload(dropped[0].bucket, dropped[0].key)
+        assert rec.case_id != first_id
+        assert stack.repository().get_case(rec.case_id).policy["auto_approve"] is True  # ingest still offered it
+        driver.wait_for(lambda: driver.settled(stack, rec.case_id), 60, "review")
+        case = stack.repository().get_case(rec.case_id)
+        assert case.status == Status.IN_REVIEW  # the policy declined: the disputed takedown is no basis
+        declined = [e for e in stack.repository().audit_trail(rec.case_id) if e.action == "policy_declined"]
+        assert declined and "NOTICE_DISPUTED" in declined[0].detail["reason"]
