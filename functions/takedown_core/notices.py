@@ -175,14 +175,21 @@ def _approval_text(decision: Any) -> list[str]:
     return [text]
 
 
-def _location(src: Mapping[str, Any]) -> tuple[str, str]:
-    """(text, reason-if-empty) identifying the upload by its exact URL plus what else we know."""
-    url = safe_http_url(_s(src, "url", 2048))
+def _location(case: Mapping[str, Any], src: Mapping[str, Any]) -> tuple[str, str]:
+    """(text, reason-if-empty) identifying the upload by its exact URL plus what else we know.
+
+    The URL is the case's canonical location (the item's own URL on its platform, the same for
+    every spelling of it: ``locations.Locations``) when it is an http(s) URL, else the URL
+    as reported; a reported URL that differs is given too."""
+    reported = safe_http_url(_s(src, "url", 2048))
+    url = safe_http_url(_s(case, "location", 2048)) or reported
     if not url:
         given = _s(src, "url", 200)
         why = f"the URL {given!r} is not an http(s) address" if given else "no URL locates the material"
         return "", why
     lines = [f"URL: {url}"]
+    if reported and reported != url:
+        lines.append(f"As reported to us: {reported}")
     if _s(src, "title"):
         lines.append(f"Title on the platform: “{_s(src, 'title')}”")
     if _s(src, "uploader"):
@@ -221,7 +228,7 @@ def _dmca(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, st
     ident = _work_identification(work, _s(case, "track_id", 120), owner)
     fields["copyrighted_work"] = ident[:1].upper() + ident[1:]
     why["copyrighted_work"] = "" if fields["copyrighted_work"] else "the work has no title"
-    loc, why["infringing_material"] = _location(src)
+    loc, why["infringing_material"] = _location(case, src)
     evidence = _evidence_text(case)
     fields["infringing_material"] = (
         f"The audio of the following upload reproduces the copyrighted work without authorisation. "
@@ -281,7 +288,7 @@ def _dsa(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str
             "licensed this use.\n"
             f"Substantiation: {evidence}"
         )
-    fields["exact_location"], why["exact_location"] = _location(src)
+    fields["exact_location"], why["exact_location"] = _location(case, src)
     if fields["exact_location"]:
         fields["exact_location"] += f"\nType of content: audio (or the audio track of a video) hosted on {platform_name(_s(src, 'platform', 80)) or 'your service'}."
     name = _s(c, "name", 200) or _s(c, "organisation", 200)

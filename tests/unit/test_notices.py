@@ -251,3 +251,12 @@ def test_given_a_policy_approval_without_a_recorded_basis_then_the_notice_says_p
     flat = " ".join(notice(law, case=case).text.split())
     assert "approved under our stay-down policy, without a new review" in flat
     assert "member of our rights team reviewed" not in flat
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_given_a_case_with_a_canonical_location_then_the_notice_points_at_it_and_keeps_the_reported_url(law):
+    case = make_case(url="https://youtu.be/abc123?t=30")
+    case["location"] = "https://www.youtube.com/watch?v=abc123"
+    text = notice(law, case=case).text
+    assert "URL: https://www.youtube.com/watch?v=abc123" in text
+    assert "As reported to us: https://youtu.be/abc123?t=30" in text
