@@ -26,6 +26,7 @@ class InMemoryCaseRepository:
         self.uploads: dict[tuple[str, str], UploadRecord] = {}
         self.notices: dict[tuple[str, str], dict[str, Any]] = {}
         self.stay_down: dict[tuple[str, str], str] = {}
+        self.failures: dict[tuple[str, str], dict[str, Any]] = {}
 
     def create_case(self, case: Case, event: AuditEvent) -> None:
         with self._lock:
@@ -88,6 +89,12 @@ class InMemoryCaseRepository:
 
     def get_upload(self, bucket: str, key: str) -> UploadRecord | None:
         return copy.deepcopy(self.uploads.get((bucket, key)))
+
+    def record_ingest_failure(self, bucket: str, key: str, failure: dict[str, Any]) -> None:
+        self.failures[(bucket, key)] = copy.deepcopy(failure)
+
+    def get_ingest_failure(self, bucket: str, key: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.failures.get((bucket, key)))
 
     def mark_stay_down(self, track_id: str, content_hash: str, case_id: str) -> None:
         self.stay_down.setdefault((track_id, content_hash), case_id)

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from takedown_core.cases import utcnow
 from takedown_core.ingest import TooLarge
+from takedown_core.ports import IndexUnavailable
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024  # bytes per streamed read
@@ -84,11 +85,19 @@ class S3EvidenceStore:
         return f"s3://{self.bucket}/{key}"
 
 
+class IndexVersionExists(ValueError):
+    """A published index version is immutable: publishing under an existing name is refused."""
+
+
 class S3IndexStore:
     """Versioned index in S3: indexes/<version>/<files>, and indexes/CURRENT naming one.
 
-    Versions are immutable: publishing writes a new folder, then flips CURRENT. A warm
-    matcher keeps the version it loaded until it sees CURRENT change.
+    A version is immutable: publishing refuses a name that exists (checked first, then made
+    atomic by writing the manifest with If-None-Match), writes the data files, the manifest
+    last, then flips CURRENT. An index's identity is its content: the sha256 of its manifest,
+    which holds the sha256 of every other file. Readers key their local cache by it and check
+    every file they download against the manifest, so a changed or partial index is refused
+    (``IndexUnavailable``), never used under a name it no longer deserves.
     """
 
     PREFIX = "indexes"
@@ -97,16 +106,39 @@ class S3IndexStore:
         self.s3, self.bucket, self.cache_dir = s3, bucket, Path(cache_dir)
 
     def publish(self, local_dir: str | Path, version: str) -> str:
+        """Upload ``local_dir`` as ``version`` and make it CURRENT; returns the manifest's sha256.
+
+        Raises IndexVersionExists if ``version`` was published before, ValueError if
+        ``local_dir`` holds no manifest."""
         local_dir = Path(local_dir)
         files = sorted(p for p in local_dir.iterdir() if p.is_file())
         if not any(p.name == "manifest.json" for p in files):
             raise ValueError(f"{local_dir} has no manifest.json: not an index")
+        manifest_key = f"{self.PREFIX}/{version}/manifest.json"
+        if self._exists(manifest_key):
+            raise IndexVersionExists(f"index version {version} is already published; versions are immutable:"
+                                     " publish under a new version name")
         for p in files:  # manifest last: a reader never sees a manifest without its shards
             if p.name != "manifest.json":
                 self.s3.upload_file(str(p), self.bucket, f"{self.PREFIX}/{version}/{p.name}")
-        self.s3.upload_file(str(local_dir / "manifest.json"), self.bucket, f"{self.PREFIX}/{version}/manifest.json")
+        manifest = (local_dir / "manifest.json").read_bytes()
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=manifest_key, Body=manifest, IfNoneMatch="*")
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("PreconditionFailed", "ConditionalRequestConflict"):
+                raise IndexVersionExists(f"index version {version} was published by someone else meanwhile") from e
+            raise
         self.s3.put_object(Bucket=self.bucket, Key=f"{self.PREFIX}/CURRENT", Body=version.encode())
-        return version
+        return hashlib.sha256(manifest).hexdigest()
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise
 
     def current_version(self) -> str | None:
         try:
@@ -116,17 +148,44 @@ class S3IndexStore:
                 return None
             raise
 
-    def fetch(self, version: str, shards: list[int] | None = None) -> Path:
+    def current(self) -> tuple[str, str] | None:
+        """(version, manifest sha256) of CURRENT, or None if nothing was published.
+        Raises IndexUnavailable if CURRENT names a version without a manifest."""
+        version = self.current_version()
+        if version is None:
+            return None
+        return version, hashlib.sha256(self._manifest_bytes(version)).hexdigest()
+
+    def _manifest_bytes(self, version: str) -> bytes:
+        key = f"{self.PREFIX}/{version}/manifest.json"
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
+                raise IndexUnavailable(f"index version {version} has no s3://{self.bucket}/{key}") from e
+            raise
+
+    def fetch(self, version: str, shards: list[int] | None = None, *, digest: str | None = None) -> Path:
         """The version's files in the local cache (all, or the manifest, track list and the
         given shards only: a shard matcher never downloads the shards it does not search).
 
-        Versions are immutable, so a file already cached is the right file; each download
-        lands under a temporary name and is renamed, so a reader never sees half a file."""
-        dest = self.cache_dir / version
+        The cache folder is named by the manifest's sha256, and each download is checked
+        against the manifest's sha256 for that file and lands under a temporary name first,
+        so a reader never sees half a file or a file of another index. ``digest``, when
+        given, is the manifest sha256 the caller expects. Raises IndexUnavailable for a
+        missing or altered file or an unexpected manifest; ValueError for unknown shards."""
+        raw = self._manifest_bytes(version)
+        actual = hashlib.sha256(raw).hexdigest()
+        if digest and actual != digest:
+            raise IndexUnavailable(f"index version {version} changed: its manifest is {actual[:12]}, "
+                                   f"expected {digest[:12]}")
+        manifest = json.loads(raw)
+        dest = self.cache_dir / actual
         dest.mkdir(parents=True, exist_ok=True)
-        prefix = f"{self.PREFIX}/{version}/"
-        self._download(prefix + "manifest.json", dest / "manifest.json", version)
-        manifest = json.loads((dest / "manifest.json").read_text())
+        if not (dest / "manifest.json").exists():
+            tmp = dest / f".manifest.json.partial-{os.getpid()}-{threading.get_ident()}"
+            tmp.write_bytes(raw)
+            os.replace(tmp, dest / "manifest.json")
         if shards is None:
             names = list(manifest["files"])
         else:
@@ -136,10 +195,10 @@ class S3IndexStore:
                 raise ValueError(f"index version {version} has no shard(s) {unknown}")
             names = [manifest["tracks_file"]] + [by_number[n][k] for n in sorted(set(shards)) for k in ("hashes", "postings")]
         for name in names:
-            self._download(prefix + name, dest / name, version)
+            self._download(f"{self.PREFIX}/{version}/{name}", dest / name, version, manifest["files"].get(name))
         return dest
 
-    def _download(self, key: str, path: Path, version: str) -> None:
+    def _download(self, key: str, path: Path, version: str, sha256: str | None) -> None:
         if path.exists():
             return
         tmp = path.with_name(f".{path.name}.partial-{os.getpid()}-{threading.get_ident()}")
@@ -147,9 +206,21 @@ class S3IndexStore:
             self.s3.download_file(self.bucket, key, str(tmp))
         except ClientError as e:
             if e.response["Error"]["Code"] in ("NoSuchKey", "404", "NotFound"):
-                raise FileNotFoundError(f"index version {version} has no s3://{self.bucket}/{key}") from e
+                raise IndexUnavailable(f"index version {version} is partial: it has no s3://{self.bucket}/{key}") from e
             raise
+        if sha256 is None or _file_sha256(tmp) != sha256:
+            tmp.unlink(missing_ok=True)
+            raise IndexUnavailable(f"index version {version}: s3://{self.bucket}/{key} does not match the manifest's"
+                                   " checksum (altered or partly uploaded)")
         os.replace(tmp, path)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class SesMailer:

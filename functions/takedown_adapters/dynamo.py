@@ -8,6 +8,7 @@ Item layout (pk / sk):
   REVIEW#<id> / REVIEW             opaque review id -> task token (TTL)
   SUB#<sha256> / SUB               what was decided about these bytes
   UPLOAD#<bucket>/<key> / UPLOAD   what happened to this object
+  UPLOAD#<bucket>/<key> / FAILURE  why it could not be processed yet (latest attempt)
 GSI by-status: gsi1pk = STATUS#<status>, gsi1sk = updated_at (cases only).
 """
 
@@ -271,6 +272,25 @@ class DynamoCaseRepository:
         )
         item = r.get("Item")
         return UploadRecord(**json.loads(item["data"]["S"])) if item else None
+
+    def record_ingest_failure(self, bucket: str, key: str, failure: dict[str, Any]) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"UPLOAD#{bucket}/{key}"},
+                "sk": {"S": "FAILURE"},
+                "data": {"S": json.dumps(failure, sort_keys=True, default=str)},
+            },
+        )
+
+    def get_ingest_failure(self, bucket: str, key: str) -> dict[str, Any] | None:
+        r = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"UPLOAD#{bucket}/{key}"}, "sk": {"S": "FAILURE"}},
+            ConsistentRead=True,
+        )
+        item = r.get("Item")
+        return json.loads(item["data"]["S"]) if item else None
 
     # ---- stay-down ---------------------------------------------------------------------
     def mark_stay_down(self, track_id: str, content_hash: str, case_id: str) -> None:

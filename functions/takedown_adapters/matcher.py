@@ -1,7 +1,10 @@
 """The engine behind ingest's Matcher port: decode once to the analysis rate, then query.
 
-The index is loaded once per warm container and per index version (memory-mapped from /tmp);
-a new CURRENT version is picked up on the next cold start or after INDEX_RECHECK_SECONDS.
+The index is loaded once per warm container and per index *content* (the sha256 of its
+manifest, memory-mapped from /tmp): every INDEX_RECHECK_SECONDS a warm container reads
+CURRENT and that version's manifest, and loads again when the content differs, whatever the
+version is called. An index that cannot be used (none published, a file missing or altered,
+an unknown format) raises IndexUnavailable: the upload is retried, never decided "no match".
 
 A catalogue with more shards than one function should hold is matched by fan-out: the
 ingest function decodes and extracts the query once, the shard function matches each group
@@ -20,16 +23,18 @@ from typing import Any, Callable
 
 from takedown_core.audio import decode_audio
 from takedown_core.engine import Index, QueryResult, merge_results
+from takedown_core.engine.index import IndexFormatError
 from takedown_core.engine.wire import query_from_wire, query_to_wire
+from takedown_core.ports import IndexUnavailable
 
 from .aws import S3IndexStore
 
-INDEX_RECHECK_SECONDS = 300  # how often a warm container looks for a newer index version
+INDEX_RECHECK_SECONDS = 60   # how often a warm container checks CURRENT (two small S3 GETs)
 MIN_QUERY_SECONDS = 1.0      # less decodable audio than this is no evidence at all: quarantine
 MAX_INVOKE_PAYLOAD = 6_000_000  # bytes: Lambda's synchronous request/response limit
 
 
-class NoIndexPublished(RuntimeError):
+class NoIndexPublished(IndexUnavailable):
     """The catalogue has no index yet: build one (`takedown catalog build`) and publish it
     (README, "Deploying one environment")."""
 
@@ -39,7 +44,7 @@ class ShardMatchError(RuntimeError):
 
 
 class IndexCache:
-    """The CURRENT index version, opened once per container.
+    """The CURRENT index, opened once per container and per content (manifest sha256).
 
     With ``max_local_shards`` set and more shards than that in the index, only the manifest
     and track list are fetched and opened (the query is extracted here and the shards are
@@ -52,31 +57,43 @@ class IndexCache:
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._version: str | None = None
+        self._digest: str | None = None
         self._checked = 0.0
 
     def current(self) -> tuple[str, Index]:
+        """(version, index); see ``digest`` for its identity. Raises IndexUnavailable."""
         with self._lock:
             now = time.monotonic()
             if self._index is None or now - self._checked > INDEX_RECHECK_SECONDS:
-                version = self.store.current_version()
-                if version is None:
+                pointer = self.store.current()
+                if pointer is None:
                     raise NoIndexPublished(
                         f"no index in s3://{self.store.bucket}/{S3IndexStore.PREFIX}/CURRENT: build one with"
                         " `takedown catalog build` and publish it (README, 'Deploying one environment')"
                     )
-                if version != self._version:
-                    self._index = self._open(version)
-                    self._version = version
+                version, digest = pointer
+                if digest != self._digest:
+                    self._index = self._open(version, digest)
+                    self._version, self._digest = version, digest
+                self._version = version
                 self._checked = now
             assert self._index is not None and self._version is not None
             return self._version, self._index
 
-    def _open(self, version: str) -> Index:
-        head = self.store.fetch(version, shards=[])  # manifest and track list only
-        shard_count = len(json.loads((head / "manifest.json").read_text())["shards"])
-        if self.max_local_shards and shard_count > self.max_local_shards:
-            return Index.open(head, mmap=True, shards=[])
-        return Index.open(self.store.fetch(version), mmap=True)
+    @property
+    def digest(self) -> str | None:
+        """sha256 of the loaded index's manifest (its identity), None before the first load."""
+        return self._digest
+
+    def _open(self, version: str, digest: str) -> Index:
+        try:
+            head = self.store.fetch(version, shards=[], digest=digest)  # manifest and track list only
+            shard_count = len(json.loads((head / "manifest.json").read_text())["shards"])
+            if self.max_local_shards and shard_count > self.max_local_shards:
+                return Index.open(head, mmap=True, shards=[])
+            return Index.open(self.store.fetch(version, digest=digest), mmap=True)
+        except (IndexFormatError, KeyError, ValueError, OSError) as e:
+            raise IndexUnavailable(f"index version {version} ({digest[:12]}) cannot be opened: {e}") from e
 
 
 def needs_fan_out(index: Index) -> bool:
@@ -104,15 +121,17 @@ def _outcome(result: QueryResult, info: dict[str, Any]) -> tuple[dict[str, Any] 
 class EngineMatcher:
     """All shards in this function."""
 
-    def __init__(self, index: Index, version: str, *, max_seconds: float, max_false_match_rate: float) -> None:
-        self.index, self.version = index, version
+    def __init__(self, index: Index, version: str, *, max_seconds: float, max_false_match_rate: float,
+                 digest: str | None = None) -> None:
+        self.index, self.version, self.digest = index, version, digest
         self.max_seconds, self.rate = max_seconds, max_false_match_rate
 
     def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
         samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
                                min_seconds=MIN_QUERY_SECONDS)
         result = self.index.query(samples, max_false_match_rate=self.rate)
-        return _outcome(result, {"index_version": self.version, "shards_searched": len(self.index.shard_numbers)})
+        return _outcome(result, {"index_version": self.version, "index_sha256": self.digest,
+                                 "shards_searched": len(self.index.shard_numbers)})
 
 
 def shard_groups(shard_count: int, per_function: int) -> list[list[int]]:
@@ -128,23 +147,25 @@ class FanOutMatcher:
     """Decode and extract here; each group of shards is searched by ``invoke`` in parallel."""
 
     def __init__(self, index: Index, version: str, *, groups: list[list[int]], invoke: Callable[[dict[str, Any]], dict[str, Any]],
-                 max_seconds: float, max_false_match_rate: float) -> None:
+                 max_seconds: float, max_false_match_rate: float, digest: str | None = None) -> None:
         self.index, self.version, self.groups, self.invoke = index, version, groups, invoke
-        self.max_seconds, self.rate = max_seconds, max_false_match_rate
+        self.max_seconds, self.rate, self.digest = max_seconds, max_false_match_rate, digest
 
     def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
         samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
                                min_seconds=MIN_QUERY_SECONDS)
         query = query_to_wire(self.index.fingerprint(samples))
         requests = [
-            {"index_version": self.version, "shards": g, "query": query, "max_false_match_rate": self.rate}
+            {"index_version": self.version, "index_sha256": self.digest, "shards": g, "query": query,
+             "max_false_match_rate": self.rate}
             for g in self.groups
         ]
         with ThreadPoolExecutor(max_workers=min(32, len(requests))) as pool:
             parts = list(pool.map(self.invoke, requests))
         result = merge_results([QueryResult.from_dict(p) for p in parts], max_false_match_rate=self.rate)
         shards = sum(len(g) for g in self.groups)
-        return _outcome(result, {"index_version": self.version, "shards_searched": shards, "shard_invocations": len(requests)})
+        return _outcome(result, {"index_version": self.version, "index_sha256": self.digest, "shards_searched": shards,
+                                 "shard_invocations": len(requests)})
 
 
 class LambdaShardInvoker:
@@ -173,20 +194,26 @@ class LambdaShardInvoker:
 
 
 class ShardIndexes:
-    """The shard function's open indexes, by (version, shards): a warm container reuses the
-    one it has; an older version is dropped once a newer one is asked for."""
+    """The shard function's open indexes, by (manifest sha256, shards): a warm container reuses
+    the one it has; an older one is dropped once a newer one is asked for."""
 
     def __init__(self, store: S3IndexStore, keep: int = 2) -> None:
         self.store, self.keep = store, keep
         self._lock = threading.Lock()
-        self._open: dict[tuple[str, tuple[int, ...]], Index] = {}
+        self._open: dict[tuple[str, str | None, tuple[int, ...]], Index] = {}
 
-    def get(self, version: str, shards: tuple[int, ...]) -> Index:
-        key = (version, shards)
+    def get(self, version: str, shards: tuple[int, ...], digest: str | None = None) -> Index:
+        """The index of ``version`` with ``shards`` open; ``digest`` (the manifest sha256 the
+        caller searched with) must match what S3 holds. Raises IndexUnavailable."""
+        key = (version, digest, shards)
         with self._lock:
             index = self._open.pop(key, None)
             if index is None:
-                index = Index.open(self.store.fetch(version, list(shards)), mmap=True, shards=list(shards))
+                try:
+                    index = Index.open(self.store.fetch(version, list(shards), digest=digest), mmap=True,
+                                       shards=list(shards))
+                except (IndexFormatError, KeyError, OSError) as e:
+                    raise IndexUnavailable(f"index version {version} cannot be opened: {e}") from e
             self._open[key] = index  # most recently used last
             while len(self._open) > self.keep:
                 self._open.pop(next(iter(self._open)))
@@ -198,7 +225,7 @@ def match_shards(indexes: ShardIndexes, request: dict[str, Any]) -> dict[str, An
     shards = tuple(sorted({int(s) for s in request["shards"]}))
     if not shards:
         raise ValueError("no shards requested")
-    index = indexes.get(str(request["index_version"]), shards)
+    index = indexes.get(str(request["index_version"]), shards, request.get("index_sha256"))
     fp = query_from_wire(request["query"], index.params)
     result = index.query(fp, max_false_match_rate=float(request["max_false_match_rate"]))
     return fit_response(result.to_dict(with_evidence=True))

@@ -67,6 +67,11 @@ class CaseExists(Exception):
         self.case_id = case_id
 
 
+class IndexUnavailable(RuntimeError):
+    """The catalogue index cannot be used now (none published, a file missing or altered, an
+    unknown format): the upload must wait and be retried, never be decided "no match"."""
+
+
 class ReviewAlreadyUsed(Exception):
     """The review was decided before (first decision wins)."""
 
@@ -109,6 +114,12 @@ class CaseRepository(Protocol):
     def put_upload(self, upload: UploadRecord) -> None: ...
 
     def get_upload(self, bucket: str, key: str) -> UploadRecord | None: ...
+
+    # why an object could not be processed yet (its message is retried, then dead-lettered)
+    def record_ingest_failure(self, bucket: str, key: str, failure: dict[str, Any]) -> None:
+        """Keep the latest failure of (bucket, key): error, message, receive_count, at."""
+
+    def get_ingest_failure(self, bucket: str, key: str) -> dict[str, Any] | None: ...
 
     # stay-down: this exact content of this work was taken down before
     def mark_stay_down(self, track_id: str, content_hash: str, case_id: str) -> None: ...

@@ -31,7 +31,9 @@ from takedown_adapters.matcher import (
     shard_groups,
 )
 from takedown_core.audio import DecodeError
+from takedown_core.cases import utcnow
 from takedown_core.ingest import IngestPolicy, IngestService
+from takedown_core.ports import IndexUnavailable
 
 from ._env import boto_client, cached, env, env_json
 
@@ -57,9 +59,10 @@ def _service() -> IngestService:
             if needs_fan_out(index):
                 groups = shard_groups(len(index.manifest["shards"]), per_function)
                 invoke = LambdaShardInvoker(boto_client("lambda"), env("SHARD_MATCH_FUNCTION"))
-                return FanOutMatcher(index, version, groups=groups, invoke=invoke,
+                return FanOutMatcher(index, version, groups=groups, invoke=invoke, digest=index_cache.digest,
                                      max_seconds=max_seconds, max_false_match_rate=rate)
-            return EngineMatcher(index, version, max_seconds=max_seconds, max_false_match_rate=rate)
+            return EngineMatcher(index, version, max_seconds=max_seconds, max_false_match_rate=rate,
+                                 digest=index_cache.digest)
 
         return IngestService(
             repo=repo,
@@ -120,11 +123,33 @@ def s3_objects(body: str) -> list[dict[str, Any]]:
 
 
 def record_handler(record: SQSRecord) -> None:
+    """Process every object an S3 notification names. An object that cannot be decided now
+    raises (the message is retried; after INGEST_MAX_RECEIVES it is in the DLQ with an alarm):
+    its cause is recorded per object first, so the dead letter can be listed with its reason
+    and replayed (`takedown dlq`)."""
     process_object, _ = _idempotent_process()
     for obj in s3_objects(record.body):
         logger.append_keys(bucket=obj["bucket"], key=obj["key"])
-        result = process_object(obj=obj)
+        try:
+            result = process_object(obj=obj)
+        except Exception as e:
+            _record_failure(record, obj, e)
+            raise
         logger.info("object processed", extra=result)
+
+
+def _record_failure(record: SQSRecord, obj: dict[str, Any], error: Exception) -> None:
+    unavailable = isinstance(error, IndexUnavailable)
+    metrics.add_metric(name="IndexUnavailable" if unavailable else "IngestError", unit=MetricUnit.Count, value=1)
+    logger.warning("object not processed; the message will be retried",
+                   extra={"error": type(error).__name__, "detail": str(error)[:500]})
+    try:
+        _service().repo.record_ingest_failure(obj["bucket"], obj["key"], {
+            "error": type(error).__name__, "message": str(error)[:2000], "message_id": record.message_id,
+            "receive_count": int(record.attributes.approximate_receive_count or 1), "at": utcnow(),
+            "index_unavailable": unavailable})
+    except Exception:  # noqa: BLE001 - the table may be what failed; the retry and the DLQ still hold the message
+        logger.exception("could not record the failure")
 
 
 @logger.inject_lambda_context

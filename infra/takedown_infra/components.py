@@ -499,6 +499,15 @@ class Monitoring(Construct):
             "A takedown case execution failed: its audit trail has the cause",
             state_machine.metric_failed(period=five_minutes),
         )
+        # Emitted by the fingerprint function (powertools Metrics, namespace Takedown, dimension
+        # service=takedown) each time an upload must wait because the index cannot be used.
+        self.index_alarm = self._on_any(
+            "IndexUnavailable",
+            "The catalogue index is missing, partial or of an unknown format: uploads are waiting (and will"
+            " reach the DLQ); publish a good index, then `takedown dlq replay --all`",
+            cw.Metric(namespace="Takedown", metric_name="IndexUnavailable", dimensions_map={"service": "takedown"},
+                      statistic="Sum", period=five_minutes),
+        )
         self._on_any("CasesTimedOut", "Takedown case executions timed out: no failure state recorded them",
                      state_machine.metric_timed_out(period=five_minutes))
         self._on_any("CasesAborted", "Takedown case executions were aborted: no failure state recorded them",

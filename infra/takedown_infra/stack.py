@@ -95,6 +95,8 @@ class TakedownStack(cdk.Stack):
         cdk.CfnOutput(self, "CatalogueBucket", value=self.catalogue.bucket.bucket_name)
         cdk.CfnOutput(self, "CasesTable", value=self.cases.table.table_name)
         cdk.CfnOutput(self, "WorkflowFunction", value=self.review.workflow_function.function_name)
+        cdk.CfnOutput(self, "IngestQueueUrl", value=self.ingestion.queue.queue_url)
+        cdk.CfnOutput(self, "IngestDLQUrl", value=self.ingestion.dlq.queue_url)
         for pid, bucket in self.ingestion.partner_buckets.items():
             cdk.CfnOutput(self, f"LandingBucket{pid.replace('-', '')}", value=bucket.bucket_name)
 

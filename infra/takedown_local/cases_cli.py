@@ -33,18 +33,17 @@ def clear_local_state() -> None:
     STATE_FILE.unlink(missing_ok=True)
 
 
-def _target(args: argparse.Namespace) -> tuple[Any, str, str]:
-    """(boto3 session kwargs-bound client factory, table name, workflow function name)."""
+def _target_session(args: argparse.Namespace) -> tuple[Any, str, dict[str, str]]:
+    """(client factory, cases table name, the stack's outputs by key)."""
     import boto3
 
     if args.stack:
         session = boto3.session.Session(region_name=args.region)
         outputs = {o["OutputKey"]: o["OutputValue"] for o in session.client("cloudformation").describe_stacks(
             StackName=args.stack)["Stacks"][0].get("Outputs", [])}
-        try:
-            return (lambda svc: session.client(svc)), outputs["CasesTable"], outputs["WorkflowFunction"]
-        except KeyError as e:
-            raise TargetError(f"stack {args.stack} has no output {e}; deploy the current version first") from None
+        if "CasesTable" not in outputs:
+            raise TargetError(f"stack {args.stack} has no output CasesTable; deploy the current version first")
+        return (lambda svc: session.client(svc)), outputs["CasesTable"], outputs
     if not STATE_FILE.exists():
         raise TargetError("no local stack is running here: start `takedown local up` (or use --stack NAME)")
     st = json.loads(STATE_FILE.read_text())
@@ -54,7 +53,19 @@ def _target(args: argparse.Namespace) -> tuple[Any, str, str]:
     def client(svc: str) -> Any:
         return session.client(svc, endpoint_url=st["endpoint"])
 
-    return client, st["table"], st["workflow_function"]
+    outputs = {"CasesTable": st["table"], "WorkflowFunction": st["workflow_function"],
+               **({"IngestQueueUrl": st["ingest_queue_url"]} if st.get("ingest_queue_url") else {}),
+               **({"IngestDLQUrl": st["dlq_url"]} if st.get("dlq_url") else {})}
+    return client, st["table"], outputs
+
+
+def _target(args: argparse.Namespace) -> tuple[Any, str, str]:
+    """(boto3 session kwargs-bound client factory, table name, workflow function name)."""
+    client, table, outputs = _target_session(args)
+    try:
+        return client, table, outputs["WorkflowFunction"]
+    except KeyError as e:
+        raise TargetError(f"the target has no output {e}; deploy the current version first") from None
 
 
 def _repo(client, table: str):

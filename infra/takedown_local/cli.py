@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cases_cli, engine_cli
+from . import cases_cli, dlq_cli, engine_cli
 
 DEMO_DIR = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "demo"
 
@@ -133,7 +133,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             state = cases_cli.write_local_state({
                 "endpoint": endpoint, "region": stack.region, "table": stack.table_name,
                 "workflow_function": stack.function_name("takedown_handlers.workflow.handler"),
-                "review_base_url": stack.review_base_url, "partner_buckets": stack.partner_buckets})
+                "review_base_url": stack.review_base_url, "partner_buckets": stack.partner_buckets,
+                "ingest_queue_url": stack.ingest_queue_url, "dlq_url": stack.dlq_url})
             print(f"\nreview API on {stack.review_base_url}  (Ctrl-C stops everything)")
             print(f"embedded AWS endpoint {endpoint} (for `takedown cases ...`; state in {state})")
             print(f"partner buckets: {json.dumps(stack.partner_buckets)}")
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     engine_cli.add_commands(sub)
     cases_cli.add_commands(sub)
+    dlq_cli.add_commands(sub)
     return p
 
 

@@ -66,7 +66,10 @@ def build_index(catalog: Path, out: Path) -> dict[str, Any]:
 def publish_index(stack: LocalStack, index_dir: Path, version: str | None = None) -> str:
     from takedown_adapters.aws import S3IndexStore
 
-    version = version or time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime())
+    import hashlib
+
+    digest = hashlib.sha256((index_dir / "manifest.json").read_bytes()).hexdigest()[:12]
+    version = version or time.strftime("v%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{digest}"
     S3IndexStore(stack.client("s3"), stack.catalog_bucket).publish(index_dir, version)
     return version
 
@@ -117,12 +120,12 @@ def wait_ingested(stack: LocalStack, uploads: list[Upload], progress: bool = Tru
             say(f"  ingested {done}/{len(uploads)} uploads")
             last = done
         if pending:
-            if _dlq_depth(stack) and not _queue_busy(stack):
+            if dlq_depth(stack) and not _queue_busy(stack):
                 break  # what is left is in the dead-letter queue; the summary counts it as lost
             time.sleep(0.2)
 
 
-def _dlq_depth(stack: LocalStack) -> int:
+def dlq_depth(stack: LocalStack) -> int:
     a = stack.client("sqs").get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
     return int(a["Attributes"]["ApproximateNumberOfMessages"])
 
@@ -226,7 +229,7 @@ def summarize(stack: LocalStack, uploads: list[Upload]) -> dict[str, Any]:
             "file": u.file, "outcome": rec.outcome, "reason": rec.reason, "case_id": rec.case_id,
             "track_id": rec.track_id, "case_status": case.status.value if case else None,
         })
-    return {"uploads": rows, "lost": lost, "dead_letters": _dlq_depth(stack)}
+    return {"uploads": rows, "lost": lost, "dead_letters": dlq_depth(stack)}
 
 
 def run(

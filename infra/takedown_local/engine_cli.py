@@ -168,7 +168,7 @@ def cmd_catalog_publish(args: argparse.Namespace) -> int:
 
     import boto3
 
-    from takedown_adapters.aws import S3IndexStore
+    from takedown_adapters.aws import IndexVersionExists, S3IndexStore
 
     index = Path(args.index)
     try:
@@ -183,8 +183,13 @@ def cmd_catalog_publish(args: argparse.Namespace) -> int:
         return 2
     store = S3IndexStore(boto3.client("s3"), args.bucket)
     previous = store.current_version()
-    store.publish(index, version)
-    print(f"published {index} as s3://{args.bucket}/{S3IndexStore.PREFIX}/{version}/ (CURRENT was {previous or 'unset'})")
+    try:
+        sha = store.publish(index, version)
+    except IndexVersionExists as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"published {index} as s3://{args.bucket}/{S3IndexStore.PREFIX}/{version}/ (manifest sha256 {sha[:16]}; "
+          f"CURRENT was {previous or 'unset'})")
     return 0
 
 

@@ -61,3 +61,15 @@ def test_given_prod_with_an_alarm_email_when_synthesized_then_the_topic_mails_it
 def test_given_dev_without_an_alarm_email_when_synthesized_then_no_subscription(dev, cdk_environments):
     assert cdk_environments["dev"]["alarm_email"] is None
     dev.template.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_given_an_unusable_index_when_uploads_must_wait_then_an_alarm_fires_to_sns(each_env):
+    """The fingerprint function counts IndexUnavailable (powertools metrics: namespace Takedown,
+    dimension service=takedown); any occurrence pages ops (issue 13)."""
+    topic_lid, _ = each_env.one_of_type("AWS::SNS::Topic")
+    alarms = [a for a in _alarms(each_env, "IndexUnavailable") if a["Namespace"] == "Takedown"]
+    assert len(alarms) == 1
+    assert alarms[0]["Dimensions"] == [{"Name": "service", "Value": "takedown"}]
+    assert (alarms[0]["Threshold"], alarms[0]["Statistic"]) == (0, "Sum")
+    assert {"Ref": topic_lid} in alarms[0]["AlarmActions"]
+    assert "dlq replay" in alarms[0]["AlarmDescription"]

@@ -288,6 +288,13 @@ class TestCaseRepositoryContract:
         assert repo.get_upload("scanco-landing", "dir/clip one.mp4") == newer
         assert repo.get_upload("scanco-landing", "other.mp4") is None
 
+    def test_given_an_ingest_failure_when_recorded_then_the_latest_reads_back_beside_the_upload(self, repo):
+        assert repo.get_ingest_failure("scanco-landing", "a b.mp3") is None
+        repo.record_ingest_failure("scanco-landing", "a b.mp3", {"error": "IndexUnavailable", "receive_count": 1})
+        repo.record_ingest_failure("scanco-landing", "a b.mp3", {"error": "IndexUnavailable", "receive_count": 2})
+        assert repo.get_ingest_failure("scanco-landing", "a b.mp3") == {"error": "IndexUnavailable", "receive_count": 2}
+        assert repo.get_upload("scanco-landing", "a b.mp3") is None  # a failure is not an outcome
+
     # ---------------------------------------------------------------- notices
     def test_given_a_notice_slot_when_claimed_twice_then_the_second_claim_fails(self, repo):
         assert repo.claim_notice("case-1", "email:copyright@youtube.example", {"to": "copyright@youtube.example"})
