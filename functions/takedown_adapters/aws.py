@@ -254,6 +254,22 @@ class StepFunctionsStarter:
             raise
 
 
+class StepFunctionsExecutions:
+    """The reconciler's view of executions: each case's execution is named after the case."""
+
+    def __init__(self, sfn: Any, state_machine_arn: str) -> None:
+        self.sfn = sfn
+        self.prefix = state_machine_arn.replace(":stateMachine:", ":execution:") + ":"
+
+    def status(self, case_id: str) -> str | None:
+        try:
+            return self.sfn.describe_execution(executionArn=self.prefix + case_id)["status"]
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                return None
+            raise
+
+
 class StepFunctionsCallback:
     def __init__(self, sfn: Any) -> None:
         self.sfn = sfn

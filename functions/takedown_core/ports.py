@@ -67,6 +67,11 @@ class CaseExists(Exception):
         self.case_id = case_id
 
 
+class TransientError(RuntimeError):
+    """A dependency is briefly unavailable (throttled, timed out, unreachable): try again later.
+    The state machine retries a step that raises exactly this (its Lambda errorType)."""
+
+
 class IndexUnavailable(RuntimeError):
     """The catalogue index cannot be used now (none published, a file missing or altered, an
     unknown format): the upload must wait and be retried, never be decided "no match"."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from typing import Any, Callable, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 _lock = threading.RLock()
@@ -50,3 +51,32 @@ def boto_client(service: str) -> Any:
     import boto3
 
     return cached(f"client:{service}", lambda: boto3.client(service))
+
+
+# AWS error codes that mean "not now" rather than "no": throttling, a busy service, a transaction
+# that lost a race. (botocore's own retries have already been spent when one reaches us.)
+TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "TooManyRequestsException", "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "ServiceUnavailable",
+    "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError", "RequestTimeout",
+    "RequestTimeoutException", "TransactionConflictException",
+})
+
+
+@contextmanager
+def transient_errors_retryable() -> Iterator[None]:
+    """Turn throttling and connection errors from boto3 into ``TransientError`` (whose class name
+    the state machine retries with backoff); every other error passes unchanged."""
+    from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+    from takedown_core.ports import TransientError
+
+    try:
+        yield
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        if code in TRANSIENT_CODES:
+            raise TransientError(f"{code}: {e}") from e
+        raise
+    except (BotoConnectionError, HTTPClientError) as e:
+        raise TransientError(f"{type(e).__name__}: {e}") from e

@@ -10,7 +10,7 @@ from takedown_adapters.aws import SesMailer, read_secret_bytes
 from takedown_adapters.dynamo import DynamoCaseRepository
 from takedown_core.workflow import ReviewSettings, WorkflowService
 
-from ._env import boto_client, cached, env, env_json
+from ._env import boto_client, cached, env, env_json, transient_errors_retryable
 
 logger = Logger()
 tracer = Tracer()
@@ -46,7 +46,11 @@ class UnknownAction(ValueError):
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action, case_id = event.get("action"), event.get("case_id")
     logger.append_keys(case_id=case_id, action=action)
-    svc = _service()
+    with transient_errors_retryable():
+        return _dispatch(_service(), action, case_id, event)
+
+
+def _dispatch(svc: WorkflowService, action: Any, case_id: Any, event: dict[str, Any]) -> dict[str, Any]:
     if action == "request_review":
         # Never log the task token.
         return svc.request_review(case_id=case_id, round_=int(event.get("round", 0)), task_token=event["task_token"])

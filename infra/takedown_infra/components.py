@@ -40,6 +40,12 @@ INGEST_TIMEOUT = 300             # seconds; a 15-minute upload decodes in well u
 INGEST_MEMORY = 1769             # MB; one full vCPU for the decoder and the matcher
 SHARD_MATCH_MEMORY = 1769        # MB; two shards of <= 384 MB arrays each, plus the vote
 SHARD_MATCH_TIMEOUT = 120        # seconds; a 15-minute query against two full shards
+RECONCILE_EVERY = 15             # minutes between reconciler passes
+STUCK_AFTER = 15 * 60            # seconds a live case may go untouched before the reconciler looks at it
+# Errors a step may raise that say "try again later" (the handler's exception class names, and
+# Lambda's own), retried with backoff by the state machine.
+TRANSIENT_ERRORS = ["TransientError", "Lambda.ServiceException", "Lambda.TooManyRequestsException",
+                    "Lambda.SdkClientException", "Lambda.AWSLambdaException"]
 
 
 def _removal(retain: bool) -> cdk.RemovalPolicy:
@@ -371,7 +377,7 @@ class Workflow(Construct):
                 retry_on_service_exceptions=True,
             )
 
-        record_failure = tasks.LambdaInvoke(
+        record_failure: tasks.LambdaInvoke = tasks.LambdaInvoke(
             self,
             "Record failure",
             lambda_function=steps,
@@ -380,7 +386,12 @@ class Workflow(Construct):
             ),
             payload_response_only=True,
             result_path=sfn.JsonPath.DISCARD,
-        ).next(sfn.Fail(self, "Case failed", error="CaseFailed", cause="see the case's audit trail"))
+        )
+        # Recording the failure must not fail: a lost record leaves the case in a live state forever
+        # (the reconciler is the last resort). Retries cover throttling and a table under load.
+        record_failure.add_retry(errors=["States.ALL"], interval=cdk.Duration.seconds(2), max_attempts=6,
+                                 backoff_rate=2.0)
+        record_failure.next(sfn.Fail(self, "Case failed", error="CaseFailed", cause="see the case's audit trail"))
 
         request_review = tasks.LambdaInvoke(
             self,
@@ -398,6 +409,9 @@ class Workflow(Construct):
             task_timeout=sfn.Timeout.duration(cdk.Duration.seconds(int(review["wait_seconds"]))),
             result_path="$.decision",
         )
+        # SES throttling or a table under load is not a reason to fail a case: ask again, with a new token.
+        request_review.add_retry(errors=TRANSIENT_ERRORS, interval=cdk.Duration.seconds(5), max_attempts=5,
+                                 backoff_rate=2.0)
         review_timed_out = step("Review timed out", "review_timeout", **{"round.$": "$.round"})
         review_timed_out.add_retry(errors=["States.TaskFailed"], max_attempts=2)
         review_timed_out.add_catch(record_failure, result_path="$.error")
@@ -464,6 +478,34 @@ class Workflow(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=cdk.Duration.seconds(total_wait + 7 * 86400),
             tracing_enabled=True,
+        )
+
+
+class Reconciler(Construct):
+    """On a schedule, moves cases stuck in a non-terminal state past a deadline (takedown_core.reconcile):
+    starts an execution that was never started, fails a case whose execution ended without it."""
+
+    def __init__(self, scope: Construct, cid: str, *, code: LambdaCode, table: ddb.Table,
+                 state_machine: sfn.StateMachine) -> None:
+        super().__init__(scope, cid)
+        self.function = code.function(
+            self,
+            "Reconcile",
+            handler="takedown_handlers.reconcile.handler",
+            timeout=cdk.Duration.seconds(300),
+            memory_size=256,
+            env={"TABLE_NAME": table.table_name, "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                 "STUCK_AFTER_SECONDS": str(STUCK_AFTER)},
+        )
+        table.grant(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+        state_machine.grant_start_execution(self.function)
+        state_machine.grant_read(self.function)
+        events.Rule(
+            self,
+            "Schedule",
+            description="Find cases stuck in a non-terminal state and move them on",
+            schedule=events.Schedule.rate(cdk.Duration.minutes(RECONCILE_EVERY)),
+            targets=[targets.LambdaFunction(self.function)],
         )
 
 

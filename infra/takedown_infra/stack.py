@@ -77,6 +77,7 @@ class TakedownStack(cdk.Stack):
                 ],
             )
         )
+        self.reconciler = c.Reconciler(self, "Reconciler", code=code, table=self.cases.table, state_machine=sm)
         self.monitoring = c.Monitoring(
             self,
             "Monitoring",
@@ -88,6 +89,7 @@ class TakedownStack(cdk.Stack):
                 self.notices.function,
                 self.review.api_function,
                 self.review.workflow_function,
+                self.reconciler.function,
             ],
             alarm_email=config.alarm_email,
         )

@@ -84,6 +84,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'case':<38}  {'status':<15}  {'track':<22}  {'reviewer':<28}  location")
     for c in cases:
         print(f"{c.case_id:<38}  {c.status.value:<15}  {c.track_id[:22]:<22}  {str(c.reviewer or '-')[:28]:<28}  {c.location}")
+        if c.status == Status.FAILED:  # a failed case always shows why
+            f = c.failure or {}
+            print(f"{'':<38}  cause: {f.get('error') or 'failed'}: {f.get('cause') or 'no cause recorded'}")
     print(f"{len(cases)} case(s)", file=sys.stderr)
     return 0
 

@@ -44,12 +44,12 @@ def _stack(args: argparse.Namespace, **kw: Any):
 def _write_summary(summary: dict[str, Any], path: str | None) -> None:
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps({"uploads": summary["uploads"], "lost": summary["lost"]}, indent=2) + "\n")
+        Path(path).write_text(json.dumps(summary, indent=2) + "\n")
         print(f"summary written to {path}", file=sys.stderr)
 
 
 def cmd_local_run(args: argparse.Namespace) -> int:
-    from .driver import RunError, print_summary, run, say
+    from .driver import RunError, needs_attention, print_summary, run, say
 
     _quiet_logs(args.verbose)
     for what, folder in (("catalogue", args.catalog), ("uploads", args.uploads)):
@@ -66,12 +66,12 @@ def cmd_local_run(args: argparse.Namespace) -> int:
         return 1
     print_summary(summary)
     _write_summary(summary, args.summary)
-    return 0 if summary["lost"] == 0 else 3
+    return 3 if needs_attention(summary) else 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .corpus import make_demo
-    from .driver import RunError, print_summary, run, say
+    from .driver import RunError, needs_attention, print_summary, run, say
 
     _quiet_logs(args.verbose)
     workdir = Path(args.workdir)
@@ -95,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(notices[0]["subject"])
         print(_text_of(notices[0]["body"])[:1800])
     _write_summary(summary, args.summary)
-    return 0 if summary["lost"] == 0 else 3
+    return 3 if needs_attention(summary) else 0
 
 
 def _text_of(body: str) -> str:

@@ -137,8 +137,11 @@ def _queue_busy(stack: LocalStack) -> bool:
     return int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) > 0
 
 
-def settled(stack: LocalStack, case_id: str) -> bool:
-    """The case waits for a person (in review with a link sent) or has ended."""
+def settled(stack: LocalStack, case_id: str, links: set[str] | None = None) -> bool:
+    """The case waits for a person (in review with a link sent) or has ended.
+
+    ``links`` is the set of review ids that have a mailed link (``mailed_review_ids``), when
+    the caller checks many cases at once."""
     case = stack.repository().get_case(case_id)
     if case is None:
         return False
@@ -146,9 +149,46 @@ def settled(stack: LocalStack, case_id: str) -> bool:
         return True
     if case.status != Status.IN_REVIEW or case.review_id is None:
         return False
+    if case.review_id in (links if links is not None else mailed_review_ids(stack)):
+        return True
     review = stack.repository().get_review(case.review_id)
-    held_for_digest = review is not None and review.delivery == "digest"
-    return held_for_digest or _link_for(stack, case.review_id) is not None
+    return review is not None and review.delivery == "digest"
+
+
+def finished(stack: LocalStack, case_id: str) -> bool:
+    case = stack.repository().get_case(case_id)
+    return case is not None and (case.status in TERMINAL or case.status == Status.NOTICE_SENT)
+
+
+_REVIEW_ID = re.compile(r"/review/([^/?#\s]+)\?")
+
+
+def mailed_review_ids(stack: LocalStack) -> set[str]:
+    return {m.group(1) for link in stack.review_links() if (m := _REVIEW_ID.search(link["url"]))}
+
+
+def wait_all(stack: LocalStack, case_ids: list[str], done: Callable[[str, set[str]], bool], timeout: float,
+             interval: float = 0.25) -> list[str]:
+    """Wait until ``done(case_id, mailed_review_ids)`` holds for every case, or ``timeout``
+    passes with no case making progress; returns the cases still not done (never raises)."""
+    pending = list(case_ids)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        links = mailed_review_ids(stack)
+        still = [cid for cid in pending if not done(cid, links)]
+        if len(still) < len(pending):
+            deadline = time.monotonic() + timeout  # progress: the clock restarts
+        pending = still
+        if pending:
+            time.sleep(interval)
+    return pending
+
+
+def reconcile_now(stack: LocalStack) -> dict[str, Any]:
+    """Run the reconciler once, as its schedule would after the deadline (nothing running is touched)."""
+    fn = stack.function_name("takedown_handlers.reconcile.handler")
+    resp = stack.client("lambda").invoke(FunctionName=fn, Payload=json.dumps({"stuck_after_seconds": 0}).encode())
+    return json.loads(resp["Payload"].read() or b"null") or {}
 
 
 def _link_for(stack: LocalStack, review_id: str) -> str | None:
@@ -214,22 +254,46 @@ def _form_action(page: str) -> str:
     return m.group(1)
 
 
-def summarize(stack: LocalStack, uploads: list[Upload]) -> dict[str, Any]:
+def failure_reason(case: Any) -> str | None:
+    """A FAILED case's cause in one line (every view shows it), else None."""
+    if case is None or case.status != Status.FAILED:
+        return None
+    f = case.failure or {}
+    return f"{f.get('error') or 'failed'}: {f.get('cause') or 'no cause recorded'}"[:500]
+
+
+def summarize(stack: LocalStack, uploads: list[Upload], *, unfinished: list[str] | None = None,
+              problems: list[str] | None = None) -> dict[str, Any]:
+    """One row per upload (its outcome, and its case's status); what is not done is counted:
+    ``lost`` (no outcome recorded), ``unfinished`` (cases still moving when the run stopped),
+    ``failed`` (cases that ended FAILED, their cause in the row's reason), ``dead_letters``."""
     repo = stack.repository()
-    rows, lost = [], 0
+    rows, lost, failed = [], 0, 0
     for u in uploads:
         rec = repo.get_upload(u.bucket, u.key)
         if rec is None:
             lost += 1
-            rows.append({"file": u.file, "outcome": None, "reason": "no outcome recorded", "case_id": None,
-                         "track_id": None, "case_status": None})
+            why = repo.get_ingest_failure(u.bucket, u.key)
+            rows.append({"file": u.file, "outcome": None, "case_id": None, "track_id": None, "case_status": None,
+                         "reason": f"no outcome recorded (last attempt: {why['error']}: {why['message'][:200]})"
+                         if why else "no outcome recorded"})
             continue
         case = repo.get_case(rec.case_id) if rec.case_id else None
+        cause = failure_reason(case)
+        failed += cause is not None
         rows.append({
-            "file": u.file, "outcome": rec.outcome, "reason": rec.reason, "case_id": rec.case_id,
+            "file": u.file, "outcome": rec.outcome, "reason": cause or rec.reason, "case_id": rec.case_id,
             "track_id": rec.track_id, "case_status": case.status.value if case else None,
         })
-    return {"uploads": rows, "lost": lost, "dead_letters": dlq_depth(stack)}
+    return {"uploads": rows, "lost": lost, "unfinished": sorted(set(unfinished or [])), "failed": failed,
+            "problems": list(problems or []), "dead_letters": dlq_depth(stack)}
+
+
+def needs_attention(summary: dict[str, Any]) -> bool:
+    """True when a person must look: an upload without outcome, a case unfinished or FAILED,
+    a dead letter, or a step of the run that did not work."""
+    return bool(summary["lost"] or summary.get("unfinished") or summary.get("failed")
+                or summary.get("dead_letters") or summary.get("problems"))
 
 
 def run(
@@ -240,6 +304,10 @@ def run(
     decide: str = "none",
     partner: str | None = None,
 ) -> dict[str, Any]:
+    """Index, drop, let the workflow run, decide (optionally), summarise.
+
+    Raises RunError only before anything was dropped (no catalogue, no uploads); from then on
+    it always returns a summary, with whatever did not finish counted in it."""
     if not catalog.is_dir():
         raise RunError(f"catalogue folder {catalog} does not exist")
     if not uploads.is_dir():
@@ -254,22 +322,43 @@ def run(
     dropped = drop_uploads(stack, uploads, partner=partner)
     if not dropped:
         raise RunError(f"no files under {uploads}")
-    say(f"3/4 fingerprinting and matching {len(dropped)} uploads")
-    wait_ingested(stack, dropped)
-    repo = stack.repository()
-    case_ids = sorted({r.case_id for u in dropped if (r := repo.get_upload(u.bucket, u.key)) and r.case_id})
-    say(f"4/4 {len(case_ids)} case(s) opened; waiting for the workflow")
-    for cid in case_ids:
-        wait_for(lambda: settled(stack, cid), WORKFLOW_SETTLE_SECONDS, f"case {cid} to reach review")
-    if decide in ("approve", "reject"):
-        for cid in case_ids:
-            status = decide_case(stack, cid, decide)
-            if status:
-                say(f"    {decide}d {cid} through the review page (HTTP {status})")
-        for cid in case_ids:
-            wait_for(lambda: (c := repo.get_case(cid)) is not None and (c.status in TERMINAL or c.status == Status.NOTICE_SENT),
-                     WORKFLOW_SETTLE_SECONDS, f"case {cid} to finish")
-    return summarize(stack, dropped)
+    problems: list[str] = []
+    unfinished: list[str] = []
+    try:
+        say(f"3/4 fingerprinting and matching {len(dropped)} uploads")
+        wait_ingested(stack, dropped)
+        repo = stack.repository()
+        case_ids = sorted({r.case_id for u in dropped if (r := repo.get_upload(u.bucket, u.key)) and r.case_id})
+        say(f"4/4 {len(case_ids)} case(s) opened; waiting for the workflow")
+        waiting = wait_all(stack, case_ids, lambda cid, links: settled(stack, cid, links), WORKFLOW_SETTLE_SECONDS)
+        if waiting:  # as the reconciler's schedule would: start what never started, end what died
+            moved = reconcile_now(stack)
+            say(f"    {len(waiting)} case(s) did not reach review in time; reconciler: {moved}")
+            waiting = wait_all(stack, waiting, lambda cid, links: settled(stack, cid, links), WORKFLOW_SETTLE_SECONDS)
+        unfinished = waiting
+        if decide in ("approve", "reject"):
+            for cid in case_ids:
+                if cid in waiting:
+                    continue
+                try:
+                    status = decide_case(stack, cid, decide)
+                except RunError as e:
+                    problems.append(f"{cid}: {e}")
+                    say(f"    could not {decide} {cid}: {e}")
+                    continue
+                if status:
+                    say(f"    {decide}d {cid} through the review page (HTTP {status})")
+            unfinished = wait_all(stack, case_ids, lambda cid, _: finished(stack, cid), WORKFLOW_SETTLE_SECONDS)
+            if unfinished:
+                reconcile_now(stack)
+                unfinished = wait_all(stack, unfinished, lambda cid, _: finished(stack, cid), WORKFLOW_SETTLE_SECONDS)
+    except KeyboardInterrupt:
+        problems.append("interrupted before the workflow finished")
+        say("    interrupted: summarising what is known")
+    except Exception as e:  # noqa: BLE001 - the summary is written whatever happened after the drop
+        problems.append(f"the run stopped early: {type(e).__name__}: {e}")
+        say(f"    the run stopped early: {type(e).__name__}: {e}")
+    return summarize(stack, dropped, unfinished=unfinished, problems=problems)
 
 
 def print_summary(summary: dict[str, Any], stream=None) -> None:
@@ -285,4 +374,7 @@ def print_summary(summary: dict[str, Any], stream=None) -> None:
     for r in rows:
         counts[str(r["outcome"])] = counts.get(str(r["outcome"]), 0) + 1
     print(f"\n{len(rows)} uploads: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-          + f"; lost: {summary['lost']}; dead letters: {summary.get('dead_letters', 0)}", file=stream)
+          + f"; lost: {summary['lost']}; cases unfinished: {len(summary.get('unfinished') or [])}"
+          + f"; cases failed: {summary.get('failed', 0)}; dead letters: {summary.get('dead_letters', 0)}", file=stream)
+    for p in summary.get("problems") or []:
+        print(f"problem: {p}", file=stream)

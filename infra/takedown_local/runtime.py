@@ -145,6 +145,9 @@ class LocalStack:
         self.partner_buckets: dict[str, str] = {}
         self.review_base_url = ""
         self.invocation_errors: list[dict[str, Any]] = []
+        self._links: list[dict[str, str]] = []
+        self._links_read = 0
+        self._links_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> "LocalStack":
@@ -183,9 +186,12 @@ class LocalStack:
         from moto import mock_aws
 
         from .lambda_patch import in_process_lambdas
+        from .moto_safety import cheap_transactions, serialised_dynamodb
 
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(in_process_lambdas())
+        self._stack.enter_context(serialised_dynamodb())
+        self._stack.enter_context(cheap_transactions())
         import boto3
 
         self.session = boto3.session.Session(region_name=self.region)
@@ -619,10 +625,15 @@ class LocalStack:
                  "subject": m.subject, "body": m.body} for m in list(backend.sent_messages)]
 
     def review_links(self) -> list[dict[str, str]]:
-        """Review links found in the captured mail, newest last."""
-        out = []
+        """Review links found in the captured mail, newest last (each mail is read once)."""
+        from moto.ses.models import ses_backends
+
         pattern = re.compile(re.escape(self.review_base_url) + r"/review/[^\s\"'<>]+")
-        for m in self.sent_mail():
-            for url in pattern.findall(m["body"]):
-                out.append({"to": ", ".join(m["to"]), "subject": m["subject"], "url": html.unescape(url)})
-        return out
+        with self._links_lock:
+            sent = list(ses_backends[ACCOUNT][self.region].sent_messages)
+            for m in sent[self._links_read:]:
+                for url in pattern.findall(m.body):
+                    self._links.append({"to": ", ".join(m.destinations.get("ToAddresses", [])), "subject": m.subject,
+                                        "url": html.unescape(url)})
+            self._links_read = len(sent)
+            return list(self._links)

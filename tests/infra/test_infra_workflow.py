@@ -171,3 +171,41 @@ def test_given_the_state_machine_when_synthesized_then_its_role_may_invoke_every
         fn = task.get("Parameters", {}).get("FunctionName") if "lambda:invoke" in task["Resource"] else task["Resource"]
         fn_lid = fn.removeprefix("${GetAtt:").split(".")[0]
         assert any(fn_lid in a for a in allowed), f"{name}: state machine may not invoke {fn_lid}"
+
+
+# --------------------------------------------------------------------------- nothing stuck (issue 13)
+
+
+def test_given_the_failure_recording_step_when_it_fails_then_it_is_retried(each_env):
+    """Found under load: executions died inside 'Record failure', which had no retry, and their
+    cases stayed DETECTED forever."""
+    _, state = _record_failure(each_env.asl())
+    retry = state.get("Retry") or []
+    assert any("States.ALL" in r["ErrorEquals"] and r["MaxAttempts"] >= 3 for r in retry)
+
+
+def test_given_a_review_request_when_the_mail_service_throttles_then_it_is_retried_with_backoff(each_env):
+    _, state = _request_review(each_env.asl())
+    retry = [r for r in state.get("Retry") or [] if "TransientError" in r["ErrorEquals"]]
+    assert retry and retry[0]["BackoffRate"] > 1 and retry[0]["MaxAttempts"] >= 3
+    # a retry comes before the catch-all that fails the case
+    assert any(c["ErrorEquals"] == ["States.ALL"] for c in state["Catch"])
+
+
+def test_given_a_policy_approval_that_declines_then_the_case_goes_to_review(each_env):
+    asl = each_env.asl()
+    approve = next(n for n, s in _tasks(asl).items() if _action(s) == "approve_by_policy")
+    choice = asl["States"][asl["States"][approve]["Next"]]
+    review_name, _ = _request_review(asl)
+    assert choice["Type"] == "Choice" and choice["Default"] == review_name
+    assert choice["Choices"][0]["Variable"] == "$.policy.approved"
+
+
+def test_given_the_reconciler_then_it_runs_on_a_schedule_and_may_start_and_read_executions(each_env):
+    fn_lid, fn = each_env.function_for("reconcile")
+    rules = [r for r in each_env.of_type("AWS::Events::Rule").values()
+             if any(fn_lid in str(t["Arn"]) for t in r["Properties"].get("Targets", []))]
+    assert len(rules) == 1 and rules[0]["Properties"]["ScheduleExpression"] == "rate(15 minutes)"
+    assert each_env.allowed(fn_lid, "states:StartExecution") and each_env.allowed(fn_lid, "states:DescribeExecution")
+    assert int(each_env.env_vars(fn_lid)["STUCK_AFTER_SECONDS"]) >= 300
+    assert not each_env.allowed(fn_lid, "dynamodb:DeleteItem") and not each_env.allowed(fn_lid, "dynamodb:Scan")

@@ -27,7 +27,8 @@ def test_given_catalogue_and_uploads_when_local_run_with_approve_then_the_summar
 
     assert code == 0
     summary = json.loads(out.read_text())
-    assert set(summary) == {"uploads", "lost"} and summary["lost"] == 0
+    assert set(summary) == {"uploads", "lost", "unfinished", "failed", "problems", "dead_letters"}
+    assert (summary["lost"], summary["unfinished"], summary["failed"], summary["problems"]) == (0, [], 0, [])
     rows = {r["file"]: r for r in summary["uploads"]}
     assert set(rows) == {"excerpt.mp3", "unrelated.ogg", "platform-b/clip.m4a", "readme.txt", "empty.mp3"}
     for r in rows.values():
@@ -40,3 +41,39 @@ def test_given_catalogue_and_uploads_when_local_run_with_approve_then_the_summar
     assert (rows["empty.mp3"]["outcome"], rows["empty.mp3"]["reason"]) == ("quarantined", "empty")
     printed = capsys.readouterr().out
     assert "lost: 0" in printed
+
+
+def test_given_a_case_that_fails_when_run_then_its_cause_is_in_the_summary_and_the_exit_code_says_so(
+        tmp_path, media, monkeypatch, capsys):
+    """Found by the trial: an approved case ended FAILED with an empty reason and the run exited 0."""
+    import takedown_local.cli as cli
+    from takedown_local.runtime import LocalStack
+
+    # A complainant without a signature: the DMCA notice is refused, the case FAILS with that cause.
+    broken = {"complainant": {"signature": ""}}
+    monkeypatch.setattr(cli, "_stack", lambda args, **kw: LocalStack("dev", overrides=broken))
+    up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
+    out = tmp_path / "summary.json"
+    code = main(["local", "run", "--catalog", str(media["catalog"]), "--uploads", str(up),
+                 "--decide", "approve", "--summary", str(out)])
+    summary = json.loads(out.read_text())
+    row = summary["uploads"][0]
+    assert code == 3 and summary["failed"] == 1
+    assert row["case_status"] == "FAILED" and "signature" in row["reason"] and "NoticeNotAllowed" in row["reason"]
+    assert "cases failed: 1" in capsys.readouterr().out
+
+
+def test_given_the_run_breaks_after_the_drop_then_the_summary_is_still_written(tmp_path, media, monkeypatch):
+    """Found by the trial: 'timed out ... waiting for case ... to reach review' and no summary."""
+    from takedown_local import driver
+
+    def broken_wait(stack, uploads, progress=True):
+        raise RuntimeError("the machine ran out of patience")
+
+    monkeypatch.setattr(driver, "wait_ingested", broken_wait)
+    up = uploads_dir(tmp_path, media, ["excerpt.mp3", "unrelated.ogg"])
+    out = tmp_path / "summary.json"
+    code = main(["local", "run", "--catalog", str(media["catalog"]), "--uploads", str(up), "--summary", str(out)])
+    summary = json.loads(out.read_text())
+    assert code == 3 and len(summary["uploads"]) == 2
+    assert any("ran out of patience" in p for p in summary["problems"])

@@ -10,7 +10,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from takedown_local import driver
+from takedown_local import dlq_cli, driver
 from takedown_local.lambda_patch import LambdaContext
 from takedown_local.runtime import LocalStack
 
@@ -113,9 +113,11 @@ def test_given_a_poison_message_on_the_queue_then_it_ends_in_the_dlq_with_an_ala
         sqs = st.client("sqs")
         sqs.send_message(QueueUrl=st.ingest_queue_url, MessageBody="{not json")
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and driver._dlq_depth(st) == 0:
+        while time.monotonic() < deadline and driver.dlq_depth(st) == 0:
             time.sleep(0.2)
-        assert driver._dlq_depth(st) == 1
+        assert driver.dlq_depth(st) == 1
+        letters = dlq_cli.peek(sqs, st.dlq_url, st.repository())  # listed with its reason, left in place
+        assert len(letters) == 1 and letters[0].reason.startswith("not an S3 event notification")
         msg = sqs.receive_message(QueueUrl=st.dlq_url, AttributeNames=["All"])["Messages"][0]
         assert msg["Body"] == "{not json"
         alarms = st.client("cloudwatch").describe_alarms()["MetricAlarms"]
