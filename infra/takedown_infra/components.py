@@ -17,6 +17,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -40,6 +41,24 @@ INGEST_TIMEOUT = 300             # seconds; a 15-minute upload decodes in well u
 INGEST_MEMORY = 1769             # MB; one full vCPU for the decoder and the matcher
 SHARD_MATCH_MEMORY = 1769        # MB; two shards of <= 384 MB arrays each, plus the vote
 SHARD_MATCH_TIMEOUT = 120        # seconds; a 15-minute query against two full shards
+REVIEW_STAGE = "v1"              # the review API's one stage: links are https://{api}/v1/review/{id}
+# What the review API's function may do on the cases table, and nothing else (it is reachable
+# from the internet): read a review and its case (GetItem), mark the review used (UpdateItem),
+# and write the case with its audit event (TransactWriteItems of Puts, and PutItem for an audit
+# event alone). No Query, Scan, DeleteItem or batch writes.
+REVIEW_API_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+
+def review_base_url(api: apigw.IRestApi, stage_name: str) -> str:
+    """The stage's invoke URL (what ``api.url`` gives), built from the RestApi id and the stage name.
+
+    ``api.url`` refers to the Stage resource, which depends on the deployment, every method,
+    the API function and so that function's role policy; the policy grants the task-token
+    callbacks on the state machine, and the state machine invokes the steps function whose
+    environment holds this URL: a cycle. The RestApi resource alone depends on none of them.
+    """
+    stack = cdk.Stack.of(api)
+    return f"https://{api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}/{stage_name}/"
 
 
 def _removal(retain: bool) -> cdk.RemovalPolicy:
@@ -297,7 +316,7 @@ class Review(Construct):
             "ReviewApi",
             handler=self.api_function,
             proxy=False,
-            deploy_options=apigw.StageOptions(stage_name="v1", throttling_rate_limit=20, throttling_burst_limit=40),
+            deploy_options=apigw.StageOptions(stage_name=REVIEW_STAGE, throttling_rate_limit=20, throttling_burst_limit=40),
         )
         review_res = self.api.root.add_resource("review").add_resource("{review_id}")
         review_res.add_method("GET")
@@ -312,7 +331,7 @@ class Review(Construct):
             env={
                 "TABLE_NAME": table.table_name,
                 "LINK_KEY_SECRET_ARN": self.link_key.secret_arn,
-                "REVIEW_BASE_URL": self.api.url,
+                "REVIEW_BASE_URL": review_base_url(self.api, REVIEW_STAGE),
                 "SENDER": sender,
                 "REVIEWERS": json.dumps(reviewers),
                 "LINK_TTL_SECONDS": str(review["link_ttl_seconds"]),
@@ -330,8 +349,11 @@ class Review(Construct):
                 targets=[targets.LambdaFunction(
                     self.workflow_function, event=events.RuleTargetInput.from_object({"action": "send_digests"}))],
             )
+        table.grant_read_write_data(self.workflow_function)
+        # The table's ARN only: table.grant() would add its indexes too, which the API never reads.
+        iam.Grant.add_to_principal(grantee=self.api_function, actions=list(REVIEW_API_TABLE_ACTIONS),
+                                   resource_arns=[table.table_arn])
         for fn in (self.api_function, self.workflow_function):
-            table.grant_read_write_data(fn)
             self.link_key.grant_read(fn)
         sender_identity.grant_send_email(self.workflow_function)
 
