@@ -20,6 +20,7 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as secrets
@@ -41,6 +42,7 @@ INGEST_TIMEOUT = 300             # seconds; a 15-minute upload decodes in well u
 INGEST_MEMORY = 1769             # MB; one full vCPU for the decoder and the matcher
 SHARD_MATCH_MEMORY = 1769        # MB; two shards of <= 384 MB arrays each, plus the vote
 SHARD_MATCH_TIMEOUT = 120        # seconds; a 15-minute query against two full shards
+INDEX_PREFIX = "indexes"         # the catalogue bucket's index versions and CURRENT (S3IndexStore.PREFIX)
 REVIEW_STAGE = "v1"              # the review API's one stage: links are https://{api}/v1/review/{id}
 # What the review API's function may do on the cases table, and nothing else (it is reachable
 # from the internet): read a review and its case (GetItem), mark the review used (UpdateItem),
@@ -59,6 +61,20 @@ def review_base_url(api: apigw.IRestApi, stage_name: str) -> str:
     """
     stack = cdk.Stack.of(api)
     return f"https://{api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}/{stage_name}/"
+
+
+def grant_read_objects(bucket: s3.IBucket, fn: lambda_.Function, *, prefix: str = "", tags: bool = False) -> None:
+    """s3:GetObject on the bucket's objects (under ``prefix``) and s3:ListBucket on the bucket.
+
+    Not bucket.grant_read, which grants s3:GetObject*, s3:GetBucket* and s3:List* (ACLs,
+    versions, torrents, every bucket setting, every listing). ListBucket stays: without it S3
+    answers a missing key with 403 instead of 404, and the code tells a missing object
+    (NoSuchKey: no sidecar, no index yet) from a failure. ``tags``: s3:GetObjectTagging too,
+    for a CopyObject from here (it copies the source's tags by default).
+    """
+    actions = ["s3:GetObject", "s3:GetObjectTagging"] if tags else ["s3:GetObject"]
+    fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")]))
+    fn.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
 
 
 def _removal(retain: bool) -> cdk.RemovalPolicy:
@@ -96,9 +112,17 @@ class LambdaCode(Construct):
         )
 
     def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str], **kw: Any) -> lambda_.Function:
+        # Its own role and log group. The role CDK would make carries the AWS managed policy
+        # AWSLambdaBasicExecutionRole (logs:CreateLogGroup/CreateLogStream/PutLogEvents on "*");
+        # this one may write to this function's log group and has only the grants the stack makes.
+        role = iam.Role(scope, f"{cid}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group = logs.LogGroup(scope, f"{cid}Logs")
+        log_group.grant_write(role)
         return lambda_.Function(
             scope,
             cid,
+            role=role,
+            log_group=log_group,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             code=self.code,
@@ -212,7 +236,7 @@ class Ingestion(Construct):
             ephemeral_storage_size=cdk.Size.mebibytes(4096),
             env={"CATALOG_BUCKET": catalogue.bucket_name},
         )
-        catalogue.grant_read(self.shard_function)
+        grant_read_objects(catalogue, self.shard_function, prefix=f"{INDEX_PREFIX}/")
         self.function = code.function(
             self,
             "Fingerprint",
@@ -241,9 +265,12 @@ class Ingestion(Construct):
             )
         )
         for b in self.partner_buckets.values():
-            b.grant_read(self.function)
-        self.quarantine.grant_put(self.function)
-        catalogue.grant_read(self.function)
+            grant_read_objects(b, self.function, tags=True)  # media and sidecars; copied to quarantine
+        # quarantine: PutObject (the reason file, the copy) and PutObjectTagging (the copy keeps
+        # the partner's tags); not grant_put's s3:Abort*, legal holds or retention
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:PutObjectTagging"], resources=[self.quarantine.arn_for_objects("*")]))
+        grant_read_objects(catalogue, self.function, prefix=f"{INDEX_PREFIX}/")
         table.grant_read_write_data(self.function)
         idempotency.grant_read_write_data(self.function)
 
@@ -316,6 +343,9 @@ class Review(Construct):
             "ReviewApi",
             handler=self.api_function,
             proxy=False,
+            # No account-wide CloudWatch role for API Gateway: no stage logs to it, and its
+            # managed policy (AmazonAPIGatewayPushToCloudWatchLogs) is logs:* actions on "*".
+            cloud_watch_role=False,
             deploy_options=apigw.StageOptions(stage_name=REVIEW_STAGE, throttling_rate_limit=20, throttling_burst_limit=40),
         )
         review_res = self.api.root.add_resource("review").add_resource("{review_id}")
