@@ -351,7 +351,13 @@ class Review(Construct):
         review_res = self.api.root.add_resource("review").add_resource("{review_id}")
         review_res.add_method("GET")
         review_res.add_method("HEAD")
-        review_res.add_resource("decision").add_method("POST")
+        decision_res = review_res.add_resource("decision")
+        decision_res.add_method("POST")
+        # Every other method API Gateway can route (ANY: PUT, DELETE, PATCH, OPTIONS, and GET/HEAD
+        # on the decision) reaches the same function, which answers 405 with an Allow header and
+        # its own page, instead of API Gateway's 403 "Missing Authentication Token".
+        review_res.add_method("ANY")
+        decision_res.add_method("ANY")
         self.workflow_function = code.function(
             self,
             "Steps",

@@ -523,6 +523,37 @@ class LocalStack:
             def do_POST(self) -> None:  # noqa: N802
                 self._proxy("POST")
 
+            # The API's ANY methods: the function answers them (405, Allow, its own page).
+            def do_PUT(self) -> None:  # noqa: N802
+                self._proxy("PUT")
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                self._proxy("DELETE")
+
+            def do_PATCH(self) -> None:  # noqa: N802
+                self._proxy("PATCH")
+
+            def do_OPTIONS(self) -> None:  # noqa: N802
+                self._proxy("OPTIONS")
+
+            def do_TRACE(self) -> None:  # noqa: N802
+                # API Gateway cannot route TRACE (a method is GET, POST, PUT, DELETE, PATCH, HEAD,
+                # OPTIONS or ANY of those seven) and the edge-optimized endpoint's CloudFront
+                # forwards only those seven: in AWS a TRACE never reaches the function, it is
+                # refused in front of it. Here too: refused without invoking the Lambda, and
+                # never echoed (an echoed TRACE is how cross-site tracing reads headers).
+                path = urlsplit(self.path).path
+                allow = "POST" if path.rstrip("/").endswith("/decision") else "GET, HEAD"
+                body = b"Method Not Allowed\n"
+                self.send_response(405)
+                self.send_header("Allow", allow)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
         self._server = ThreadingHTTPServer(("127.0.0.1", self.review_port), Handler)
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]

@@ -39,13 +39,30 @@ def test_given_the_review_api_when_synthesized_then_only_page_and_decision_route
     assert _methods(each_env) == {
         ("GET", "/review/{review_id}"),
         ("HEAD", "/review/{review_id}"),
+        ("ANY", "/review/{review_id}"),
         ("POST", "/review/{review_id}/decision"),
+        ("ANY", "/review/{review_id}/decision"),
     }
 
 
-def test_given_the_decision_route_when_synthesized_then_no_safe_method_can_decide(each_env):
+def test_given_other_methods_when_synthesized_then_they_reach_the_function_not_api_gateways_403(each_env):
+    # ANY catches every method without its own (PUT, DELETE, PATCH, OPTIONS; GET/HEAD on the
+    # decision) and proxies it to the review function, which answers 405 (tests/workflow)
+    # instead of API Gateway's own 403 "Missing Authentication Token".
+    api_lid, _ = each_env.function_for("review_api")
+    paths = _paths(each_env)
+    for m in each_env.of_type("AWS::ApiGateway::Method").values():
+        if m["Properties"]["HttpMethod"] == "ANY":
+            assert paths[m["Properties"]["ResourceId"]["Ref"]].startswith("/review/{review_id}")
+            assert m["Properties"]["Integration"]["Type"] == "AWS_PROXY"
+            assert api_lid in json.dumps(m["Properties"]["Integration"]["Uri"])
+            assert m["Properties"]["AuthorizationType"] == "NONE"
+
+
+def test_given_the_decision_route_when_synthesized_then_only_post_is_routed_to_deciding(each_env):
+    # GET/HEAD on the decision arrive through ANY; the function refuses every method but POST
     deciding = {(verb, p) for verb, p in _methods(each_env) if p.endswith("/decision")}
-    assert deciding == {("POST", "/review/{review_id}/decision")}
+    assert deciding == {("POST", "/review/{review_id}/decision"), ("ANY", "/review/{review_id}/decision")}
 
 
 def test_given_the_review_api_when_synthesized_then_every_method_proxies_to_the_review_function(each_env):
