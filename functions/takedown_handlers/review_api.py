@@ -119,7 +119,10 @@ def not_found(_exc: Exception) -> Response:
     return _html(*problem_page("not_found"))
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+# Never the event (its query holds the link's signature, a POST's body the CSRF token) in the
+# log, whatever POWERTOOLS_LOGGER_LOG_EVENT says; never the response (the page holds both) in
+# the trace.
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)
