@@ -602,7 +602,10 @@ class LocalStack:
         return int(payload.get("statusCode", 200)), hdrs, payload.get("body") or ""
 
     def serve_aws(self, port: int = 0) -> str:
-        """Expose this process's embedded AWS on loopback (for `takedown cases` from another shell)."""
+        """Expose this process's embedded AWS on loopback (for `takedown cases` from another shell).
+
+        Unauthenticated: any local process can then read the link-signing key through it. Only
+        `takedown local up --expose-aws` calls this."""
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
