@@ -730,7 +730,8 @@ PROBLEMS: dict[str, tuple[int, str, str, str]] = {
     "not_found": (404, "Review not found", "There is no review for this link. It may have been replaced by a newer one.", "error"),
     "already_decided": (409, "Already decided", "This case was decided before; nothing was changed.", "info"),
     "case_closed": (409, "This case is closed", "The case is no longer waiting for a review; nothing was changed.", "info"),
-    "method": (405, "Not allowed", "Use the buttons on the review page to decide.", "error"),
+    "method": (405, "Not allowed", "Use the buttons on the review page to decide; nothing was changed.", "error"),
+    "page_method": (405, "Not allowed", "This link only opens the review page; nothing was changed. Open it from the email and decide with the buttons on the page.", "error"),
 }
 
 

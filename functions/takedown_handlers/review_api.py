@@ -4,6 +4,7 @@ Routes:
   GET  /review/{review_id}?exp=..&sig=..   evidence page; no side effects, whoever asks
   HEAD /review/{review_id}                 same headers, no body, no side effects
   POST /review/{review_id}/decision        form post from that page (CSRF-protected)
+Any other method on those two paths gets 405 with an Allow header and a plain page.
 """
 
 from __future__ import annotations
@@ -49,8 +50,22 @@ def _service() -> ReviewService:
     )
 
 
-def _html(status: int, body: str) -> Response:
-    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body, headers=SECURITY_HEADERS)
+PAGE_METHODS = ("GET", "HEAD")
+DECISION_METHODS = ("POST",)
+# Every method API Gateway can route to us (its ANY covers these seven), and TRACE, which it
+# cannot route (a front door that passed it on would still get 405 here, never an echo).
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
+
+
+def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body,
+                    headers={**SECURITY_HEADERS, **(headers or {})})
+
+
+def _not_allowed(problem: str, allowed: tuple[str, ...]) -> Response:
+    status, page = problem_page(problem)
+    body = "" if app.current_event.http_method.upper() == "HEAD" else page
+    return _html(status, body, {"Allow": ", ".join(allowed)})
 
 
 def _query() -> dict[str, str]:
@@ -89,12 +104,25 @@ def decide(review_id: str) -> Response:
     return _html(status, page)
 
 
+@app.route("/review/<review_id>", method=[m for m in METHODS if m not in PAGE_METHODS])
+def page_other_method(review_id: str) -> Response:
+    return _not_allowed("page_method", PAGE_METHODS)
+
+
+@app.route("/review/<review_id>/decision", method=[m for m in METHODS if m not in DECISION_METHODS])
+def decision_other_method(review_id: str) -> Response:
+    return _not_allowed("method", DECISION_METHODS)
+
+
 @app.not_found
 def not_found(_exc: Exception) -> Response:
     return _html(*problem_page("not_found"))
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+# Never the event (its query holds the link's signature, a POST's body the CSRF token) in the
+# log, whatever POWERTOOLS_LOGGER_LOG_EVENT says; never the response (the page holds both) in
+# the trace.
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

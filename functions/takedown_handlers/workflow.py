@@ -41,7 +41,7 @@ class UnknownAction(ValueError):
     pass
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # request_review's event holds the task token
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     action, case_id = event.get("action"), event.get("case_id")

@@ -17,8 +17,10 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_dynamodb as ddb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_secretsmanager as secrets
@@ -46,6 +48,39 @@ STUCK_AFTER = 15 * 60            # seconds a live case may go untouched before t
 # Lambda's own), retried with backoff by the state machine.
 TRANSIENT_ERRORS = ["TransientError", "Lambda.ServiceException", "Lambda.TooManyRequestsException",
                     "Lambda.SdkClientException", "Lambda.AWSLambdaException"]
+INDEX_PREFIX = "indexes"         # the catalogue bucket's index versions and CURRENT (S3IndexStore.PREFIX)
+REVIEW_STAGE = "v1"              # the review API's one stage: links are https://{api}/v1/review/{id}
+# What the review API's function may do on the cases table, and nothing else (it is reachable
+# from the internet): read a review and its case (GetItem), mark the review used (UpdateItem),
+# and write the case with its audit event (TransactWriteItems of Puts, and PutItem for an audit
+# event alone). No Query, Scan, DeleteItem or batch writes.
+REVIEW_API_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+
+
+def review_base_url(api: apigw.IRestApi, stage_name: str) -> str:
+    """The stage's invoke URL (what ``api.url`` gives), built from the RestApi id and the stage name.
+
+    ``api.url`` refers to the Stage resource, which depends on the deployment, every method,
+    the API function and so that function's role policy; the policy grants the task-token
+    callbacks on the state machine, and the state machine invokes the steps function whose
+    environment holds this URL: a cycle. The RestApi resource alone depends on none of them.
+    """
+    stack = cdk.Stack.of(api)
+    return f"https://{api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}/{stage_name}/"
+
+
+def grant_read_objects(bucket: s3.IBucket, fn: lambda_.Function, *, prefix: str = "", tags: bool = False) -> None:
+    """s3:GetObject on the bucket's objects (under ``prefix``) and s3:ListBucket on the bucket.
+
+    Not bucket.grant_read, which grants s3:GetObject*, s3:GetBucket* and s3:List* (ACLs,
+    versions, torrents, every bucket setting, every listing). ListBucket stays: without it S3
+    answers a missing key with 403 instead of 404, and the code tells a missing object
+    (NoSuchKey: no sidecar, no index yet) from a failure. ``tags``: s3:GetObjectTagging too,
+    for a CopyObject from here (it copies the source's tags by default).
+    """
+    actions = ["s3:GetObject", "s3:GetObjectTagging"] if tags else ["s3:GetObject"]
+    fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")]))
+    fn.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
 
 
 def _removal(retain: bool) -> cdk.RemovalPolicy:
@@ -83,9 +118,17 @@ class LambdaCode(Construct):
         )
 
     def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str], **kw: Any) -> lambda_.Function:
+        # Its own role and log group. The role CDK would make carries the AWS managed policy
+        # AWSLambdaBasicExecutionRole (logs:CreateLogGroup/CreateLogStream/PutLogEvents on "*");
+        # this one may write to this function's log group and has only the grants the stack makes.
+        role = iam.Role(scope, f"{cid}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        log_group = logs.LogGroup(scope, f"{cid}Logs")
+        log_group.grant_write(role)
         return lambda_.Function(
             scope,
             cid,
+            role=role,
+            log_group=log_group,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             code=self.code,
@@ -204,7 +247,7 @@ class Ingestion(Construct):
             ephemeral_storage_size=cdk.Size.mebibytes(4096),
             env={"CATALOG_BUCKET": catalogue.bucket_name},
         )
-        catalogue.grant_read(self.shard_function)
+        grant_read_objects(catalogue, self.shard_function, prefix=f"{INDEX_PREFIX}/")
         self.function = code.function(
             self,
             "Fingerprint",
@@ -235,11 +278,17 @@ class Ingestion(Construct):
             )
         )
         for b in self.partner_buckets.values():
-            b.grant_read(self.function)
-        self.quarantine.grant_put(self.function)
-        evidence.grant_put(self.function)
-        evidence.grant_read(self.function)  # CopyObject reads the submission's evidence into the case's folder
-        catalogue.grant_read(self.function)
+            grant_read_objects(b, self.function, tags=True)  # media and sidecars; copied to quarantine
+        # quarantine: PutObject (the reason file, the copy) and PutObjectTagging (the copy keeps
+        # the partner's tags); not grant_put's s3:Abort*, legal holds or retention
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:PutObjectTagging"], resources=[self.quarantine.arn_for_objects("*")]))
+        # evidence: the full match evidence is written per submission, then copied under its case
+        # (CopyObject reads the source and its tags, writes the copy); never deleted or overwritten by hand
+        grant_read_objects(evidence, self.function, tags=True)
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:PutObjectTagging"], resources=[evidence.arn_for_objects("*")]))
+        grant_read_objects(catalogue, self.function, prefix=f"{INDEX_PREFIX}/")
         table.grant_read_write_data(self.function)
         idempotency.grant_read_write_data(self.function)
 
@@ -312,12 +361,21 @@ class Review(Construct):
             "ReviewApi",
             handler=self.api_function,
             proxy=False,
-            deploy_options=apigw.StageOptions(stage_name="v1", throttling_rate_limit=20, throttling_burst_limit=40),
+            # No account-wide CloudWatch role for API Gateway: no stage logs to it, and its
+            # managed policy (AmazonAPIGatewayPushToCloudWatchLogs) is logs:* actions on "*".
+            cloud_watch_role=False,
+            deploy_options=apigw.StageOptions(stage_name=REVIEW_STAGE, throttling_rate_limit=20, throttling_burst_limit=40),
         )
         review_res = self.api.root.add_resource("review").add_resource("{review_id}")
         review_res.add_method("GET")
         review_res.add_method("HEAD")
-        review_res.add_resource("decision").add_method("POST")
+        decision_res = review_res.add_resource("decision")
+        decision_res.add_method("POST")
+        # Every other method API Gateway can route (ANY: PUT, DELETE, PATCH, OPTIONS, and GET/HEAD
+        # on the decision) reaches the same function, which answers 405 with an Allow header and
+        # its own page, instead of API Gateway's 403 "Missing Authentication Token".
+        review_res.add_method("ANY")
+        decision_res.add_method("ANY")
         self.workflow_function = code.function(
             self,
             "Steps",
@@ -327,7 +385,7 @@ class Review(Construct):
             env={
                 "TABLE_NAME": table.table_name,
                 "LINK_KEY_SECRET_ARN": self.link_key.secret_arn,
-                "REVIEW_BASE_URL": self.api.url,
+                "REVIEW_BASE_URL": review_base_url(self.api, REVIEW_STAGE),
                 "SENDER": sender,
                 "REVIEWERS": json.dumps(reviewers),
                 "LINK_TTL_SECONDS": str(review["link_ttl_seconds"]),
@@ -345,8 +403,11 @@ class Review(Construct):
                 targets=[targets.LambdaFunction(
                     self.workflow_function, event=events.RuleTargetInput.from_object({"action": "send_digests"}))],
             )
+        table.grant_read_write_data(self.workflow_function)
+        # The table's ARN only: table.grant() would add its indexes too, which the API never reads.
+        iam.Grant.add_to_principal(grantee=self.api_function, actions=list(REVIEW_API_TABLE_ACTIONS),
+                                   resource_arns=[table.table_arn])
         for fn in (self.api_function, self.workflow_function):
-            table.grant_read_write_data(fn)
             self.link_key.grant_read(fn)
         sender_identity.grant_send_email(self.workflow_function)
 
@@ -486,7 +547,7 @@ class Reconciler(Construct):
     starts an execution that was never started, fails a case whose execution ended without it."""
 
     def __init__(self, scope: Construct, cid: str, *, code: LambdaCode, table: ddb.Table,
-                 state_machine: sfn.StateMachine) -> None:
+                 state_machine: sfn.StateMachine, state_machine_name: str) -> None:
         super().__init__(scope, cid)
         self.function = code.function(
             self,
@@ -497,9 +558,16 @@ class Reconciler(Construct):
             env={"TABLE_NAME": table.table_name, "STATE_MACHINE_ARN": state_machine.state_machine_arn,
                  "STUCK_AFTER_SECONDS": str(STUCK_AFTER)},
         )
-        table.grant(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem")
+        # list cases by status (the by-status index), read one, write it with its audit event
+        table.grant(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
         state_machine.grant_start_execution(self.function)
-        state_machine.grant_read(self.function)
+        # DescribeExecution of each case's execution (named after the case): not grant_read, which
+        # adds ListActivities / DescribeActivity / DescribeStateMachine on "*" and execution history.
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution"],
+            resources=[cdk.Stack.of(self).format_arn(service="states", resource="execution",
+                                                     resource_name=f"{state_machine_name}:*",
+                                                     arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)]))
         events.Rule(
             self,
             "Schedule",

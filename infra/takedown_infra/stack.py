@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from . import components as c
@@ -62,22 +61,12 @@ class TakedownStack(cdk.Stack):
         sm = self.workflow.state_machine
         self.ingestion.function.add_environment("STATE_MACHINE_ARN", sm.state_machine_arn)
         sm.grant_start_execution(self.ingestion.function)
-        # By ARN built from the name, not a reference: the API's role referring to the state
-        # machine would close a cycle (state machine -> steps fn -> API URL -> API fn role).
-        self.review.api_function.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
-                resources=[
-                    self.format_arn(
-                        service="states",
-                        resource="stateMachine",
-                        resource_name=f"takedown-case-{config.name}",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
-        )
-        self.reconciler = c.Reconciler(self, "Reconciler", code=code, table=self.cases.table, state_machine=sm)
+        # The review API resumes this state machine's executions (approve and reject both
+        # resume with SendTaskSuccess). No cycle: the steps function's REVIEW_BASE_URL names
+        # the RestApi, not its stage (components.review_base_url).
+        sm.grant_task_response(self.review.api_function)
+        self.reconciler = c.Reconciler(self, "Reconciler", code=code, table=self.cases.table, state_machine=sm,
+                                       state_machine_name=f"takedown-case-{config.name}")
         self.monitoring = c.Monitoring(
             self,
             "Monitoring",

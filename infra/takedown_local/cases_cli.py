@@ -1,6 +1,6 @@
 """`takedown cases ...`: look at cases and act on them, on the local stack or a deployed one.
 
-Target selection: `--local` (the default when `takedown local up` is running: it writes
+Target selection: the running `takedown local up --expose-aws` by default (it writes
 .takedown/local.json with its loopback endpoint) or `--stack NAME` for a deployed stack
 (its CloudFormation outputs name the table and the workflow function).
 """
@@ -33,6 +33,17 @@ def clear_local_state() -> None:
     STATE_FILE.unlink(missing_ok=True)
 
 
+def local_state() -> dict[str, Any]:
+    """The running `local up`'s state, if it exposes its embedded AWS; else TargetError saying why."""
+    if not STATE_FILE.exists():
+        raise TargetError("no local stack is running here: start `takedown local up --expose-aws` (or use --stack NAME)")
+    st = json.loads(STATE_FILE.read_text())
+    if not st.get("endpoint"):
+        raise TargetError("the running `takedown local up` does not expose its embedded AWS: "
+                          "start local up with --expose-aws")
+    return st
+
+
 def _target_session(args: argparse.Namespace) -> tuple[Any, str, dict[str, str]]:
     """(client factory, cases table name, the stack's outputs by key)."""
     import boto3
@@ -44,9 +55,7 @@ def _target_session(args: argparse.Namespace) -> tuple[Any, str, dict[str, str]]
         if "CasesTable" not in outputs:
             raise TargetError(f"stack {args.stack} has no output CasesTable; deploy the current version first")
         return (lambda svc: session.client(svc)), outputs["CasesTable"], outputs
-    if not STATE_FILE.exists():
-        raise TargetError("no local stack is running here: start `takedown local up` (or use --stack NAME)")
-    st = json.loads(STATE_FILE.read_text())
+    st = local_state()
     session = boto3.session.Session(region_name=st["region"], aws_access_key_id="testing",
                                     aws_secret_access_key="testing")
 
@@ -137,7 +146,7 @@ def add_commands(sub) -> None:
                                                                                         required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--stack", help="a deployed stack's name (default: the local stack of `takedown local up`)")
+        p.add_argument("--stack", help="a deployed stack's name (default: the running `takedown local up --expose-aws`)")
         p.add_argument("--region", default=None)
 
     ls = cases.add_parser("list", help="cases, optionally by status")

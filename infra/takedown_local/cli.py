@@ -2,7 +2,7 @@
 
     takedown demo                          the whole workflow on embedded AWS over real music
     takedown local run --catalog DIR --uploads DIR [--decide approve|reject|none] [--summary FILE]
-    takedown local up [--catalog DIR] [--uploads DIR] [--port N]
+    takedown local up [--catalog DIR] [--uploads DIR] [--port N] [--expose-aws [--aws-port N]]
     takedown catalog build DIR --out INDEX
     takedown match --index INDEX FILE... [--jsonl]
 """
@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +109,20 @@ def _text_of(body: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", html.unescape(re.sub(r"<[^>]+>", "", body))).strip()
 
 
-def cmd_local_up(args: argparse.Namespace) -> int:
+EXPOSE_WARNING = (
+    "WARNING: the embedded AWS is exposed on {endpoint} without authentication. Any process on this "
+    "machine can use it: read the link-signing key from its Secrets Manager and forge review links and "
+    "decisions, read and change every case, bucket and queue. A development tool: stop it when done."
+)
+
+
+def cmd_local_up(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    """Keep the stack running until Ctrl-C / SIGTERM (or ``stop`` is set)."""
     from .driver import RunError, print_summary, run, say
 
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     _quiet_logs(args.verbose)
     say("starting the embedded stack (CDK synth -> moto) ...")
     try:
@@ -129,27 +140,32 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                     say(f"published index {publish_index(stack, Path(tmp) / 'index')}")
             elif args.uploads:
                 raise RunError("--uploads needs --catalog: there is nothing to match against yet")
-            endpoint = stack.serve_aws(args.aws_port)
+            # The embedded AWS answers anyone who can reach it, the link-signing key included:
+            # served only when asked for, and said so.
+            endpoint = stack.serve_aws(args.aws_port) if args.expose_aws else None
             state = cases_cli.write_local_state({
                 "endpoint": endpoint, "region": stack.region, "table": stack.table_name,
                 "workflow_function": stack.function_name("takedown_handlers.workflow.handler"),
                 "review_base_url": stack.review_base_url, "partner_buckets": stack.partner_buckets,
                 "ingest_queue_url": stack.ingest_queue_url, "dlq_url": stack.dlq_url})
             print(f"\nreview API on {stack.review_base_url}  (Ctrl-C stops everything)")
-            print(f"embedded AWS endpoint {endpoint} (for `takedown cases ...`; state in {state})")
-            print(f"partner buckets: {json.dumps(stack.partner_buckets)}")
-            first = next(iter(stack.partner_buckets.values()))
-            print(f"from another shell: .venv/bin/takedown local drop song.mp3 [--sidecar song.json]  "
-                  f"(into {first}); .venv/bin/takedown cases list")
+            if endpoint:
+                print("\n" + EXPOSE_WARNING.format(endpoint=endpoint) + "\n", file=sys.stderr, flush=True)
+                print(f"embedded AWS endpoint {endpoint} (for `takedown cases ...` and `local drop`; state in {state})")
+                first = next(iter(stack.partner_buckets.values()))
+                print(f"from another shell: .venv/bin/takedown local drop song.mp3 [--sidecar song.json]  "
+                      f"(into {first}); .venv/bin/takedown cases list")
+            else:
+                print("embedded AWS not exposed: `takedown cases ...` and `local drop` from another shell need "
+                      "`local up --expose-aws`")
+            print(f"partner buckets: {json.dumps(stack.partner_buckets)}", flush=True)
             shown: set[str] = set()
-            stopping = []
-            signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
-            while not stopping:
+            while not stop.is_set():
                 for link in stack.review_links():
                     if link["url"] not in shown:
                         shown.add(link["url"])
                         print(f"\nmail to {link['to']}: {link['subject']}\n  open: {link['url']}", flush=True)
-                time.sleep(1)
+                stop.wait(1)
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
     except RunError as e:
@@ -164,10 +180,11 @@ def cmd_local_drop(args: argparse.Namespace) -> int:
     """Put files into a partner bucket of the running `local up` (sidecar first, as partners do)."""
     import boto3
 
-    if not cases_cli.STATE_FILE.exists():
-        print("error: no local stack is running here: start `takedown local up` first", file=sys.stderr)
+    try:
+        st = cases_cli.local_state()
+    except cases_cli.TargetError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    st = json.loads(cases_cli.STATE_FILE.read_text())
     buckets = st["partner_buckets"]
     partner = args.partner or next(iter(buckets))
     if partner not in buckets:
@@ -211,7 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--catalog", help="optionally index this catalogue first")
     up.add_argument("--uploads", help="optionally drop these uploads first")
     up.add_argument("--port", type=int, default=8765, help="loopback port of the review API")
-    up.add_argument("--aws-port", type=int, default=8766, help="loopback port of the embedded AWS endpoint")
+    up.add_argument("--expose-aws", action="store_true",
+                    help="also serve the embedded AWS on loopback, for `takedown cases` and `local drop` from another "
+                         "shell (unauthenticated: any local process can read the link-signing key through it)")
+    up.add_argument("--aws-port", type=int, default=8766, help="loopback port of the embedded AWS (with --expose-aws)")
     up.add_argument("--env", default="dev")
     up.add_argument("--verbose", action="store_true")
     up.set_defaults(func=cmd_local_up)

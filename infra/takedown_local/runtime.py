@@ -32,6 +32,7 @@ ACCOUNT = "123456789012"
 SQS_POLL_IDLE = 0.05        # seconds between empty receives
 FAILED_RETRY_DELAY = 1      # seconds before a failed message is visible again (AWS: the visibility timeout)
 LOCAL_STAGE = "v1"
+_QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")  # a path's query string, in an access-log line
 
 
 class TemplateError(RuntimeError):
@@ -165,6 +166,9 @@ class LocalStack:
         from takedown_infra.config import load
         from takedown_infra.synth import synth_template
 
+        from . import logsafe
+
+        logsafe.install()  # links, tokens and the key never reach a log, at any level (logsafe.py)
         config = load(self.env_name, overrides=self.overrides)
         self.config = config
         self.region = config.region
@@ -220,6 +224,9 @@ class LocalStack:
             server.server_close()
         self._stack.close()
         self._reset_handler_caches()
+        from . import logsafe
+
+        logsafe.uninstall()
 
     @staticmethod
     def _reset_handler_caches() -> None:
@@ -282,6 +289,9 @@ class LocalStack:
         gen = r.props.get("GenerateSecretString", {})
         length = int(gen.get("PasswordLength", 32))
         value = secrets.token_urlsafe(length)[:length]
+        from . import logsafe
+
+        logsafe.protect(value)  # the link key: whoever reads it forges review decisions
         arn = self.client("secretsmanager").create_secret(Name=self._name(r), SecretString=value)["ARN"]
         r.ref, r.attrs = arn, {"Id": arn}
 
@@ -496,7 +506,9 @@ class LocalStack:
             server_version = "takedown-local-apigw"
 
             def log_message(self, fmt: str, *args: Any) -> None:
-                log.debug("review api: " + fmt, *args)
+                # The request line carries the signed link's query (exp, sig): a bearer
+                # credential. Log the path only.
+                log.debug("review api: %s", _QUERY.sub(r"\1?[query not logged]", fmt % args))
 
             def _proxy(self, method: str) -> None:
                 parts = urlsplit(self.path)
@@ -528,6 +540,37 @@ class LocalStack:
 
             def do_POST(self) -> None:  # noqa: N802
                 self._proxy("POST")
+
+            # The API's ANY methods: the function answers them (405, Allow, its own page).
+            def do_PUT(self) -> None:  # noqa: N802
+                self._proxy("PUT")
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                self._proxy("DELETE")
+
+            def do_PATCH(self) -> None:  # noqa: N802
+                self._proxy("PATCH")
+
+            def do_OPTIONS(self) -> None:  # noqa: N802
+                self._proxy("OPTIONS")
+
+            def do_TRACE(self) -> None:  # noqa: N802
+                # API Gateway cannot route TRACE (a method is GET, POST, PUT, DELETE, PATCH, HEAD,
+                # OPTIONS or ANY of those seven) and the edge-optimized endpoint's CloudFront
+                # forwards only those seven: in AWS a TRACE never reaches the function, it is
+                # refused in front of it. Here too: refused without invoking the Lambda, and
+                # never echoed (an echoed TRACE is how cross-site tracing reads headers).
+                path = urlsplit(self.path).path
+                allow = "POST" if path.rstrip("/").endswith("/decision") else "GET, HEAD"
+                body = b"Method Not Allowed\n"
+                self.send_response(405)
+                self.send_header("Allow", allow)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.review_port), Handler)
         self._server.daemon_threads = True
@@ -565,7 +608,10 @@ class LocalStack:
         return int(payload.get("statusCode", 200)), hdrs, payload.get("body") or ""
 
     def serve_aws(self, port: int = 0) -> str:
-        """Expose this process's embedded AWS on loopback (for `takedown cases` from another shell)."""
+        """Expose this process's embedded AWS on loopback (for `takedown cases` from another shell).
+
+        Unauthenticated: any local process can then read the link-signing key through it. Only
+        `takedown local up --expose-aws` calls this."""
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -114,3 +114,58 @@ def test_given_a_reassigned_review_then_the_old_reviewer_is_refused_and_the_new_
         assert case.status == Status.NOTICE_SENT and case.decision["by"] == "rights-lead@label.example"
         assert new_url != old_url
         assert parse_qs(urlsplit(new_url).query)["exp"]
+
+
+def _request(method: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    import http.client
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)  # loopback only
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_given_any_other_method_then_405_with_allow_and_the_products_page_and_nothing_changes(tmp_path, media):
+    from takedown_handlers.review_api import SECURITY_HEADERS
+
+    with LocalStack("dev") as stack:
+        case_id, url = _in_review(stack, tmp_path, media)
+        decision = urlunsplit(urlsplit(url)._replace(query="")) + "/decision"
+        status, page_headers, _ = _request("GET", url)
+        assert status == 200
+        for name, value in SECURITY_HEADERS.items():
+            assert page_headers[name.lower()] == value
+
+        cases = [(m, url, "GET, HEAD") for m in ("PUT", "DELETE", "PATCH", "OPTIONS")]
+        cases += [(m, decision, "POST") for m in ("GET", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS")]
+        for method, target, allow in cases:
+            status, headers, body = _request(method, target)
+            assert status == 405, (method, target, status, body[:200])
+            assert headers["allow"] == allow, (method, target)
+            for name, value in SECURITY_HEADERS.items():
+                assert headers[name.lower()] == value, (method, target, name)
+            assert headers["content-type"].startswith("text/html")
+            if method == "HEAD":
+                assert body == ""
+            else:
+                assert "<title>Not allowed" in body and "nothing was changed" in body
+                assert "Missing Authentication Token" not in body
+
+        # TRACE: API Gateway cannot route it, so it never reaches the function; the local
+        # gateway refuses it in front of the function, as AWS does, and never echoes the request
+        invoked = []
+        real = stack.call_review_api
+        stack.call_review_api = lambda *a, **kw: invoked.append(a) or real(*a, **kw)
+        for target, allow in ((url, "GET, HEAD"), (decision, "POST")):
+            status, headers, body = _request("TRACE", target, {"X-Probe": "echo-me-not", "Cookie": "c=secret"})
+            assert (status, headers["allow"]) == (405, allow)
+            assert "echo-me-not" not in body and "secret" not in body and "sig=" not in body
+        assert invoked == []
+
+        assert stack.repository().get_case(case_id).status == Status.IN_REVIEW
+        assert _execution_status(stack, case_id) == "RUNNING"
+        assert driver.decide_case(stack, case_id, "approve") == 200  # the real decision still works
