@@ -10,11 +10,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from takedown_core.cases import utcnow
 from takedown_core.ingest import TooLarge
-from takedown_core.ports import IndexUnavailable
+from takedown_core.ports import DeliveryInDoubt, IndexUnavailable
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024  # bytes per streamed read
@@ -231,11 +231,14 @@ class SesMailer:
         body: dict[str, Any] = {"Text": {"Data": text, "Charset": "UTF-8"}}
         if html:
             body["Html"] = {"Data": html, "Charset": "UTF-8"}
-        r = self.ses.send_email(
-            Source=self.sender,
-            Destination={"ToAddresses": list(to)},
-            Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body},
-        )
+        try:
+            r = self.ses.send_email(
+                Source=self.sender,
+                Destination={"ToAddresses": list(to)},
+                Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body},
+            )
+        except ReadTimeoutError as e:  # sent, unanswered: SES may have taken it
+            raise DeliveryInDoubt(f"SES did not answer after the message was sent ({e})") from e
         return r["MessageId"]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from .cases import AuditEvent, Status, utcnow
 from .notices import NoticeIncomplete, render_notice
-from .ports import CaseRepository, Mailer
+from .ports import CaseRepository, DeliveryInDoubt, Mailer
 
 
 class NoticeChannelError(Exception):
@@ -67,6 +67,11 @@ class NoticeService:
             )
         try:
             message_id = self.mailer.send(to=[notice.to], subject=notice.subject, text=notice.text, html=notice.html)
+        except DeliveryInDoubt as e:
+            self.repo.complete_notice(case_id, channel, {"state": "in_doubt", "error": str(e), "failed_at": utcnow()})
+            raise NoticeInDoubt(
+                f"the notice to {channel} for case {case_id} may have been sent ({e}); check the provider "
+                "before sending again") from e
         except Exception as e:
             self.repo.complete_notice(case_id, channel, {"state": "failed", "error": f"{type(e).__name__}: {e}",
                                                          "failed_at": utcnow()})

@@ -72,6 +72,11 @@ class TransientError(RuntimeError):
     The state machine retries a step that raises exactly this (its Lambda errorType)."""
 
 
+class DeliveryInDoubt(RuntimeError):
+    """The channel may or may not have taken the message (the request went out, no answer came
+    back): sending again could send it twice, so a person checks the provider first."""
+
+
 class IndexUnavailable(RuntimeError):
     """The catalogue index cannot be used now (none published, a file missing or altered, an
     unknown format): the upload must wait and be retried, never be decided "no match"."""

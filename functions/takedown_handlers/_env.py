@@ -47,9 +47,16 @@ def reset() -> None:
         _cache.clear()
 
 
-def boto_client(service: str) -> Any:
+def boto_client(service: str, *, single_attempt: bool = False) -> Any:
+    """One boto3 client per service and container. ``single_attempt``: botocore does not retry
+    on its own (the caller's workflow owns the retries and records each attempt; used where a
+    silent resend could deliver twice, e.g. a legal notice)."""
     import boto3
+    from botocore.config import Config
 
+    if single_attempt:
+        return cached(f"client:{service}:single-attempt", lambda: boto3.client(
+            service, config=Config(retries={"total_max_attempts": 1, "mode": "standard"})))
     return cached(f"client:{service}", lambda: boto3.client(service))
 
 

@@ -25,7 +25,9 @@ def _service() -> NoticeService:
         "notice",
         lambda: NoticeService(
             repo=DynamoCaseRepository(env("TABLE_NAME"), boto_client("dynamodb")),
-            mailer=SesMailer(boto_client("ses"), env("SENDER")),
+            # One attempt per send: the state machine retries with backoff and each attempt is
+            # recorded; botocore resending after a timeout could deliver a notice twice.
+            mailer=SesMailer(boto_client("ses", single_attempt=True), env("SENDER")),
             complainant=env_json("COMPLAINANT"),
             platforms=env_json("PLATFORMS"),
         ),

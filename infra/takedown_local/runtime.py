@@ -19,12 +19,12 @@ import secrets
 import threading
 import time
 import zipfile
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
 log = logging.getLogger("takedown.local")
@@ -146,6 +146,7 @@ class LocalStack:
         self.partner_buckets: dict[str, str] = {}
         self.review_base_url = ""
         self.invocation_errors: list[dict[str, Any]] = []
+        self._paused = threading.Event()
         self._links: list[dict[str, str]] = []
         self._links_read = 0
         self._links_lock = threading.Lock()
@@ -445,6 +446,16 @@ class LocalStack:
             if fn:
                 self.schedules.append((period, fn, target.get("Input", "{}")))
 
+    @contextmanager
+    def ingest_paused(self) -> Iterator[None]:
+        """Hold the queue pollers (like disabling the event source mapping): messages pile up in
+        the queue and are received in full batches when the block ends."""
+        self._paused.set()
+        try:
+            yield
+        finally:
+            self._paused.clear()
+
     def run_schedules_now(self) -> None:
         """Fire every scheduled rule once (time passing, for local runs and tests)."""
         lam = self.client("lambda")
@@ -466,6 +477,9 @@ class LocalStack:
         sqs, lam = self.client("sqs"), self.client("lambda")
         arn = sqs.get_queue_attributes(QueueUrl=m.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         while not self._stop.is_set():
+            if self._paused.is_set():  # ingest_paused(): messages wait in the queue, as with a disabled mapping
+                self._stop.wait(SQS_POLL_IDLE)
+                continue
             try:
                 got = sqs.receive_message(QueueUrl=m.queue_url, MaxNumberOfMessages=min(m.batch_size, 10),
                                           AttributeNames=["All"], MessageAttributeNames=["All"])

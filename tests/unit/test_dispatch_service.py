@@ -181,6 +181,26 @@ def test_given_an_attempt_whose_result_is_unknown_when_dispatched_then_in_doubt_
     assert world.repo.get_case(case.case_id).status is Status.APPROVED
 
 
+def test_given_a_send_that_timed_out_unanswered_then_in_doubt_and_never_resent(world):
+    """A notice endpoint that times out after taking the request (issue 13): resending could
+    deliver the notice twice, so the attempt is recorded in doubt and a person checks."""
+    from takedown_core.ports import DeliveryInDoubt
+
+    class Unanswered(RecordingMailer):
+        def send(self, **kw):
+            super().send(**kw)
+            raise DeliveryInDoubt("read timeout")
+
+    case = world.approved()
+    first = Unanswered()
+    with pytest.raises(NoticeInDoubt, match="check the provider"):
+        world.service(first).dispatch(case_id=case.case_id)
+    with pytest.raises(NoticeInDoubt):
+        world.service().dispatch(case_id=case.case_id)  # the state machine's retry, or a second approval
+    assert len(first.sent) == 1 and world.mailer.sent == []
+    assert world.repo.get_notice(case.case_id, channel_of("youtube"))["state"] == "in_doubt"
+
+
 def test_given_a_notice_sent_but_the_case_not_yet_moved_when_dispatched_then_it_is_recorded_not_resent(world):
     case = world.approved()
     channel = channel_of("youtube")
