@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .cases import Source
-from .locations import LocationError, Locations, key_in_url
+from .locations import LocationError, Locations, key_in_url, normalize_url
 
 MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes; anything huge is wrong
 MAX_FIELD_CHARS = 2048
@@ -68,7 +68,7 @@ class Sidecar(BaseModel):
         if not v.lower().startswith(("http://", "https://")):
             raise ValueError(f"must be an http(s) URL, got {v[:200]!r}")
         try:
-            Locations().locate(v)
+            normalize_url(v)  # what the case key will be made from: it must parse
         except LocationError:
             raise ValueError(f"must be an http(s) URL with a valid host and port, got {v[:200]!r}") from None
         return v
