@@ -156,6 +156,10 @@ def _record_failure(record: SQSRecord, obj: dict[str, Any], error: Exception) ->
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # With POWERTOOLS_METRICS_DISABLED (the local runtime, tests) log_metrics neither publishes
+    # nor clears, and powertools prints the set to stdout once any metric reaches 100 values:
+    # start each invocation empty (in AWS the set was already published and cleared).
+    metrics.clear_metrics()
     _, config = _idempotent_process()
     config.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

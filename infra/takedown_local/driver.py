@@ -27,6 +27,7 @@ from .runtime import LocalStack
 SIDECAR_SUFFIX = ".json"
 INGEST_SECONDS_PER_FILE = 30.0   # generous ceiling for decode + match of one upload locally
 WORKFLOW_SETTLE_SECONDS = 60.0   # ceiling for a case to reach review / its end after a decision
+PROGRESS_SECONDS = 5.0           # how often outcomes are counted while the ingest queue is busy
 
 
 class RunError(RuntimeError):
@@ -109,18 +110,27 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
 
 
 def wait_ingested(stack: LocalStack, uploads: list[Upload], progress: bool = True) -> None:
+    """Wait until every upload has a recorded outcome, or what is left sits in the DLQ, or the
+    deadline passes. While the ingest queue still holds messages, outcomes are counted only
+    every few seconds: each count reads every pending record, and those reads would compete
+    with the fingerprint function for the (serialised) table."""
     repo = stack.repository()
     pending = {(u.bucket, u.key) for u in uploads}
     deadline = time.monotonic() + 30 + INGEST_SECONDS_PER_FILE * len(uploads)
-    last = -1
+    last, counted = -1, 0.0
     while pending and time.monotonic() < deadline:
+        busy = _queue_busy(stack)
+        if busy and time.monotonic() - counted < PROGRESS_SECONDS:
+            time.sleep(0.2)
+            continue
+        counted = time.monotonic()
         pending = {bk for bk in pending if repo.get_upload(*bk) is None}
         done = len(uploads) - len(pending)
         if progress and done != last:
             say(f"  ingested {done}/{len(uploads)} uploads")
             last = done
         if pending:
-            if dlq_depth(stack) and not _queue_busy(stack):
+            if not busy and dlq_depth(stack):
                 break  # what is left is in the dead-letter queue; the summary counts it as lost
             time.sleep(0.2)
 
