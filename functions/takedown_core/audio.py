@@ -1,7 +1,7 @@
 """Decode any upload straight to the analysis rate: mono float32, streaming, capped, accounted.
 
-One pass with PyAV: demux the first audio stream, decode packet by packet, and resample each
-decoded frame to mono at the analysis rate. The whole file is never read
+One pass with PyAV: demux the first audio stream, decode packet by packet, resample each
+decoded frame to the analysis rate and fold it to one channel. The whole file is never read
 into memory (PyAV reads through the file object as it demuxes) and decoding stops as soon as
 ``max_seconds`` of audio have been produced, so a 10-minute upload costs the memory of
 ``max_seconds`` of mono samples at the analysis rate, not of the file.
@@ -19,6 +19,9 @@ All the audio that is there reaches the matcher, and the report says how much th
 - Every decode measures what it produced against what the container claims
   (:class:`DecodeReport`), so a cut-short upload is flagged ``partial`` instead of passing as
   a short one.
+- Two or more channels are folded to mono block by block, choosing the sum (L+R)/√2 or, where
+  the channels cancel, the difference (L-R)/√2: one phase-inverted channel (inaudible on any
+  stereo device) would otherwise remove the music from a plain downmix.
 """
 
 from __future__ import annotations
@@ -45,6 +48,36 @@ _MAGICS: tuple[tuple[int, bytes], ...] = (
     (0, b"\x30\x26\xb2\x75"),  # ASF / WMA
 )
 _HEADER_BYTES = 16
+
+# --- Downmix. For two channels of equal power and correlation r, the side S=(L-R)/√2 and the
+# mid M=(L+R)/√2 have power(S)/power(M) = (1-r)/(1+r). Ordinary mixes keep r above zero (a
+# phase-correlation meter reading below zero is a fault mastering engineers fix), so S sits
+# under M; one phase-inverted channel flips the sign of r and swaps the two, and a plain sum
+# then holds only what differs between the channels. A block takes S when S is 3 dB (twice
+# the power) louder than M: r < -1/3, a clearly anti-correlated block.
+# The margin is a trade. An inverted copy's block has S/M = -(the original's S/M in dB), so a
+# block of the original with |S/M| under the margin comes out of the copy as the original's
+# side, not its sum: a WIDE mix loses many blocks to a large margin. Measured on 33 real
+# tracks (Debian's warzone2100 and lincity-ng soundtracks, 4.3 h, 10,071 blocks above
+# -50 dBFS; block S/M median -7.1 dB, 99th percentile +1.1 dB, max +8.6 dB) and on 24 MP3
+# excerpts (15 s) of 8 of them with the right channel inverted, against an index of the 8:
+#   margin   ordinary blocks changed (tracks touched)   inverted blocks lost   inverted matched
+#    6 dB            0.29 %  (2 of 33)                         40 %               15 of 24
+#    3 dB            0.44 %  (3 of 33)                         15 %               23 of 24
+#    0 dB            2.36 %  (19 of 33)                         0 %               24 of 24
+# (the old plain sum matched 4 of 24; every non-inverted excerpt matched at every margin).
+# 3 dB keeps 30 of 33 real tracks exactly as before; the changed blocks are sections mixed
+# anti-phase on purpose. The rule is a function of the block alone (no running state), so an
+# excerpt is folded as the same passage of the whole recording is, wherever it starts.
+_SIDE_OVER_MID_POWER = 10 ** (3.0 / 10)
+# Blocks of 1.5 s: long enough for a stable power estimate over several notes, short enough
+# that a file which flips its polarity part-way loses at most about one block to the choice.
+# Only one block of stereo is held; only the chosen signal is kept.
+_DOWNMIX_BLOCK_S = 1.5
+# M = (L+R) g and S = (L-R) g with g = 1/sqrt(2): the gain ffmpeg's own stereo-to-mono matrix
+# uses, which the catalogue was decoded with; the -65 dBFS spectrum floor is an absolute
+# level, so an ordinary mix must come out exactly as loud as before.
+_FOLD_GAIN = np.float32(1 / np.sqrt(2))
 
 # --- Claims. A decode that ends clearly short of what the container claims lost audio
 # (a truncated download). "Clearly": codec delay and padding, the last partial frame and a
@@ -95,7 +128,8 @@ class DecodeReport:
     ``stream_changes``: mid-stream changes of sample rate, channel layout or sample format
     that were followed.
     ``stopped_by``: the error that ended decoding before the end of the stream, if any.
-    ``downmix``: "mono" (no multichannel audio) or "sum" (the channels added).
+    ``downmix``: "mono" (no multichannel audio), "sum" ((L+R)/√2 throughout), "difference"
+    ((L-R)/√2 throughout: one channel is phase-inverted) or "mixed" (block by block).
     """
 
     decoded_s: float
@@ -150,6 +184,10 @@ class DecodeReport:
             parts.append(f"decoding stopped early: {self.stopped_by}")
         if self.stream_changes:
             parts.append(f"followed {_plural(self.stream_changes, 'mid-stream change')} of sample rate, channels or format")
+        if self.downmix == "difference":
+            parts.append("the two channels cancel when added (one is phase-inverted), so their difference was analysed")
+        elif self.downmix == "mixed":
+            parts.append("where the two channels cancel when added (a phase-inverted channel), their difference was analysed")
         return "; ".join(parts)
 
 
@@ -328,24 +366,78 @@ def _claimed_seconds(container, stream, source) -> float | None:
 
 
 class _MonoSink:
-    """Collects mono float32 output up to ``cap`` samples."""
+    """Collects mono float32 output up to ``cap`` samples; stereo input is folded per block
+    to (L+R)/√2, or to (L-R)/√2 where that is 3 dB louder (see the downmix rule). Holds one
+    stereo block at most."""
 
-    def __init__(self, cap: int | None) -> None:
+    def __init__(self, cap: int | None, block: int) -> None:
         self.cap = cap
         self.chunks: list[np.ndarray] = []
-        self.size = 0
+        self.size = 0  # mono samples committed to chunks
+        self.buf = np.empty((2, block), dtype=np.float32)
+        self.fill = 0  # stereo samples waiting in buf
+        self.sum_blocks = 0
+        self.diff_blocks = 0
+
+    @property
+    def produced(self) -> int:
+        return self.size + self.fill
 
     @property
     def full(self) -> bool:
-        return self.cap is not None and self.size >= self.cap
+        return self.cap is not None and self.produced >= self.cap
+
+    def _room(self, n: int) -> int:
+        return n if self.cap is None else max(0, min(n, self.cap - self.produced))
 
     def add_mono(self, x: np.ndarray) -> None:
-        n = x.size if self.cap is None else max(0, min(x.size, self.cap - self.size))
+        self.settle()
+        n = self._room(x.size)
         if n:
             self.chunks.append(np.array(x[:n], dtype=np.float32, copy=True))
             self.size += n
 
+    def add_stereo(self, left: np.ndarray, right: np.ndarray) -> None:
+        n = self._room(left.size)
+        block = self.buf.shape[1]
+        i = 0
+        while i < n:
+            take = min(n - i, block - self.fill)
+            self.buf[0, self.fill : self.fill + take] = left[i : i + take]
+            self.buf[1, self.fill : self.fill + take] = right[i : i + take]
+            self.fill += take
+            i += take
+            if self.fill == block:
+                self.settle()
+
+    def settle(self) -> None:
+        """Fold the stereo samples waiting in the block buffer."""
+        if not self.fill:
+            return
+        left, right = self.buf[0, : self.fill], self.buf[1, : self.fill]
+        out = left + right
+        out *= _FOLD_GAIN
+        mid_power = float(np.dot(out, out))
+        # power(M) + power(S) = 2 g^2 (power(L) + power(R)) with g = 1/sqrt(2): no S is computed
+        side_power = float(np.dot(left, left)) + float(np.dot(right, right)) - mid_power
+        if side_power > _SIDE_OVER_MID_POWER * mid_power:
+            out = left - right
+            out *= _FOLD_GAIN
+            self.diff_blocks += 1
+        else:
+            self.sum_blocks += 1
+        self.chunks.append(out)
+        self.size += self.fill
+        self.fill = 0
+
+    @property
+    def downmix(self) -> str:
+        if not self.diff_blocks:
+            return "sum" if self.sum_blocks else "mono"
+        return "mixed" if self.sum_blocks else "difference"
+
     def samples(self) -> np.ndarray:
+        self.settle()
         if not self.chunks:
             return np.zeros(0, dtype=np.float32)
         out = np.concatenate(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
@@ -362,7 +454,7 @@ class _Converter:
         self.av, self.rate, self.sink = av, sample_rate, sink
         self.key: tuple | None = None
         self.resampler = None
-        self.multichannel = False
+        self.stereo = False
         self.changes = 0
 
     def push(self, frame) -> None:
@@ -373,8 +465,10 @@ class _Converter:
                 self.flush()
                 self.changes += 1
             self.key = key
-            self.multichannel |= layout.nb_channels >= 2
-            self.resampler = self.av.AudioResampler(format="flt", layout="mono", rate=self.rate)
+            self.stereo = layout.nb_channels >= 2
+            self.resampler = self.av.AudioResampler(
+                format="fltp" if self.stereo else "flt", layout="stereo" if self.stereo else "mono", rate=self.rate
+            )
         frame.pts = None  # let the resampler run on sample counts, not timestamps
         self._take(self.resampler.resample(frame))
 
@@ -391,7 +485,14 @@ class _Converter:
         for out in frames:
             if self.sink.full:
                 return
-            self.sink.add_mono(np.frombuffer(out.planes[0], np.float32, out.samples))
+            n = out.samples
+            if self.stereo:  # fltp: one plane per channel; views, copied into the sink's block
+                planes = out.planes
+                self.sink.add_stereo(
+                    np.frombuffer(planes[0], np.float32, n), np.frombuffer(planes[1], np.float32, n)
+                )
+            else:
+                self.sink.add_mono(np.frombuffer(out.planes[0], np.float32, n))
 
 
 # --------------------------------------------------------------------------- demuxing
@@ -533,7 +634,7 @@ def decode(
             claimed_s = _claimed_seconds(container, stream, source)
         except OSError:
             claimed_s = None  # the header could not be re-read: no claim to hold the decode to
-        sink = _MonoSink(cap)
+        sink = _MonoSink(cap, max(1, int(round(_DOWNMIX_BLOCK_S * sample_rate))))
         convert = _Converter(av, sample_rate, sink)
         reader = _PacketReader(av, container, stream, claimed_s)
         packets = bad = 0
@@ -573,7 +674,7 @@ def decode(
         bad_packets=bad + reader.skipped,
         stream_changes=convert.changes,
         stopped_by=stopped_by,
-        downmix="sum" if convert.multichannel else "mono",
+        downmix=sink.downmix,
     )
     _judge(report, min_seconds, media_like=_looks_like_media(header))
     return DecodedAudio(samples, report)

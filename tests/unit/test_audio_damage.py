@@ -132,7 +132,7 @@ def test_every_kind_of_parameter_change_is_followed():
         ("s16p", "stereo", RATE, 0.5),
         ("flt", "mono", RATE, 0.5),
     ]
-    sink = _MonoSink(cap=None)
+    sink = _MonoSink(cap=None, block=RATE)
     convert = _Converter(av, RATE, sink)
     # When they go through the converter
     for i, (fmt, layout, rate, seconds) in enumerate(frames):
@@ -231,6 +231,110 @@ def test_a_demuxer_failure_that_nothing_can_be_read_past_is_reported(tmp_path, m
     assert r.decoded_s == pytest.approx(6.6, abs=0.2)
     assert r.stopped_by and "6.6 s" in r.stopped_by
     assert r.partial and "stopped early" in r.describe()
+
+
+# --------------------------------------------------------------------------- downmix
+
+
+def test_a_phase_inverted_channel_does_not_remove_the_music(tmp_path, index):
+    # Given a catalogue track as stereo MP3 with the right channel phase-inverted (it sounds
+    # normal on any stereo device; the old L+R downmix decoded it to silence)
+    x = synth_track(3103, 20.0, SR)
+    path = write_audio(tmp_path / "inverted.mp3", np.stack([x, -x]), SR)
+    # When it is decoded
+    out = decode(path, sample_rate=RATE)
+    # Then the difference was analysed, the music is there at its level, and it matches
+    assert out.report.downmix == "difference"
+    assert _rms(out.samples) > 0.5 * _rms(x)
+    assert "phase-inverted" in out.report.describe()
+    best = index.query(out.samples).best
+    assert best is not None and best.track_id == "track-3103"
+
+
+def test_an_ordinary_stereo_mix_is_folded_exactly_as_before(tmp_path, music):
+    # Given an ordinary stereo mix: the music in both channels, other parts panned
+    other = synth_track(22, 10.0, SR)
+    path = write_audio(tmp_path / "mix.flac", np.stack([music + 0.3 * other, 0.8 * music - 0.1 * other]) * 0.7, SR)
+    # When it is decoded
+    out = decode(path, sample_rate=RATE)
+    # Then it is the sum throughout, sample for sample what ffmpeg's own downmix gives
+    # (the gain the catalogue was decoded with)
+    import av
+
+    with av.open(str(path)) as c:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=RATE)
+        ref = np.concatenate(
+            [f.to_ndarray().reshape(-1) for p in c.demux(c.streams.audio[0]) for fr in p.decode()
+             for f in resampler.resample(fr)]
+            + [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+        )
+    assert out.report.downmix == "sum"
+    assert out.samples.size == ref.size
+    assert np.max(np.abs(out.samples - ref)) < 1e-5
+
+
+@pytest.mark.parametrize(
+    "left,right",
+    [
+        pytest.param(lambda a, b: a, lambda a, b: b, id="unrelated parts in each channel"),
+        pytest.param(lambda a, b: a, lambda a, b: 0 * a, id="all hard left"),
+        pytest.param(lambda a, b: a + 0.6 * b, lambda a, b: a - 0.6 * b, id="wide: a part in anti-phase"),
+    ],
+)
+def test_wide_and_panned_mixes_keep_the_sum(tmp_path, music, left, right):
+    other = synth_track(23, 10.0, SR)
+    path = write_audio(tmp_path / "mix.flac", 0.5 * np.stack([left(music, other), right(music, other)]), SR)
+    assert decode(path, sample_rate=RATE).report.downmix == "sum"
+
+
+def test_a_polarity_flip_half_way_is_followed_block_by_block(tmp_path, music):
+    half = music.size // 2
+    right = np.concatenate([music[:half], -music[half:]])
+    path = write_audio(tmp_path / "flip.flac", np.stack([music, right]), SR)
+    out = decode(path, sample_rate=RATE)
+    assert out.report.downmix == "mixed"
+    # the sum cancels after the flip, the difference before it: each block takes the one that
+    # carries the music, so only the block that straddles the flip (1.5 s) can lose some
+    per_second = [_rms(out.samples[i * RATE : (i + 1) * RATE]) for i in range(int(out.report.decoded_s))]
+    assert sum(r < 0.3 * _rms(music) for r in per_second) <= 1
+
+
+def _fold(blocks_db: list[float]) -> str:
+    """Fold stereo blocks (1 s each) whose side is louder than their mid by the given dB."""
+    from takedown_core.audio import _MonoSink
+
+    rng = np.random.default_rng(5)
+    sink = _MonoSink(cap=None, block=RATE)
+    for db in blocks_db:
+        mid, side = rng.standard_normal((2, RATE)).astype(np.float32) * 0.1
+        side *= np.float32(10 ** (db / 20))
+        sink.add_stereo(mid + side, mid - side)
+    sink.samples()
+    return sink.downmix
+
+
+@pytest.mark.parametrize(
+    "blocks_db,expected",
+    [
+        ([-10.0] * 6, "sum"),  # an ordinary mix
+        ([-1.0] * 6, "sum"),  # a very wide one
+        ([2.0] * 6, "sum"),  # side a little louder: not clearly
+        ([-10.0] * 4 + [4.0] + [-10.0] * 2, "mixed"),  # one block twice as loud in the side
+        ([4.0] * 6, "difference"),  # an inverted copy of a wide mix
+    ],
+)
+def test_the_difference_is_taken_only_where_it_is_clearly_louder(blocks_db, expected):
+    assert _fold(blocks_db) == expected
+
+
+def test_the_downmix_holds_one_block_of_stereo_and_respects_the_cap():
+    from takedown_core.audio import _MonoSink
+
+    sink = _MonoSink(cap=int(2.5 * RATE), block=RATE)
+    x = np.ones(4 * RATE, np.float32)
+    sink.add_stereo(x, x)
+    assert sink.fill <= RATE and sink.full
+    assert sink.samples().size == int(2.5 * RATE)
 
 
 # --------------------------------------------------------------------------- truncation
