@@ -74,6 +74,13 @@ _SIDE_OVER_MID_POWER = 10 ** (3.0 / 10)
 # that a file which flips its polarity part-way loses at most about one block to the choice.
 # Only one block of stereo is held; only the chosen signal is kept.
 _DOWNMIX_BLOCK_S = 1.5
+
+# A frame whose sample rate is outside what any real codec uses is damage, and a hazard: a
+# WAV header saying 1 Hz turns 2 s of samples into 44,100 s at the analysis rate (4.7 GB and
+# minutes of resampling, found by the fuzzer). The lowest real rates are 8 kHz (telephony);
+# the highest PCM rate in use is 768 kHz. Such frames are skipped as bad packets.
+_MIN_SOURCE_RATE = 4000  # Hz
+_MAX_SOURCE_RATE = 768000  # Hz
 # M = (L+R) g and S = (L-R) g with g = 1/sqrt(2): the gain ffmpeg's own stereo-to-mono matrix
 # uses, which the catalogue was decoded with; the -65 dBFS spectrum floor is an absolute
 # level, so an ordinary mix must come out exactly as loud as before.
@@ -461,6 +468,8 @@ class _Converter:
         layout = frame.layout
         key = (frame.format.name, layout.name, layout.nb_channels, frame.sample_rate)
         if key != self.key:
+            if not _MIN_SOURCE_RATE <= frame.sample_rate <= _MAX_SOURCE_RATE:
+                raise ValueError(f"a sample rate of {frame.sample_rate} Hz is not audio")
             if self.key is not None:
                 self.flush()
                 self.changes += 1
@@ -629,6 +638,10 @@ def decode(
         if not container.streams.audio:
             raise DecodeError("not_audio", "the file has no audio stream")
         stream = container.streams.audio[0]
+        if stream.codec_context is None:  # PyAV found no decoder for the stream's codec id
+            if _looks_like_media(header):
+                raise DecodeError("corrupt", "the audio stream's codec is damaged or unknown")
+            raise DecodeError("not_audio", "the upload is not an audio or video file")
         stream.thread_type = "AUTO"
         try:
             claimed_s = _claimed_seconds(container, stream, source)

@@ -468,3 +468,31 @@ def test_partial_means_clearly_short_of_the_claim(decoded, claimed, partial):
     assert r.partial is partial
     # capped decodes are never short of their claim
     assert not DecodeReport(decoded, claimed, True, 100, 0, 0, None, "mono").partial
+
+
+# --------------------------------------------------------------------------- fuzz findings
+# Inputs bench/fuzz_decode.py found breaking the contract (only DecodeError, bounded time and
+# memory), kept as generated inputs.
+
+
+def test_a_wav_claiming_a_1_hz_sample_rate_is_corrupt_quickly(tmp_path):
+    # A header field set to 1 Hz made 2 s of samples 44,100 s at the analysis rate: 4.7 GB
+    # and over 10 s of resampling, with no cap
+    pcm = (synth_track(43, 2.0, SR) * 32767).astype("<i2").tobytes()
+    path = tmp_path / "slow.wav"
+    path.write_bytes(wav_bytes(pcm, 1))
+    err = _decode_error(path)
+    assert err.reason == "corrupt"
+    assert err.report.decoded_s == 0
+
+
+def test_an_mp4_cut_inside_its_index_never_raises_anything_else(tmp_path):
+    # Cut within the first kilobyte, an index-first MP4 can open with an audio stream that
+    # has no decoder (PyAV's codec_context is None): an AttributeError escaped at 352 bytes
+    data = write_audio(tmp_path / "fs.m4a", synth_track(101, 2.0, SR), SR, faststart=True).read_bytes()
+    reasons = set()
+    for n in range(40, 1200, 4):
+        with pytest.raises(DecodeError) as err:
+            decode(io.BytesIO(data[:n]), sample_rate=RATE)
+        reasons.add(err.value.reason)
+    assert reasons <= {"corrupt", "not_audio"}
