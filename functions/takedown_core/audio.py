@@ -517,8 +517,9 @@ class _PacketReader:
     beyond an error, ``stopped_by`` says why reading ended; ``skipped`` counts the failures
     reading resumed after (each lost at least one packet)."""
 
-    def __init__(self, av, container, stream, claimed_s: float | None) -> None:
+    def __init__(self, av, container, stream, claimed_s: float | None, drain) -> None:
         self.av, self.container, self.stream, self.claimed_s = av, container, stream, claimed_s
+        self.drain = drain  # takes the frames the decoder holds back, before a seek drops them
         self.stopped_by: str | None = None
         self.skipped = 0  # demuxer failures seeked past
         self.seeks = 0
@@ -581,6 +582,7 @@ class _PacketReader:
         if self.claimed_s is not None and float(target * tb) > self.claimed_s:
             return False
         self.seeks += 1
+        self.drain()
         try:
             self.container.seek(target, stream=stream, backward=False, any_frame=True)
             stream.codec_context.flush_buffers()
@@ -649,7 +651,15 @@ def decode(
             claimed_s = None  # the header could not be re-read: no claim to hold the decode to
         sink = _MonoSink(cap, max(1, int(round(_DOWNMIX_BLOCK_S * sample_rate))))
         convert = _Converter(av, sample_rate, sink)
-        reader = _PacketReader(av, container, stream, claimed_s)
+        def drain() -> None:
+            """Decode the frames the decoder holds back (frame threading, codec delay)."""
+            try:
+                for frame in stream.codec_context.decode(None):
+                    convert.push(frame)
+            except (av.error.FFmpegError, ValueError, OverflowError):
+                pass
+
+        reader = _PacketReader(av, container, stream, claimed_s, drain)
         packets = bad = 0
         for packet in reader:
             packets += 1
@@ -665,11 +675,7 @@ def decode(
                 break
         stopped_by = reader.stopped_by
         if not sink.full:
-            try:
-                for frame in stream.codec_context.decode(None):  # frames the decoder held back
-                    convert.push(frame)
-            except (av.error.FFmpegError, ValueError, OverflowError):
-                pass
+            drain()
             convert.flush()
             if stopped_by is None and "ogg" in (container.format.name or "").split(","):
                 try:

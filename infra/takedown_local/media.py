@@ -158,7 +158,7 @@ def write_audio(
     channels = max(channels, data.shape[0])
     data = np.clip(np.repeat(data, channels // data.shape[0], axis=0), -1.0, 1.0)
     layout = "stereo" if channels == 2 else "mono"
-    options = {"movflags": "faststart"} if faststart else {}
+    options = {"movflags": "faststart"} if faststart and container_fmt == "mp4" else {}
 
     with av.open(str(path), mode="w", format=container_fmt, options=options) as out:
         astream = out.add_stream(codec, rate=rate)
