@@ -523,7 +523,6 @@ class _PacketReader:
         self.stopped_by: str | None = None
         self.skipped = 0  # demuxer failures seeked past
         self.seeks = 0
-        self.early_end = False
 
     def __iter__(self):
         av, stream = self.av, self.stream
@@ -538,7 +537,7 @@ class _PacketReader:
                 if error is None:
                     if not self._ends_early(read_to):
                         return
-                    error, step, self.early_end = _EarlyEnd(), _RESUME_FIRST_STEP_S, True
+                    error, step = _EarlyEnd(), _RESUME_FIRST_STEP_S
                 packet = None  # the seek landed past the readable data: try further on
             except (av.error.FFmpegError, ValueError, OverflowError) as exc:
                 if error is None:
