@@ -8,6 +8,7 @@ gives the same samples on every machine.
 ``write_audio(path, samples, sample_rate, fmt)`` writes it with PyAV in a real container and
 codec (wav, flac, mp3, ogg (Vorbis), opus (Ogg Opus), m4a (AAC), webm (Opus),
 mp4 (AAC + a small H.264 video track), mkv), so tests exercise the same decoders as uploads.
+It writes mono, or stereo given a ``(2, n)`` array (a phase-inverted channel, a wide mix).
 """
 
 from __future__ import annotations
@@ -129,11 +130,15 @@ def write_audio(
     fmt: str | None = None,
     *,
     bitrate: int | None = None,
+    faststart: bool = False,
 ) -> Path:
-    """Write mono float ``samples`` to ``path`` in ``fmt`` (default: the path's extension).
+    """Write float ``samples`` to ``path`` in ``fmt`` (default: the path's extension).
 
-    Formats: wav, flac, mp3, ogg (Vorbis), opus (Ogg Opus), m4a (AAC), webm (Opus + VP8
-    video), mp4 (AAC + H.264 video), mkv (AAC). Returns the path.
+    ``samples`` is mono, shape ``(n,)``, or stereo, shape ``(2, n)`` (channels first). A mono
+    signal goes to a mono stream, except Vorbis (FFmpeg's native encoder wants stereo: both
+    channels carry it). Formats: wav, flac, mp3, ogg (Vorbis), opus (Ogg Opus), m4a (AAC),
+    webm (Opus + VP8 video), mp4 (AAC + H.264 video), mkv (AAC). ``faststart`` puts an
+    MP4's index (moov) before its data, as streaming services serve it. Returns the path.
     """
     import av
 
@@ -143,13 +148,19 @@ def write_audio(
         raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
     container_fmt, codec, codec_rate, channels = _CODECS[fmt]
     rate = codec_rate or sample_rate
-    data = np.asarray(samples, dtype=np.float32).reshape(-1)
+    data = np.asarray(samples, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[None, :]
+    if data.ndim != 2 or data.shape[0] not in (1, 2):
+        raise ValueError("samples must have shape (n,) or (2, n)")
     if rate != sample_rate:
-        data = resample_linear(data, sample_rate / rate)
-    data = np.clip(data, -1.0, 1.0)
+        data = np.stack([resample_linear(ch, sample_rate / rate) for ch in data])
+    channels = max(channels, data.shape[0])
+    data = np.clip(np.repeat(data, channels // data.shape[0], axis=0), -1.0, 1.0)
     layout = "stereo" if channels == 2 else "mono"
+    options = {"movflags": "faststart"} if faststart and container_fmt == "mp4" else {}
 
-    with av.open(str(path), mode="w", format=container_fmt) as out:
+    with av.open(str(path), mode="w", format=container_fmt, options=options) as out:
         astream = out.add_stream(codec, rate=rate)
         astream.layout = layout
         if codec == "vorbis":
@@ -166,13 +177,13 @@ def write_audio(
         pts = 0
         video_pts = 0
         seconds_per_video_frame = 1 / 5
-        for start in range(0, len(data), frame_size):
-            block = data[start : start + frame_size]
-            if len(block) < frame_size and codec in ("aac", "libopus", "vorbis", "libmp3lame"):
-                block = np.pad(block, (0, frame_size - len(block)))
+        for start in range(0, data.shape[1], frame_size):
+            block = data[:, start : start + frame_size]
+            if block.shape[1] < frame_size and codec in ("aac", "libopus", "vorbis", "libmp3lame"):
+                block = np.pad(block, ((0, 0), (0, frame_size - block.shape[1])))
             frame = _audio_frame(av, block, sample_fmt, layout, rate)
             frame.pts = pts
-            pts += len(block)
+            pts += block.shape[1]
             for packet in astream.encode(frame):
                 out.mux(packet)
             while vstream is not None and video_pts * seconds_per_video_frame <= pts / rate:
@@ -191,7 +202,7 @@ def write_audio(
 
 
 def _audio_frame(av, block: np.ndarray, sample_fmt: str, layout: str, rate: int):
-    channels = 2 if layout == "stereo" else 1
+    """One frame from ``block``, shape (channels, n)."""
     planar = sample_fmt.endswith("p")
     base = sample_fmt.rstrip("p")
     if base == "s16":
@@ -204,10 +215,35 @@ def _audio_frame(av, block: np.ndarray, sample_fmt: str, layout: str, rate: int)
         arr = block.astype(np.float64)
     else:
         raise ValueError(f"unsupported sample format {sample_fmt}")
-    if planar:
-        arr = np.repeat(arr[None, :], channels, axis=0)
-    else:
-        arr = np.repeat(arr[:, None], channels, axis=1).reshape(1, -1)
+    if not planar:
+        arr = arr.T.reshape(1, -1)  # interleaved
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=sample_fmt, layout=layout)
     frame.sample_rate = rate
     return frame
+
+
+def write_silence(path: str | os.PathLike, seconds: float, sample_rate: int = 8000) -> Path:
+    """Write ``seconds`` of digital silence as mono 16-bit FLAC, block by block.
+
+    FLAC stores a silent block as one constant, so an hour is about 15 KB and takes a fraction
+    of a second to write: the long-upload case without a long file. Returns the path.
+    """
+    import av
+
+    path = Path(path)
+    block = 65535  # FLAC's largest block: fewest frames
+    zeros = np.zeros((1, block), dtype=np.int16)
+    total = int(round(seconds * sample_rate))
+    with av.open(str(path), mode="w", format="flac") as out:
+        stream = out.add_stream("flac", rate=sample_rate)
+        stream.layout, stream.format = "mono", "s16"
+        stream.codec_context.options = {"frame_size": str(block)}
+        for pts in range(0, total, block):
+            n = min(block, total - pts)
+            frame = av.AudioFrame.from_ndarray(zeros[:, :n], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = sample_rate, pts
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
