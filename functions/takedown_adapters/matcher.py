@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from takedown_core.audio import decode_audio
+from takedown_core.audio import decode
 from takedown_core.engine import Index, QueryResult, merge_results
 from takedown_core.engine.index import IndexFormatError
 from takedown_core.engine.wire import query_from_wire, query_to_wire
@@ -127,11 +127,11 @@ class EngineMatcher:
         self.max_seconds, self.rate = max_seconds, max_false_match_rate
 
     def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
-        samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
-                               min_seconds=MIN_QUERY_SECONDS)
+        samples, report = decode(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
+                                 min_seconds=MIN_QUERY_SECONDS)
         result = self.index.query(samples, max_false_match_rate=self.rate)
         return _outcome(result, {"index_version": self.version, "index_sha256": self.digest,
-                                 "shards_searched": len(self.index.shard_numbers)})
+                                 "shards_searched": len(self.index.shard_numbers), "decode": report.to_dict()})
 
 
 def shard_groups(shard_count: int, per_function: int) -> list[list[int]]:
@@ -152,8 +152,8 @@ class FanOutMatcher:
         self.max_seconds, self.rate, self.digest = max_seconds, max_false_match_rate, digest
 
     def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
-        samples = decode_audio(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
-                               min_seconds=MIN_QUERY_SECONDS)
+        samples, report = decode(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
+                                 min_seconds=MIN_QUERY_SECONDS)
         query = query_to_wire(self.index.fingerprint(samples))
         requests = [
             {"index_version": self.version, "index_sha256": self.digest, "shards": g, "query": query,
@@ -165,7 +165,7 @@ class FanOutMatcher:
         result = merge_results([QueryResult.from_dict(p) for p in parts], max_false_match_rate=self.rate)
         shards = sum(len(g) for g in self.groups)
         return _outcome(result, {"index_version": self.version, "index_sha256": self.digest, "shards_searched": shards,
-                                 "shard_invocations": len(requests)})
+                                 "shard_invocations": len(requests), "decode": report.to_dict()})
 
 
 class LambdaShardInvoker:

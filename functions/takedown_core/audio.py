@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
-from typing import Any, BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
+
+from .decode_report import DecodeReport, secs as _secs, short_of as _short_of
 
 __all__ = ["DecodeError", "DecodeReport", "DecodedAudio", "decode", "decode_audio", "decode_bytes"]
 
@@ -90,8 +91,7 @@ _FOLD_GAIN = np.float32(1 / np.sqrt(2))
 # (a truncated download). "Clearly": codec delay and padding, the last partial frame and a
 # video track a little longer than the audio (Matroska claims the longer of the two) move the
 # figures by a fraction of a second, never by 2 %.
-_CLAIM_SLACK_S = 0.5
-_CLAIM_SLACK_FRACTION = 0.02
+# (_CLAIM_SLACK_S, _CLAIM_SLACK_FRACTION: in decode_report.py, with the report that applies them.)
 # Elementary streams (no container) carry no duration of their own: an MP3's comes from a VBR
 # header (Xing, Info, VBRI) when there is one, otherwise (and always for ADTS AAC, AC-3)
 # ffmpeg estimates it from the file size and the first frame's bit rate, which is 10-30 % off
@@ -122,82 +122,6 @@ _OGG_MAX_PAGE = 27 + 255 + 255 * 255
 _OGG_EOS = 0x04
 
 
-@dataclass(frozen=True)
-class DecodeReport:
-    """What one decode produced, against what the file claims.
-
-    ``decoded_s``: seconds of audio produced at the analysis rate (after the cap).
-    ``claimed_s``: seconds the container or stream header claims; None when it claims none
-    (including a raw MP3/AAC stream whose only figure is ffmpeg's estimate from its size).
-    ``capped``: decoding stopped at ``max_seconds``.
-    ``packets``: audio packets read; ``bad_packets``: packets skipped because they did not
-    decode (a packet the demuxer failed on and decoding seeked past counts as one).
-    ``stream_changes``: mid-stream changes of sample rate, channel layout or sample format
-    that were followed.
-    ``stopped_by``: the error that ended decoding before the end of the stream, if any.
-    ``downmix``: "mono" (no multichannel audio), "sum" ((L+R)/√2 throughout), "difference"
-    ((L-R)/√2 throughout: one channel is phase-inverted) or "mixed" (block by block).
-    """
-
-    decoded_s: float
-    claimed_s: float | None
-    capped: bool
-    packets: int
-    bad_packets: int
-    stream_changes: int
-    stopped_by: str | None
-    downmix: str
-
-    @property
-    def short_of_claim(self) -> bool:
-        """Not capped, and decoded clearly less than the container claims (see the slack)."""
-        return not self.capped and self.claimed_s is not None and _short_of(self.decoded_s, self.claimed_s)
-
-    @property
-    def partial(self) -> bool:
-        """True when audio was lost: packets skipped, decoding stopped by an error, or
-        (not capped) decoded clearly less than claimed."""
-        return bool(self.bad_packets or self.stopped_by or self.short_of_claim)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: seconds rounded to 0.01 s, and ``partial``."""
-        return {
-            "decoded_s": round(self.decoded_s, 2),
-            "claimed_s": None if self.claimed_s is None else round(self.claimed_s, 2),
-            "capped": self.capped,
-            "packets": self.packets,
-            "bad_packets": self.bad_packets,
-            "stream_changes": self.stream_changes,
-            "stopped_by": self.stopped_by,
-            "downmix": self.downmix,
-            "partial": self.partial,
-        }
-
-    def describe(self) -> str:
-        """One plain sentence for a person, e.g. "decoded 29.7 s of the 30.0 s the file
-        claims; 3 damaged packets skipped"."""
-        if self.claimed_s is None:
-            head = f"decoded {_secs(self.decoded_s)} (the file states no duration)"
-        elif self.capped:
-            head = f"decoded the first {_secs(self.decoded_s)} of the {_secs(self.claimed_s)} the file claims"
-        else:
-            head = f"decoded {_secs(self.decoded_s)} of the {_secs(self.claimed_s)} the file claims"
-        if self.capped:
-            head += " (the decoding limit)"
-        parts = [head]
-        if self.bad_packets:
-            parts.append(_plural(self.bad_packets, "damaged packet") + " skipped")
-        if self.stopped_by:
-            parts.append(f"decoding stopped early: {self.stopped_by}")
-        if self.stream_changes:
-            parts.append(f"followed {_plural(self.stream_changes, 'mid-stream change')} of sample rate, channels or format")
-        if self.downmix == "difference":
-            parts.append("the two channels cancel when added (one is phase-inverted), so their difference was analysed")
-        elif self.downmix == "mixed":
-            parts.append("where the two channels cancel when added (a phase-inverted channel), their difference was analysed")
-        return "; ".join(parts)
-
-
 class DecodedAudio(NamedTuple):
     """``samples``: mono float32 at the requested sample rate; ``report``: how it went."""
 
@@ -220,18 +144,6 @@ class DecodeError(Exception):
         super().__init__(message)
         self.reason = reason
         self.report = report
-
-
-def _short_of(decoded_s: float, claimed_s: float) -> bool:
-    return decoded_s < claimed_s - max(_CLAIM_SLACK_S, _CLAIM_SLACK_FRACTION * claimed_s)
-
-
-def _secs(s: float) -> str:
-    return f"{s:,.2f} s" if s < 10 else f"{s:,.1f} s"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _looks_like_media(header: bytes) -> bool:

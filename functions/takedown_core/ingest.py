@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol
 
+from .decode_report import DecodeReport
 from .cases import AuditEvent, Case, Status, utcnow
 from .evidence import bound_evidence
 from .locations import LocationError, Locations
@@ -35,6 +36,9 @@ class Reason:
     CORRUPT = "corrupt"
     TOO_SHORT = "too_short"
     BAD_SIDECAR = "bad_sidecar"
+    # not quarantines: the reason of a "no_match" that a person should know about
+    PARTIAL_DECODE = "partial_decode"  # only part of the audio decoded: the rest was not searched
+    SILENT = "silent"                  # the audio holds nothing the fingerprint can use
     UNKNOWN_PLATFORM = "unknown_platform"
     UNKNOWN_BUCKET = "unknown_partner_bucket"
     LICENSED = "licensed_uploader"   # not a quarantine: the reason of a "licensed" outcome
@@ -151,21 +155,30 @@ class IngestService:
             else:
                 log.info("known content: reusing its analysis", extra={"sha256": content_hash})
 
+        match = submission.match or {}
+        query = match.get("query") or {}
+        decoded = query.get("decode") or match.get("decode")  # what the decoder made of the bytes, every time
         if submission.outcome == "quarantined":
             return self._quarantine(bucket, key, partner, submission.reason or Reason.CORRUPT,
-                                    (submission.match or {}).get("detail", "undecodable"), etag, content_hash)
+                                    match.get("detail", "undecodable"), etag, content_hash, decode=decoded)
         if submission.outcome == "no_match":
-            partial = ((submission.match or {}).get("query") or {}).get("partial")
+            partial = query.get("partial")
             if partial:
                 log.info("no match; shares material with catalogue tracks", extra={"bucket": bucket, "key": key, "partial": partial})
-            return self._record(bucket, key, partner, "no_match", etag, content_hash=content_hash, partial=partial or None)
+            reason, detail = None, None
+            if decoded and decoded.get("partial"):  # never a silent no_match on part of the audio
+                reason, detail = Reason.PARTIAL_DECODE, f"no match in the audio that decoded: {DecodeReport.from_dict(decoded).describe()}"
+            elif query.get("query_hashes") == 0:
+                reason, detail = Reason.SILENT, "the decoded audio holds no sound the fingerprint can use (silence or near-silence)"
+            return self._record(bucket, key, partner, "no_match", etag, reason=reason, detail=detail,
+                                content_hash=content_hash, partial=partial or None, decode=decoded)
         if normalize_uploader(source.uploader) in self.licensed.get(source.platform, set()):
             detail = (f"uploader {source.uploader!r} is one of the label's own or licensed channels on "
                       f"{source.platform} (platforms.{source.platform}.licensed_uploaders): no case is opened")
             log.info("match on a licensed channel", extra={"bucket": bucket, "key": key, "platform": source.platform})
             return self._record(bucket, key, partner, "licensed", etag, reason=Reason.LICENSED, detail=detail,
-                                content_hash=content_hash, track_id=submission.track_id)
-        return self._open_case(bucket, key, partner, etag, submission, source, location)
+                                content_hash=content_hash, track_id=submission.track_id, decode=decoded)
+        return self._open_case(bucket, key, partner, etag, submission, source, location, decoded)
 
     # ------------------------------------------------------------------------------------
     def _analyse(self, path: str, content_hash: str) -> Submission:
@@ -173,7 +186,9 @@ class IngestService:
             best, others, info = self.matcher_factory().match(path)
         except self.decode_error as e:
             reason = getattr(e, "reason", Reason.CORRUPT)
-            return Submission(content_hash, "quarantined", reason=reason, match={"detail": str(e)}, first_seen=utcnow())
+            report = getattr(e, "report", None)
+            detail = {"detail": str(e)[:2000], **({"decode": report.to_dict()} if report is not None else {})}
+            return Submission(content_hash, "quarantined", reason=reason, match=detail, first_seen=utcnow())
         if best is None:
             return Submission(content_hash, "no_match", match={"query": info}, first_seen=utcnow())
         full = {**best, "others": others, "query": info}
@@ -183,7 +198,7 @@ class IngestService:
             match=bound_evidence(full, ref=ref), first_seen=utcnow(),
         )
 
-    def _open_case(self, bucket, key, partner, etag, submission: Submission, source, location) -> UploadRecord:
+    def _open_case(self, bucket, key, partner, etag, submission: Submission, source, location, decoded) -> UploadRecord:
         match = dict(submission.match or {})
         track_id = submission.track_id or match["track_id"]
         work = dict(match.get("metadata") or {})
@@ -219,18 +234,18 @@ class IngestService:
             log.info("case already open for this work and location", extra={"case_id": case.case_id})
             if existing is not None and existing.status != Status.DETECTED:
                 return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
-                                    case_id=case.case_id, track_id=track_id, duplicate=True)
+                                    case_id=case.case_id, track_id=track_id, duplicate=True, decode=decoded)
             if existing is not None:
                 auto = bool(existing.policy.get("auto_approve"))
         self.starter.start(case.case_id, {"case_id": case.case_id, "auto_approve": auto, "round": 0})
         return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
-                            case_id=case.case_id, track_id=track_id)
+                            case_id=case.case_id, track_id=track_id, decode=decoded)
 
-    def _quarantine(self, bucket, key, partner, reason, detail, etag, content_hash=None) -> UploadRecord:
+    def _quarantine(self, bucket, key, partner, reason, detail, etag, content_hash=None, decode=None) -> UploadRecord:
         where = self.media.quarantine(bucket, key, reason=reason, detail=detail)
         log.warning("upload quarantined", extra={"bucket": bucket, "key": key, "reason": reason, "detail": detail})
         return self._record(bucket, key, partner, "quarantined", etag, reason=reason, detail=detail,
-                            quarantined_to=where, content_hash=content_hash)
+                            quarantined_to=where, content_hash=content_hash, decode=decode)
 
     def _record(self, bucket, key, partner, outcome, etag, *, reason=None, content_hash=None, case_id=None,
                 track_id=None, **extra) -> UploadRecord:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from .decode_report import DecodeReport
 from .review_links import REJECT_REASONS, NOTE_MAX
 
 # Headers for every page of the review API. No scripts at all; styles and the SVG are inline;
@@ -268,6 +269,23 @@ def evidence_summary(evidence: Mapping[str, Any] | None) -> dict[str, str]:
         "landmarks": fmt_number(ev.get("aligned_hashes")),
         "content": content_phrase(ev.get("salient_confirmed"), ev.get("salient_peaks")),
     }
+
+
+def decode_note(evidence: Mapping[str, Any] | None) -> str:
+    """How the upload's audio was decoded, when a reviewer should know (part of it lost, a
+    phase-inverted channel, joined parts); "" for an ordinary decode."""
+    dec = ((evidence or {}).get("query") or {}).get("decode")
+    if not isinstance(dec, Mapping):
+        return ""
+    try:
+        report = DecodeReport.from_dict(dict(dec))
+    except TypeError:
+        return ""
+    if not (report.partial or report.stream_changes or report.downmix in ("difference", "mixed")):
+        return ""
+    text = report.describe()
+    return text[:1].upper() + text[1:] + ("." if report.partial else "") + (
+        " Only the decoded part was compared with our recording." if report.partial else "")
 
 
 def content_phrase(confirmed: Any, salient: Any) -> str:
@@ -606,6 +624,7 @@ def review_page(
         ("Pitch", esc(summ["pitch"])),
         ("Landmarks", esc(f"{summ['landmarks']} matching landmarks") if ev.get("aligned_hashes") is not None else ""),
         ("Content", esc(summ["content"])),
+        ("Decoding", esc(decode_note(ev))),
     ]
 
     hidden = (

@@ -541,3 +541,41 @@ def test_given_evidence_larger_than_an_item_then_the_case_keeps_it_bounded_and_s
     assert len(full["others"]) == 239 and len(full["others"][-1]["landmarks"]) == 200
     sub = world.repo.get_submission(rec.content_hash)
     assert len(json.dumps(sub.match)) <= 64 * 1024 and sub.match["full_evidence"].startswith("s3://evidence/submissions/")
+
+
+# --------------------------------------------------------------------------- what the decoder made of it (issue 13)
+
+PARTIAL = {"decoded_s": 4.02, "claimed_s": 34.07, "capped": False, "packets": 160, "bad_packets": 3,
+           "stream_changes": 0, "stopped_by": None, "downmix": "sum", "partial": True}
+WHOLE = {**PARTIAL, "decoded_s": 34.07, "bad_packets": 0, "partial": False}
+
+
+def test_given_a_no_match_on_part_of_the_audio_then_it_says_so_and_is_never_a_silent_no_match(world):
+    world.matcher.info = {"query_hashes": 900, "decode": PARTIAL}
+    rec = world.upload("joined.mp3", UNRELATED)
+    assert (rec.outcome, rec.reason) == ("no_match", Reason.PARTIAL_DECODE)
+    assert "4.02 s of the 34.1 s the file claims" in rec.extra["detail"] and "3 damaged packets" in rec.extra["detail"]
+    assert rec.extra["decode"] == PARTIAL
+
+
+def test_given_silence_then_the_no_match_says_there_was_nothing_to_fingerprint(world):
+    world.matcher.info = {"query_hashes": 0, "decode": WHOLE}
+    rec = world.upload("hour-of-silence.flac", UNRELATED)
+    assert (rec.outcome, rec.reason) == ("no_match", Reason.SILENT)
+
+
+def test_given_any_outcome_then_the_record_says_how_much_audio_decoded(world):
+    world.matcher.info = {"query_hashes": 900, "decode": WHOLE}
+    assert world.upload("a.mp3", UNRELATED).extra["decode"] == WHOLE
+    rec = world.upload("b.mp3", MATCHING, sidecar={"source_url": URL_1})
+    assert rec.extra["decode"] == WHOLE and world.repo.get_case(rec.case_id).evidence["query"]["decode"] == WHOLE
+
+
+def test_given_a_badly_damaged_upload_then_it_is_quarantined_corrupt_with_its_figures(world):
+    from takedown_core.audio import DecodeError, DecodeReport
+
+    report = DecodeReport(0.96, 30.0, False, 220, 212, 0, None, "sum")
+    world.matcher.answers[CORRUPT] = DecodeError("corrupt", "the audio stream is damaged: 0.96 s decoded", report)
+    rec = world.upload("damaged.mp3", CORRUPT)
+    assert (rec.outcome, rec.reason) == ("quarantined", Reason.CORRUPT)
+    assert rec.extra["decode"]["bad_packets"] == 212 and "0.96 s" in rec.extra["detail"]

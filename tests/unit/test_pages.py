@@ -427,3 +427,18 @@ def test_given_a_measured_content_share_then_the_page_says_how_much_of_the_uploa
     assert "(47 of 100 peaks)" in page
     unmeasured = render(case=case)
     assert "prominent sound" not in unmeasured  # an older match without the measure shows no row
+
+
+def test_given_an_upload_decoded_only_in_part_then_the_page_says_so_and_what_was_compared():
+    case = make_case()
+    case["evidence"]["query"] = {"decode": {"decoded_s": 28.87, "claimed_s": 30.0, "capped": False, "packets": 1100,
+                                            "bad_packets": 2, "stream_changes": 0, "stopped_by": None,
+                                            "downmix": "difference", "partial": True}}
+    page = render(case)
+    assert "<dt>Decoding</dt>" in page
+    assert "2 damaged packets skipped" in page and "phase-inverted" in page
+    assert "Only the decoded part was compared with our recording." in page
+    ordinary = make_case()
+    ordinary["evidence"]["query"] = {"decode": {**case["evidence"]["query"]["decode"], "bad_packets": 0,
+                                                "decoded_s": 30.0, "downmix": "sum", "partial": False}}
+    assert "<dt>Decoding</dt>" not in render(ordinary)
