@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> dict:
 
             for tid, x in cat.items():
                 write_audio(catalog_dir / f"{tid}.flac", x, RATE)
-        result: dict = {"uploads": len(uploads), "catalogue_tracks": n_cat, "corpus": "synthetic" if args.synthetic
+        result: dict = {"uploads": len(uploads), "catalogue_tracks": n_cat, "other_tracks": n_other, "corpus": "synthetic" if args.synthetic
                         else "debian:warzone2100-music,lincity-ng-data", "burst": args.burst, "pause_s": args.pause}
         sampler = _PeakRss()
         with sampler, LocalStack("dev") as stack:

@@ -12,7 +12,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 HANDLERS_DIR = FUNCTIONS_DIR / "takedown_handlers"

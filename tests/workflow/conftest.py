@@ -55,3 +55,17 @@ def uploads_dir(tmp_path: Path, media: dict[str, Path], names: list[str], sideca
     for n, text in (sidecars or {}).items():
         (up / n).write_text(text)
     return up
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy, and return that; fail the test
+    with ``what`` after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = predicate()
+        if got:
+            return got
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

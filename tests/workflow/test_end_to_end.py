@@ -167,22 +167,32 @@ def test_given_a_long_queue_when_more_cases_arrive_then_one_hourly_digest_lists_
             assert f"/review/{review_id}?" in mails[-1]["body"]
 
 
+def _taken_down(stack: LocalStack, tmp_path, media) -> dict:
+    """The excerpt at one YouTube URL, approved and taken down; the run's summary."""
+    first = uploads_dir(tmp_path / "a", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
+        {"source_url": "https://www.youtube.com/watch?v=first", "platform": "youtube"})})
+    return driver.run(stack, catalog=media["catalog"], uploads=first, decide="approve")
+
+
+def _reupload_elsewhere(stack: LocalStack, tmp_path, media):
+    """The same bytes again under another key, at another URL; its upload record."""
+    again = uploads_dir(tmp_path / "b", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
+        {"source_url": "https://www.youtube.com/watch?v=again", "platform": "youtube"})})
+    (again / "excerpt.mp3").rename(again / "reupload.mp3")
+    (again / "excerpt.json").rename(again / "reupload.json")
+    dropped = driver.drop_uploads(stack, again)
+    driver.wait_ingested(stack, dropped, progress=False)
+    return stack.repository().get_upload(dropped[0].bucket, dropped[0].key)
+
+
 def test_given_content_taken_down_before_when_it_reappears_elsewhere_then_stay_down_approves_without_review(
         tmp_path, media):
     with LocalStack("dev") as stack:
-        first = uploads_dir(tmp_path / "a", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
-            {"source_url": "https://www.youtube.com/watch?v=first", "platform": "youtube"})})
-        summary = driver.run(stack, catalog=media["catalog"], uploads=first, decide="approve")
+        summary = _taken_down(stack, tmp_path, media)
         assert summary["uploads"][0]["case_status"] == "NOTICE_SENT"
         reviews_before = len(stack.review_links())
 
-        again = uploads_dir(tmp_path / "b", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
-            {"source_url": "https://www.youtube.com/watch?v=again", "platform": "youtube"})})
-        (again / "excerpt.mp3").rename(again / "reupload.mp3")
-        (again / "excerpt.json").rename(again / "reupload.json")
-        dropped = driver.drop_uploads(stack, again)
-        driver.wait_ingested(stack, dropped, progress=False)
-        rec = stack.repository().get_upload(dropped[0].bucket, dropped[0].key)
+        rec = _reupload_elsewhere(stack, tmp_path, media)
         assert rec.outcome == "case" and rec.case_id != summary["uploads"][0]["case_id"]
         assert _wait_execution_done(stack, rec.case_id)["status"] == "SUCCEEDED"
         case = stack.repository().get_case(rec.case_id)
@@ -201,22 +211,14 @@ def test_given_content_taken_down_before_when_it_reappears_elsewhere_then_stay_d
 def test_given_the_earlier_takedown_was_disputed_when_the_content_reappears_then_a_person_reviews_it(
         tmp_path, media):
     with LocalStack("dev") as stack:
-        first = uploads_dir(tmp_path / "a", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
-            {"source_url": "https://www.youtube.com/watch?v=first", "platform": "youtube"})})
-        summary = driver.run(stack, catalog=media["catalog"], uploads=first, decide="approve")
+        summary = _taken_down(stack, tmp_path, media)
         first_id = summary["uploads"][0]["case_id"]
         fn = stack.function_name("takedown_handlers.workflow.handler")
         resp = stack.client("lambda").invoke(FunctionName=fn, Payload=json.dumps(
             {"action": "record_outcome", "case_id": first_id, "outcome": "disputed", "note": "counter-notice"}).encode())
         assert not resp.get("FunctionError")
 
-        again = uploads_dir(tmp_path / "b", media, ["excerpt.mp3"], {"excerpt.json": json.dumps(
-            {"source_url": "https://www.youtube.com/watch?v=again", "platform": "youtube"})})
-        (again / "excerpt.mp3").rename(again / "reupload.mp3")
-        (again / "excerpt.json").rename(again / "reupload.json")
-        dropped = driver.drop_uploads(stack, again)
-        driver.wait_ingested(stack, dropped, progress=False)
-        rec = stack.repository().get_upload(dropped[0].bucket, dropped[0].key)
+        rec = _reupload_elsewhere(stack, tmp_path, media)
         assert rec.case_id != first_id
         assert stack.repository().get_case(rec.case_id).policy["auto_approve"] is True  # ingest still offered it
         driver.wait_for(lambda: driver.settled(stack, rec.case_id), 60, "review")

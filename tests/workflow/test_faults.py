@@ -19,20 +19,10 @@ from takedown_core.cases import Status
 from takedown_local import driver
 from takedown_local.runtime import LocalStack
 
-from tests.workflow.conftest import uploads_dir
+from tests.workflow.conftest import uploads_dir, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 FAST_NOTICE = {"notice": {"retry_attempts": 3, "retry_interval_seconds": 1}}
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _executions(stack: LocalStack) -> list[dict]:
@@ -86,7 +76,7 @@ def test_given_the_fingerprint_function_dies_mid_batch_then_redelivery_finishes_
         assert len(cases) == 5
         for cid in cases:
             assert [e.action for e in repo.audit_trail(cid)].count("opened") == 1
-        _wait(lambda: len(_executions(stack)) == 5, 30, "five executions")
+        wait_until(lambda: len(_executions(stack)) == 5, 30, "five executions")
         assert sorted(e["name"] for e in _executions(stack)) == sorted(cases)
 
 
@@ -124,7 +114,7 @@ def test_given_two_workers_on_one_case_at_once_then_one_case_and_one_execution(t
         a, b = repo.get_upload(bucket, "w1.mp3"), repo.get_upload(bucket, "w2.mp3")
         assert a.case_id == b.case_id and a.outcome == b.outcome == "case"
         assert [e.action for e in repo.audit_trail(a.case_id)].count("opened") == 1
-        _wait(lambda: _executions(stack), 30, "the execution")
+        wait_until(lambda: _executions(stack), 30, "the execution")
         time.sleep(1.0)  # the queued notifications replay as repeat events meanwhile
         assert [e["name"] for e in _executions(stack)] == [a.case_id]
 
@@ -169,7 +159,7 @@ def test_given_start_execution_keeps_failing_then_the_reconciler_starts_it_once_
     with LocalStack("dev") as stack:
         driver.publish_index(stack, index_dir)
         dropped = driver.drop_uploads(stack, uploads_dir(tmp_path, media, ["excerpt.mp3"], _sidecars(["excerpt.mp3"])))
-        _wait(lambda: driver.dlq_depth(stack) == 1, 60, "the dead letter")
+        wait_until(lambda: driver.dlq_depth(stack) == 1, 60, "the dead letter")
         repo = stack.repository()
         u = dropped[0]
         assert repo.get_ingest_failure(u.bucket, u.key)["error"] == "ClientError"
@@ -178,7 +168,7 @@ def test_given_start_execution_keeps_failing_then_the_reconciler_starts_it_once_
         broken["on"] = False
         moved = driver.reconcile_now(stack)
         assert moved["started"] == [case.case_id]
-        _wait(lambda: driver.settled(stack, case.case_id), 30, "review")
+        wait_until(lambda: driver.settled(stack, case.case_id), 30, "review")
         assert repo.get_case(case.case_id).status == Status.IN_REVIEW
         assert driver.reconcile_now(stack)["started"] == []  # running: left alone
 

@@ -3,26 +3,15 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from takedown_local import driver, dlq_cli
 from takedown_local.runtime import LocalStack
 
-from tests.workflow.conftest import uploads_dir
+from tests.workflow.conftest import uploads_dir, wait_until
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_given_no_index_when_an_upload_lands_then_it_waits_and_is_matched_once_one_is_published(
@@ -31,11 +20,11 @@ def test_given_no_index_when_an_upload_lands_then_it_waits_and_is_matched_once_o
         dropped = driver.drop_uploads(stack, uploads_dir(tmp_path, media, ["excerpt.mp3"]))
         repo = stack.repository()
         u = dropped[0]
-        failure = _wait(lambda: repo.get_ingest_failure(u.bucket, u.key), 30, "the first failed attempt")
+        failure = wait_until(lambda: repo.get_ingest_failure(u.bucket, u.key), 30, "the first failed attempt")
         assert failure["error"] == "NoIndexPublished" and failure["index_unavailable"] is True
         assert repo.get_upload(u.bucket, u.key) is None  # waiting, not "no match"
         driver.publish_index(stack, index_dir)
-        rec = _wait(lambda: repo.get_upload(u.bucket, u.key), 30, "the retried upload")
+        rec = wait_until(lambda: repo.get_upload(u.bucket, u.key), 30, "the retried upload")
         assert (rec.outcome, rec.track_id) == ("case", "ref-0")
         assert driver.dlq_depth(stack) == 0
 
@@ -45,7 +34,7 @@ def test_given_the_index_stays_missing_then_the_dead_letter_says_why_and_replays
     with LocalStack("dev") as stack:
         dropped = driver.drop_uploads(stack, uploads_dir(tmp_path, media, ["excerpt.mp3"]))
         u = dropped[0]
-        _wait(lambda: driver.dlq_depth(stack) == 1, 60, "the message to reach the DLQ")
+        wait_until(lambda: driver.dlq_depth(stack) == 1, 60, "the message to reach the DLQ")
         repo = stack.repository()
         assert repo.get_upload(u.bucket, u.key) is None
         sqs = stack.client("sqs")
@@ -56,6 +45,6 @@ def test_given_the_index_stays_missing_then_the_dead_letter_says_why_and_replays
 
         driver.publish_index(stack, index_dir)
         assert dlq_cli.replay(sqs, stack.dlq_url, stack.ingest_queue_url) == [letters[0].message_id]
-        rec = _wait(lambda: repo.get_upload(u.bucket, u.key), 30, "the replayed upload")
+        rec = wait_until(lambda: repo.get_upload(u.bucket, u.key), 30, "the replayed upload")
         assert (rec.outcome, rec.track_id) == ("case", "ref-0")
         assert driver.dlq_depth(stack) == 0

@@ -14,7 +14,6 @@ import fnmatch
 import json
 import threading
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import pytest
