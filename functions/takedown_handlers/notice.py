@@ -14,7 +14,7 @@ from takedown_adapters.aws import SesMailer
 from takedown_adapters.dynamo import DynamoCaseRepository
 from takedown_core.dispatch import NoticeService
 
-from ._env import boto_client, cached, env, env_json
+from ._env import boto_client, cached, env, env_json, transient_errors_retryable
 
 logger = Logger()
 tracer = Tracer()
@@ -38,6 +38,7 @@ def _service() -> NoticeService:
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(case_id=event.get("case_id"))
-    result = _service().dispatch(case_id=event["case_id"])
+    with transient_errors_retryable():  # throttled table: TransientError, retried like a channel error
+        result = _service().dispatch(case_id=event["case_id"])
     logger.info("notice dispatched", extra={k: result.get(k) for k in ("channel", "provider_id", "law")})
     return result

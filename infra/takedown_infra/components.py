@@ -499,7 +499,7 @@ class Workflow(Construct):
             result_path="$.notice",
         )
         dispatch_notice.add_retry(
-            errors=["NoticeChannelError", "Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"],
+            errors=["NoticeChannelError", *TRANSIENT_ERRORS],
             interval=cdk.Duration.seconds(int(notice["retry_interval_seconds"])),
             max_attempts=int(notice["retry_attempts"]),
             backoff_rate=2.0,

@@ -124,6 +124,8 @@ def test_given_notice_dispatch_when_the_channel_fails_then_it_retries_with_confi
     assert retriers[0]["MaxAttempts"] == notice_cfg["retry_attempts"]
     assert retriers[0]["BackoffRate"] == 2
     assert retriers[0]["IntervalSeconds"] == notice_cfg["retry_interval_seconds"]
+    assert "TransientError" in retriers[0]["ErrorEquals"]  # a throttled table is retried like the channel
+    assert "NoticeInDoubt" not in retriers[0]["ErrorEquals"]  # a send that may have gone out never is
 
 
 @pytest.mark.parametrize("error", ["NoticeNotAllowed", "States.ALL", "States.TaskFailed"])
