@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -505,6 +505,40 @@ class _PacketReader:
 # --------------------------------------------------------------------------- decode
 
 
+# --- FFmpeg's own allocations. A damaged header can claim gigabytes (the fuzzer found a WAV
+# whose LIST chunk claims 3.5 GB), and FFmpeg zero-fills what a field claims before it notices
+# the file holds nothing of the sort: a 176 KB upload took 0.8-1.2 GB of memory in av.open
+# before failing as corrupt. av_max_alloc caps any single allocation; decoding audio never needs
+# a tenth of this (frames and packets are kilobytes to a few megabytes; a 4K video keyframe
+# demuxed beside the audio is tens of MB at most), and a larger request fails cleanly, which
+# the decoder reports as damage.
+_FFMPEG_MAX_ALLOC = 256 * 2**20  # bytes
+_ffmpeg_capped = False
+
+
+def _cap_ffmpeg_allocations(av: Any) -> None:
+    """Call libavutil's av_max_alloc once per process, on the libavutil PyAV itself loaded
+    (the wheel's own copy under ``av.libs``; a system FFmpeg otherwise). Best effort: where
+    the library cannot be found, decoding works as before."""
+    global _ffmpeg_capped
+    if _ffmpeg_capped:
+        return
+    _ffmpeg_capped = True
+    import ctypes
+    import ctypes.util
+    import glob
+
+    here = os.path.dirname(av.__file__)
+    candidates = sorted(glob.glob(os.path.join(here, os.pardir, "av.libs", "libavutil*.so*")))
+    candidates += [c for c in (ctypes.util.find_library("avutil"),) if c]
+    for path in candidates:
+        try:
+            ctypes.CDLL(path).av_max_alloc(ctypes.c_size_t(_FFMPEG_MAX_ALLOC))
+            return
+        except (OSError, AttributeError):
+            continue
+
+
 def decode(
     source: str | os.PathLike | BinaryIO,
     *,
@@ -528,6 +562,8 @@ def decode(
     a non-positive ``sample_rate``.
     """
     import av
+
+    _cap_ffmpeg_allocations(av)
 
     if sample_rate <= 0:
         raise ValueError("sample_rate must be positive")

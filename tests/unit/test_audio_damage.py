@@ -514,3 +514,30 @@ def test_an_mp4_cut_inside_its_index_never_raises_anything_else(tmp_path):
             decode(io.BytesIO(data[:n]), sample_rate=RATE)
         reasons.add(err.value.reason)
     assert reasons <= {"corrupt", "not_audio"}
+
+
+def test_a_header_claiming_gigabytes_does_not_make_ffmpeg_take_them(tmp_path):
+    # bench/fuzz_decode.py (seed 11): a stereo WAV whose LIST chunk came to claim 3.5 GB took
+    # 0.8-1.2 GB of memory inside av.open (FFmpeg zero-fills what the field claims) before it
+    # failed as corrupt, for a 176 KB upload. Rebuilt from the fuzzer's seed and program; the
+    # decode runs in a fresh process so that its own peak memory is what is measured.
+    import subprocess
+
+    from bench.fuzz_decode import field_offsets, make_seeds, mutate
+
+    seeds = make_seeds()
+    offsets = {name: field_offsets(data) for name, data in seeds.items()}
+    program = [("field", 466, 62417, ">H"), ("repeat", 0.99999, 0.14637064154840693, 36)]
+    path = tmp_path / "claims-gigabytes.wav"
+    path.write_bytes(mutate(seeds, offsets, "wav-stereo", program))
+    probe = (
+        "import resource, sys\n"
+        "from takedown_core.audio import DecodeError, decode\n"
+        "try:\n    decode(sys.argv[1], sample_rate=11025, max_seconds=900)\n    print('decoded')\n"
+        "except DecodeError as e:\n    print(e.reason)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60,
+                         check=True).stdout.split()
+    assert out[0] == "corrupt"
+    assert int(out[1]) < 300  # MB, the whole process (it was 860 MB and more)
