@@ -39,8 +39,14 @@ def test_given_links_lasting_exactly_the_review_when_loaded_then_accepted():
         {"partners": [{"id": "a", "default_platform": "youtube"}, {"id": "a", "default_platform": "youtube"}]},
         {"partners": [{"id": "x", "default_platform": "myspace"}]},
         {"match": {"max_false_match_rate": 0}},
+        {"partners": [{"id": "x", "default_platform": "youtube", "location_template": "https://f.example/{path}"}]},
+        {"partners": [{"id": "x", "default_platform": "youtube", "location_template": "ftp://f.example/{key}"}]},
+        {"platforms": {"tiktok": {"location": {"hosts": ["youtu.be"]}}}},
+        {"platforms": {"youtube": {"location": {"hosts": ["www.youtube.com"], "ids": [{"path": "/watch"}]}}}},
+        {"platforms": {"youtube": {"licensed_uploaders": ["ok", ""]}}},
     ],
-    ids=["duplicate-partner", "unknown-platform", "zero-false-match-rate"],
+    ids=["duplicate-partner", "unknown-platform", "zero-false-match-rate", "template-field", "template-scheme",
+         "host-on-two-platforms", "id-rule-without-id", "blank-licensed-uploader"],
 )
 def test_given_other_bad_settings_when_loaded_then_config_error(overrides):
     with pytest.raises(ConfigError):
