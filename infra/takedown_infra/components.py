@@ -55,6 +55,7 @@ REVIEW_STAGE = "v1"              # the review API's one stage: links are https:/
 # and write the case with its audit event (TransactWriteItems of Puts, and PutItem for an audit
 # event alone). No Query, Scan, DeleteItem or batch writes.
 REVIEW_API_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+REVIEW_API_PARTITIONS = ("REVIEW#*", "CASE#*")  # the partition keys it reads and writes (dynamo.py's layout)
 
 
 def review_base_url(api: apigw.IRestApi, stage_name: str) -> str:
@@ -405,8 +406,12 @@ class Review(Construct):
             )
         table.grant_read_write_data(self.workflow_function)
         # The table's ARN only: table.grant() would add its indexes too, which the API never reads.
-        iam.Grant.add_to_principal(grantee=self.api_function, actions=list(REVIEW_API_TABLE_ACTIONS),
-                                   resource_arns=[table.table_arn])
+        # And only the items it needs: reviews and cases (with their audit events), by partition
+        # key (dynamodb:LeadingKeys); never an upload, a submission, a stay-down marker or a
+        # notice slot's partition of another kind.
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=list(REVIEW_API_TABLE_ACTIONS), resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(REVIEW_API_PARTITIONS)}}))
         for fn in (self.api_function, self.workflow_function):
             self.link_key.grant_read(fn)
         sender_identity.grant_send_email(self.workflow_function)

@@ -1,4 +1,5 @@
-"""Serialise what moto cannot share between threads (the local runtime only; AWS needs none of this).
+"""Make moto fit the local runtime: serialise what it cannot share between threads, and avoid
+its quadratic paths (the local runtime only; AWS needs none of this).
 
 The embedded stack runs Step Functions executions, the SQS poller and the review API on
 threads of one process, all calling moto's in-process backends. moto's DynamoDB backend is
@@ -111,3 +112,27 @@ def cheap_transactions() -> Iterator[None]:
         yield
     finally:
         models.DynamoDBBackend.transact_write_items = saved  # type: ignore[method-assign]
+
+
+@contextmanager
+def linear_sqs_receive() -> Iterator[None]:
+    """moto's ``receive_message`` checks each candidate message's retention by computing every
+    attribute of the queue, including the approximate message counts, which walk every message:
+    one receive costs O(n^2) in the queue's length, and at 1,000 queued uploads the poller spent
+    half its time there. While active, the retention check reads the one attribute it needs
+    (same rule: sent time + MessageRetentionPeriod). Re-check on a moto upgrade: the patched
+    method is ``moto.sqs.models.SQSBackend.is_message_valid_based_on_retention_period``."""
+    from moto.core.utils import unix_time
+    from moto.sqs import models
+
+    saved = models.SQSBackend.is_message_valid_based_on_retention_period
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > unix_time()
+
+    models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        models.SQSBackend.is_message_valid_based_on_retention_period = saved  # type: ignore[method-assign]

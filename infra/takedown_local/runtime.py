@@ -190,12 +190,13 @@ class LocalStack:
         from moto import mock_aws
 
         from .lambda_patch import in_process_lambdas
-        from .moto_safety import cheap_transactions, serialised_dynamodb
+        from .moto_safety import cheap_transactions, linear_sqs_receive, serialised_dynamodb
 
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(in_process_lambdas())
         self._stack.enter_context(serialised_dynamodb())
         self._stack.enter_context(cheap_transactions())
+        self._stack.enter_context(linear_sqs_receive())
         import boto3
 
         self.session = boto3.session.Session(region_name=self.region)

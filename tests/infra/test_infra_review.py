@@ -108,6 +108,8 @@ def test_given_the_internet_facing_review_api_when_synthesized_then_it_may_only_
     assert set(dynamo[0]["Action"]) == REVIEW_API_TABLE_ACTIONS
     # the table itself, not its indexes (the API never queries them) and not any other table
     assert dynamo[0]["Resource"] == {"Fn::GetAtt": [table_lid, "Arn"]}
+    # and only the partitions of reviews and cases (their audit events share the case's partition)
+    assert dynamo[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REVIEW#*", "CASE#*"]}}
     for forbidden in ("dynamodb:Scan", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                       "dynamodb:BatchGetItem", "dynamodb:DescribeTable"):
         assert not each_env.allowed(fn_lid, forbidden), forbidden

@@ -78,3 +78,32 @@ def test_given_a_transaction_that_fails_a_condition_then_nothing_of_it_is_writte
         with pytest.raises(ConcurrentChange):
             repo.transition(case.case_id, Status.IN_REVIEW, Status.APPROVED, opened)
     dynamodb.delete_table(TableName="rollback")
+
+
+def test_given_the_linear_retention_check_then_sqs_still_drops_only_expired_messages(no_network):
+    """The local runtime's cheaper retention check (moto computed every queue attribute, counts
+    included, per candidate message: O(n^2) per receive) keeps moto's rule."""
+    import os
+
+    import boto3
+    from moto import mock_aws
+    from moto.sqs import models
+
+    from takedown_local.moto_safety import linear_sqs_receive
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {"AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+            mp.setenv(k, v)
+        with mock_aws(), linear_sqs_receive():
+            sqs = boto3.client("sqs", region_name=os.environ["AWS_DEFAULT_REGION"])
+            url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody="old")
+            sqs.send_message(QueueUrl=url, MessageBody="new")
+            queue = models.sqs_backends["123456789012"]["eu-west-1"].get_queue("q")
+            old = next(m for m in queue._messages if m.body == "old")
+            old.sent_timestamp -= 61_000  # sent 61 s ago, with 60 s retention
+            bodies = []
+            for _ in range(2):  # moto drops an expired message mid-scan and looks at the rest next time
+                bodies += [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                                  VisibilityTimeout=30).get("Messages", [])]
+            assert bodies == ["new"]

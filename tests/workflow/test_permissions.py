@@ -204,3 +204,19 @@ def test_given_the_review_api_then_it_calls_nothing_on_the_table_beyond_get_put_
     actions = {a for s, op, p in calls["takedown_handlers.review_api.handler"] for a, _, _ in required(s, op, p)
                if a.startswith("dynamodb:")}
     assert actions <= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, actions
+
+
+def _partition_keys(op: str, params: dict[str, Any]) -> list[str]:
+    bodies = [b for item in params.get("TransactItems", []) for b in item.values()] if op == "TransactWriteItems" \
+        else [params]
+    return [(b.get("Key") or b.get("Item") or {})["pk"]["S"] for b in bodies]
+
+
+def test_given_the_review_api_then_every_item_it_touches_is_in_a_partition_its_role_names(recorded):
+    """The role's dynamodb:LeadingKeys condition (REVIEW#*, CASE#*) must cover what it does."""
+    from takedown_infra.components import REVIEW_API_PARTITIONS
+
+    calls, _, _, _ = recorded
+    keys = [k for s, op, p in calls["takedown_handlers.review_api.handler"] if s == "dynamodb"
+            for k in _partition_keys(op, p)]
+    assert keys and all(any(fnmatch.fnmatchcase(k, pat) for pat in REVIEW_API_PARTITIONS) for k in keys), keys
