@@ -286,7 +286,7 @@ def run(args: argparse.Namespace) -> dict:
             else:
                 unfinished = waiting
             t_end = time.time()
-            result.update(account(stack, uploads, recs, case_ids, bucket))
+            result.update(account(stack, uploads, recs, case_ids))
             result["unfinished"] = len(unfinished)
             result["problems"] = problems[:20]
             result["seconds"] = {"ingest": round(t_ingested - t_start, 1), "to_review": round(t_reviews - t_start, 1),
@@ -300,9 +300,11 @@ def run(args: argparse.Namespace) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def account(stack, uploads: list[Planned], recs: dict, case_ids: list[str], bucket: str) -> dict:
+def account(stack, uploads: list[Planned], recs: dict, case_ids: list[str]) -> dict:
     """Every upload one outcome (the expected one); one case per item; one execution per case;
     one notice per case."""
+    from takedown_local import driver
+
     repo = stack.repository()
     wrong = []
     for u in uploads:
@@ -339,7 +341,7 @@ def account(stack, uploads: list[Planned], recs: dict, case_ids: list[str], buck
         "executions": len(names), "executions_started_twice": len(names) - len(set(names)),
         "executions_without_case": len(set(names) - set(case_ids)),
         "notices_sent": sum(notices.values()), "cases_with_more_than_one_notice": sum(1 for v in notices.values() if v > 1),
-        "case_status": dict(statuses), "dead_letters": __import__("takedown_local.driver", fromlist=["x"]).dlq_depth(stack),
+        "case_status": dict(statuses), "dead_letters": driver.dlq_depth(stack),
     }
 
 

@@ -59,8 +59,12 @@ class InMemoryCaseRepository:
         with self._lock:
             self.audit.setdefault(event.case_id, []).append(copy.deepcopy(event))
 
-    def list_cases(self, status: Status | None = None, limit: int = 1000) -> list[Case]:
-        out = [copy.deepcopy(c) for c in self.cases.values() if status is None or c.status == status]
+    def list_cases(self, status: Status | None = None, limit: int = 1000,
+                   updated_before: str | None = None) -> list[Case]:
+        if updated_before is not None and status is None:
+            raise ValueError("updated_before needs a status")
+        out = [copy.deepcopy(c) for c in self.cases.values() if (status is None or c.status == status)
+               and (updated_before is None or c.updated_at < updated_before)]
         return sorted(out, key=lambda c: c.created_at)[:limit]
 
     def put_review(self, review: Review, ttl_epoch: int) -> None:

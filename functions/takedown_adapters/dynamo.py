@@ -136,7 +136,8 @@ class DynamoCaseRepository:
         put = self._audit_put(event)["Put"]
         self.ddb.put_item(**put)
 
-    def list_cases(self, status: Status | None = None, limit: int = 1000) -> list[Case]:
+    def list_cases(self, status: Status | None = None, limit: int = 1000,
+                   updated_before: str | None = None) -> list[Case]:
         items: list[dict[str, Any]] = []
         if status is not None:
             kw: dict[str, Any] = {
@@ -145,8 +146,13 @@ class DynamoCaseRepository:
                 "KeyConditionExpression": "gsi1pk = :p",
                 "ExpressionAttributeValues": {":p": {"S": f"STATUS#{status.value}"}},
             }
+            if updated_before is not None:  # the index's sort key is "<updated_at>#<case id>"
+                kw["KeyConditionExpression"] += " AND gsi1sk < :before"
+                kw["ExpressionAttributeValues"][":before"] = {"S": updated_before}
             pages = self._paginate("query", kw)
         else:
+            if updated_before is not None:
+                raise ValueError("updated_before needs a status (it is a key condition on the by-status index)")
             kw = {
                 "TableName": self.table,
                 "FilterExpression": "sk = :s",

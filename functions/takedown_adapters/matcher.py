@@ -73,9 +73,8 @@ class IndexCache:
                     )
                 version, digest = pointer
                 if digest != self._digest:
-                    self._index = self._open(version, digest)
-                    self._version, self._digest = version, digest
-                self._version = version
+                    self._index, self._digest = self._open(version, digest), digest
+                self._version = version  # the same content may be published under a new name
                 self._checked = now
             assert self._index is not None and self._version is not None
             return self._version, self._index

@@ -106,7 +106,10 @@ class CaseRepository(Protocol):
 
     def append_audit(self, event: AuditEvent) -> None: ...
 
-    def list_cases(self, status: Status | None = None, limit: int = 1000) -> list[Case]: ...
+    def list_cases(self, status: Status | None = None, limit: int = 1000,
+                   updated_before: str | None = None) -> list[Case]:
+        """Cases (of ``status``), oldest first; ``updated_before`` (ISO-8601, with a status):
+        only those not changed since then."""
 
     # reviews
     def put_review(self, review: Review, ttl_epoch: int) -> None: ...

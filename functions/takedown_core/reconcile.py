@@ -18,27 +18,20 @@ Every move is audited (actor ``system:reconciler``).
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable, Protocol
 
-from .cases import AuditEvent, Case, ConcurrentChange, Status, utcnow
+from .cases import AuditEvent, ConcurrentChange, Status, utcnow
 from .ports import CaseRepository, WorkflowStarter
 
 NON_TERMINAL_WAITING = (Status.DETECTED, Status.IN_REVIEW, Status.APPROVED)
 DEFAULT_STUCK_AFTER = 15 * 60  # seconds: far longer than any step (Lambda's 15-minute cap), far shorter than a review
+MAX_PER_PASS = 10_000          # cases per status per pass, least recently changed first
 
 
 class Executions(Protocol):
     def status(self, case_id: str) -> str | None:
         """The case's execution status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED), None if never started."""
-
-
-def _age_seconds(case: Case, now: float) -> float:
-    try:
-        at = datetime.fromisoformat(case.updated_at.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return float("inf")
-    return now - at
 
 
 class Reconciler:
@@ -50,12 +43,11 @@ class Reconciler:
     def run(self, *, stuck_after_seconds: float | None = None) -> dict[str, Any]:
         """One pass; returns {"checked": n, "started": [ids], "failed": [ids], "running": n}."""
         limit = self.stuck_after if stuck_after_seconds is None else stuck_after_seconds
-        now = self.clock()
+        cutoff = datetime.fromtimestamp(self.clock() - limit, timezone.utc).isoformat(timespec="milliseconds")
+        cutoff = cutoff.replace("+00:00", "Z") + "~"  # "~" sorts after "#<case id>": the cutoff's own millisecond counts
         out: dict[str, Any] = {"checked": 0, "started": [], "failed": [], "running": 0}
         for status in NON_TERMINAL_WAITING:
-            for case in self.repo.list_cases(status):
-                if _age_seconds(case, now) < limit:
-                    continue
+            for case in self.repo.list_cases(status, limit=MAX_PER_PASS, updated_before=cutoff):
                 out["checked"] += 1
                 state = self.executions.status(case.case_id)
                 if state is None:

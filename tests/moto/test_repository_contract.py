@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from takedown_adapters.dynamo import DynamoCaseRepository
-from takedown_core.cases import AuditEvent, Case, ConcurrentChange, IllegalTransition, Source, Status
+from takedown_core.cases import AuditEvent, Case, ConcurrentChange, IllegalTransition, Source, Status, utcnow
 from takedown_core.ports import CaseExists, Review, ReviewAlreadyUsed, Submission, UploadRecord
 from tests.fakes import InMemoryCaseRepository
 
@@ -238,6 +238,22 @@ class TestCaseRepositoryContract:
         assert ids(Status.REJECTED) == set()
         assert ids() == {c.case_id for c in cases}
         assert all(c.status is Status.IN_REVIEW for c in repo.list_cases(Status.IN_REVIEW))
+
+    def test_given_a_cutoff_when_listed_then_only_cases_unchanged_since_come_back(self, repo):
+        """What the reconciler asks for: stale cases, straight from the by-status index."""
+        import time
+
+        old = make_case(1)
+        repo.create_case(old, opened(old))
+        time.sleep(0.01)
+        cutoff = utcnow()
+        time.sleep(0.01)
+        new = make_case(2)
+        repo.create_case(new, opened(new))
+        assert [c.case_id for c in repo.list_cases(Status.DETECTED, updated_before=cutoff)] == [old.case_id]
+        assert {c.case_id for c in repo.list_cases(Status.DETECTED)} == {old.case_id, new.case_id}
+        with pytest.raises(ValueError):
+            repo.list_cases(updated_before=cutoff)
 
     def test_given_non_case_items_when_listing_all_then_only_cases_come_back(self, repo):
         case = make_case()
