@@ -390,7 +390,7 @@ def render_notice(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(subject)}</title></head>"
         '<body style="font-family:system-ui,-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;'
-        'color:#0f172a;font-size:15px;line-height:1.5;max-width:720px;margin:0 auto;padding:16px">'
+        'color:#0f172a;font-size:15px;line-height:1.5;max-width:720px;margin:0 auto;padding:16px;overflow-wrap:anywhere">'
         f'<h1 style="font-size:20px;margin:0 0 8px">{esc(subject)}</h1>'
         f'<p style="margin:0;color:#475569">{esc(addressee)}<br>Date: {esc(date)}<br>Reference: {esc(case_id)}</p>'
         f'<p style="margin:14px 0 0">{esc(intro)}</p>{html_sections}</body></html>'

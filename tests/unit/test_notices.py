@@ -260,3 +260,9 @@ def test_given_a_case_with_a_canonical_location_then_the_notice_points_at_it_and
     text = notice(law, case=case).text
     assert "URL: https://www.youtube.com/watch?v=abc123" in text
     assert "As reported to us: https://youtu.be/abc123?t=30" in text
+
+
+@pytest.mark.parametrize("law", sorted(LAWS))
+def test_given_a_phone_wide_reader_then_long_references_and_urls_wrap_instead_of_running_off(law):
+    """Seen at 360 px: the subject's case reference ran past the right edge of the page."""
+    assert "overflow-wrap:anywhere" in notice(law).html.split("<body", 1)[1].split(">", 1)[0]
