@@ -191,3 +191,53 @@ def approve_as_reviewer(repo, case_id: str, reviewer: str = "alice@label.example
                            AuditEvent(case_id, at, f"reviewer:{reviewer}", "approved", "DETECTED", "APPROVED",
                                       decision),
                            updates={"decision": decision})
+
+
+# --------------------------------------------------------------------------- the Matcher port
+
+WHOLE_DECODE = {"decoded_s": 20.0, "claimed_s": 20.0, "capped": False, "packets": 800, "bad_packets": 0,
+                "stream_changes": 0, "stopped_by": None, "downmix": "sum", "partial": False}
+
+
+def make_match(track_id: str = "trk-0042", **fields: Any):
+    """A ``Match`` as the engine makes it; ``fields`` override the defaults (a plain copy)."""
+    from takedown_core.engine import Match
+
+    values: dict[str, Any] = dict(
+        track_id=track_id, metadata={}, score=8.4, false_match_rate=4e-9, offset_s=52.5, query_start_s=0.0,
+        matched_duration_s=20.0, speed=1.0, pitch_semitones=0.0, transform="none", aligned_hashes=60,
+        landmarks=[(1.0, 53.5), (10.0, 62.5)], salient_share=0.8, salient_peaks=40, salient_confirmed=32,
+    )
+    values.update(fields)
+    return Match(**values)
+
+
+class FakeMatcher:
+    """The ``Matcher`` port with canned answers by the upload's bytes: a ``Match`` (the best),
+    None (no match) or an exception (the decoder's error). It answers with the same typed
+    ``MatchAnswer`` the engine does (tests/unit/test_matcher_contract.py holds both to it)."""
+
+    def __init__(self, answers: dict[bytes, Any] | None = None) -> None:
+        self.calls: list[bytes] = []
+        self.answers: dict[bytes, Any] = dict(answers or {})
+        self.others: list[Any] = []
+        self.partial: list[Any] = []
+        self.query_hashes = 900
+        self.query_duration_s = 20.0
+        self.decode: dict[str, Any] = dict(WHOLE_DECODE)
+
+    def match(self, path: str):
+        from takedown_core.decode_report import DecodeReport
+        from takedown_core.engine import QueryResult
+        from takedown_core.ports import MatchAnswer
+
+        with open(path, "rb") as f:
+            data = f.read()
+        self.calls.append(data)
+        answer = self.answers[data]
+        if isinstance(answer, Exception):
+            raise answer
+        result = QueryResult(best=answer, others=list(self.others) if answer else [],
+                             query_duration_s=self.query_duration_s, query_hashes=self.query_hashes,
+                             max_false_match_rate=1e-6, partial=list(self.partial))
+        return MatchAnswer(result, DecodeReport.from_dict(self.decode), "v-test", "e" * 64, 1)

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from takedown_core.cases import utcnow
-from takedown_core.ingest import TooLarge
+from takedown_core.ports import TooLarge
 from takedown_core.ports import DeliveryInDoubt, IndexUnavailable
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .cases import AuditEvent, Status, utcnow
 from .notices import NoticeIncomplete, render_notice
-from .ports import CaseRepository, DeliveryInDoubt, Mailer
+from .ports import DeliveryInDoubt, DispatchRepository, Mailer
 
 
 class NoticeChannelError(Exception):
@@ -31,7 +31,7 @@ class NoticeService:
     def __init__(
         self,
         *,
-        repo: CaseRepository,
+        repo: DispatchRepository,
         mailer: Mailer,
         complainant: dict[str, Any],
         platforms: dict[str, dict[str, Any]],

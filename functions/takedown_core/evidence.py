@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from .ports import MatchAnswer
+
 MAX_EVIDENCE_BYTES = 64 * 1024   # JSON bytes of the bounded evidence; DynamoDB's item limit is 400 KB
 MAX_LANDMARKS = 200              # landmarks drawn on the review page (the engine's own cap)
 MAX_OTHERS = 10                  # other catalogue tracks that also matched, strongest first
@@ -91,3 +93,42 @@ def bound_evidence(full: Mapping[str, Any], *, ref: str | None = None) -> dict[s
             out = {k: out[k] for k in keep if k in out} | {"landmarks": [], "others": [], "truncated": True}
             break
     return out
+
+
+# --------------------------------------------------------------------------- the storage edge
+
+_PARTIAL_FIELDS = ("track_id", "false_match_rate", "salient_share", "offset_s", "query_start_s", "matched_duration_s")
+
+
+def query_document(answer: MatchAnswer) -> dict[str, Any]:
+    """The ``query`` part of the stored evidence: the query's figures, the index searched,
+    the decode report and (for audit) up to five partial matches (a shared loop, sample or
+    short part: never a case). Keys: query_duration_s (s, 3 decimals), query_hashes,
+    max_false_match_rate, index_version, index_sha256, shards_searched, shard_invocations
+    (fan-out only), decode (``DecodeReport.to_dict``), partial (when there are any)."""
+    result = answer.result
+    info: dict[str, Any] = {
+        "query_duration_s": round(float(result.query_duration_s), 3),
+        "query_hashes": int(result.query_hashes),
+        "max_false_match_rate": result.max_false_match_rate,
+        "index_version": answer.index_version,
+        "index_sha256": answer.index_sha256,
+        "shards_searched": answer.shards_searched,
+    }
+    if answer.shard_invocations is not None:
+        info["shard_invocations"] = answer.shard_invocations
+    info["decode"] = answer.decode.to_dict()
+    if result.partial:
+        info["partial"] = [{k: m.to_dict()[k] for k in _PARTIAL_FIELDS} for m in result.partial[:MAX_PARTIAL]]
+    return info
+
+
+def evidence_document(answer: MatchAnswer) -> dict[str, Any] | None:
+    """The full evidence of a match as stored in S3 (and bounded on the case by
+    :func:`bound_evidence`): the best match's ``Match.to_dict()`` with ``others`` (every other
+    track that also matched, ``Match.to_dict()`` each) and ``query`` (:func:`query_document`).
+    None when nothing matched."""
+    result = answer.result
+    if result.best is None:
+        return None
+    return {**result.best.to_dict(), "others": [m.to_dict() for m in result.others], "query": query_document(answer)}

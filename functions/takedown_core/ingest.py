@@ -15,13 +15,23 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
 from .decode_report import DecodeReport
 from .cases import AuditEvent, Case, Status, utcnow
-from .evidence import bound_evidence
+from .evidence import bound_evidence, evidence_document, query_document
 from .locations import LocationError, Locations
-from .ports import CaseExists, CaseRepository, EvidenceStore, Submission, UploadRecord, WorkflowStarter
+from .ports import (
+    CaseExists,
+    EvidenceStore,
+    IngestRepository,
+    Matcher,
+    MediaStore,
+    Submission,
+    TooLarge,
+    UploadRecord,
+    WorkflowStarter,
+)
 from .sidecar import MAX_SIDECAR_BYTES, SidecarError, UnknownPlatform, build_source, is_sidecar_key, parse_sidecar, sidecar_keys
 
 log = logging.getLogger(__name__)
@@ -49,28 +59,6 @@ def normalize_uploader(name: str | None) -> str:
     return " ".join(str(name or "").split()).casefold()
 
 
-class MediaStore(Protocol):
-    def download(self, bucket: str, key: str, dest: str, *, max_bytes: int) -> tuple[str, int]:
-        """Stream the object to dest; returns (sha256 hex, size). Raises TooLarge past max_bytes."""
-
-    def read_first(self, bucket: str, keys: list[str], *, max_bytes: int) -> tuple[str, bytes] | None:
-        """The first of keys that exists, with its bytes; None if none exists."""
-
-    def quarantine(self, bucket: str, key: str, *, reason: str, detail: str) -> str:
-        """Copy the object aside with its reason; returns where it went."""
-
-
-class TooLarge(Exception):
-    pass
-
-
-class Matcher(Protocol):
-    """What ingest needs from the engine: decode + query with the current index."""
-
-    def match(self, path: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], dict[str, Any]]:
-        """(best match dict or None, other candidates, query info). Raises DecodeError."""
-
-
 @dataclass(frozen=True)
 class IngestPolicy:
     max_upload_bytes: int
@@ -82,7 +70,7 @@ class IngestService:
     def __init__(
         self,
         *,
-        repo: CaseRepository,
+        repo: IngestRepository,
         media: MediaStore,
         matcher_factory: Callable[[], Matcher],
         starter: WorkflowStarter,
@@ -183,18 +171,18 @@ class IngestService:
     # ------------------------------------------------------------------------------------
     def _analyse(self, path: str, content_hash: str) -> Submission:
         try:
-            best, others, info = self.matcher_factory().match(path)
+            answer = self.matcher_factory().match(path)
         except self.decode_error as e:
             reason = getattr(e, "reason", Reason.CORRUPT)
             report = getattr(e, "report", None)
             detail = {"detail": str(e)[:2000], **({"decode": report.to_dict()} if report is not None else {})}
             return Submission(content_hash, "quarantined", reason=reason, match=detail, first_seen=utcnow())
-        if best is None:
-            return Submission(content_hash, "no_match", match={"query": info}, first_seen=utcnow())
-        full = {**best, "others": others, "query": info}
+        full = evidence_document(answer)
+        if full is None:
+            return Submission(content_hash, "no_match", match={"query": query_document(answer)}, first_seen=utcnow())
         ref = self.evidence.put(f"submissions/{content_hash}.json", full)
         return Submission(
-            content_hash, "case", track_id=best["track_id"],
+            content_hash, "case", track_id=full["track_id"],
             match=bound_evidence(full, ref=ref), first_seen=utcnow(),
         )
 

@@ -2,14 +2,26 @@
 
 Adapters (takedown_adapters) implement them with boto3; tests implement them in memory
 (tests/fakes.py) and the same contract tests run against both.
+
+Storage is split by concern: ``CaseStore`` (cases and their audit trail), ``ReviewStore``
+(review requests behind the emailed links), ``UploadLedger`` (what was decided about each
+upload and each content hash, and why an object could not be processed yet),
+``StayDownRegister`` and ``NoticeLedger`` (one notice per case and channel). Each service
+declares the ones it uses (``IngestRepository``, ``ReviewRepository``, ...); one DynamoDB
+class (``takedown_adapters.dynamo.DynamoCaseRepository``) implements them all
+(``CaseRepository``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .cases import AuditEvent, Case, Status
+from .decode_report import DecodeReport
+
+if TYPE_CHECKING:  # the engine imports numpy; the ports must not
+    from .engine.result import QueryResult
 
 
 @dataclass
@@ -86,7 +98,10 @@ class ReviewAlreadyUsed(Exception):
     """The review was decided before (first decision wins)."""
 
 
-class CaseRepository(Protocol):
+@runtime_checkable
+class CaseStore(Protocol):
+    """Cases and their append-only audit trail."""
+
     def create_case(self, case: Case, event: AuditEvent) -> None:
         """Put the case if absent (raises CaseExists) together with its first audit event."""
 
@@ -111,7 +126,11 @@ class CaseRepository(Protocol):
         """Cases (of ``status``), oldest first; ``updated_before`` (ISO-8601, with a status):
         only those not changed since then."""
 
-    # reviews
+
+@runtime_checkable
+class ReviewStore(Protocol):
+    """Review requests: the opaque id an emailed link carries, mapped to a task token."""
+
     def put_review(self, review: Review, ttl_epoch: int) -> None: ...
 
     def get_review(self, review_id: str) -> Review | None: ...
@@ -119,7 +138,12 @@ class CaseRepository(Protocol):
     def use_review(self, review_id: str, decision: dict[str, Any]) -> Review:
         """Mark used if not used yet (conditional); raises ReviewAlreadyUsed."""
 
-    # submissions and uploads
+
+@runtime_checkable
+class UploadLedger(Protocol):
+    """What was decided about each content hash (Submission) and each object (UploadRecord),
+    and why an object could not be processed yet (its message is retried, then dead-lettered)."""
+
     def get_submission(self, content_hash: str) -> Submission | None: ...
 
     def put_submission(self, submission: Submission) -> None: ...
@@ -128,24 +152,49 @@ class CaseRepository(Protocol):
 
     def get_upload(self, bucket: str, key: str) -> UploadRecord | None: ...
 
-    # why an object could not be processed yet (its message is retried, then dead-lettered)
     def record_ingest_failure(self, bucket: str, key: str, failure: dict[str, Any]) -> None:
         """Keep the latest failure of (bucket, key): error, message, receive_count, at."""
 
     def get_ingest_failure(self, bucket: str, key: str) -> dict[str, Any] | None: ...
 
-    # stay-down: this exact content of this work was taken down before
+
+@runtime_checkable
+class StayDownRegister(Protocol):
+    """Stay-down: this exact content of this work was taken down before, in this case."""
+
     def mark_stay_down(self, track_id: str, content_hash: str, case_id: str) -> None: ...
 
     def get_stay_down(self, track_id: str, content_hash: str) -> str | None: ...
 
-    # notices
+
+@runtime_checkable
+class NoticeLedger(Protocol):
+    """One notice per (case, channel): claimed before it is sent, completed after."""
+
     def claim_notice(self, case_id: str, channel: str, notice: dict[str, Any]) -> bool:
         """Record a notice as being sent on a channel; False if one was already sent."""
 
     def complete_notice(self, case_id: str, channel: str, result: dict[str, Any]) -> None: ...
 
     def get_notice(self, case_id: str, channel: str) -> dict[str, Any] | None: ...
+
+
+# What each service uses (the repository argument of each service is typed with these).
+class IngestRepository(CaseStore, UploadLedger, StayDownRegister, Protocol):
+    """IngestService: opens cases, records uploads, reads the stay-down register."""
+
+
+class ReviewRepository(CaseStore, ReviewStore, Protocol):
+    """ReviewService and WorkflowService: cases and their review requests."""
+
+
+class DispatchRepository(CaseStore, NoticeLedger, StayDownRegister, Protocol):
+    """NoticeService (dispatch.py): sends the notice once and marks the content for stay-down."""
+
+
+@runtime_checkable
+class CaseRepository(CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, Protocol):
+    """Every storage port: what the one DynamoDB class (and the in-memory fake) implements."""
 
 
 class EvidenceStore(Protocol):
@@ -172,3 +221,69 @@ class TaskCallback(Protocol):
     def succeed(self, task_token: str, output: dict[str, Any]) -> None: ...
 
     def fail(self, task_token: str, error: str, cause: str) -> None: ...
+
+
+@runtime_checkable
+class Executions(Protocol):
+    """The state machine's executions, as the reconciler needs them."""
+
+    def status(self, case_id: str) -> str | None:
+        """The execution named after the case: RUNNING / SUCCEEDED / FAILED / TIMED_OUT /
+        ABORTED, or None if it was never started."""
+
+
+class TooLarge(Exception):
+    """An object grew past the size limit while it was read (``MediaStore.download``)."""
+
+
+@runtime_checkable
+class MediaStore(Protocol):
+    """The partner landing buckets and the quarantine, as ingest needs them."""
+
+    def download(self, bucket: str, key: str, dest: str, *, max_bytes: int) -> tuple[str, int]:
+        """Stream the object to dest; returns (sha256 hex, size). Raises TooLarge past max_bytes."""
+
+    def read_first(self, bucket: str, keys: list[str], *, max_bytes: int) -> tuple[str, bytes] | None:
+        """The first of keys that exists, with its bytes; None if none exists."""
+
+    def quarantine(self, bucket: str, key: str, *, reason: str, detail: str) -> str:
+        """Copy the object aside with its reason; returns where it went."""
+
+
+@dataclass(frozen=True)
+class MatchAnswer:
+    """What the ``Matcher`` port returns for one upload (typed; serialised once, at the
+    storage edge, by ``evidence.match_documents``).
+
+    result: the engine's ``QueryResult`` (best match, others, partial matches, query
+    figures). decode: what the decoder made of the bytes. index_version / index_sha256: the
+    index searched, by name and by identity (its manifest's sha256). shards_searched: shards
+    the query met; shard_invocations: shard functions called (None: all searched in one).
+    """
+
+    result: "QueryResult"
+    decode: DecodeReport
+    index_version: str
+    index_sha256: str | None
+    shards_searched: int
+    shard_invocations: int | None = None
+
+
+@runtime_checkable
+class Matcher(Protocol):
+    """What ingest needs from the engine: decode and query with the current index."""
+
+    def match(self, path: str) -> MatchAnswer:
+        """The answer for the audio file at ``path``. Raises the decoder's error type
+        (``IngestService(decode_error=...)``) for media that cannot be used, and
+        ``IndexUnavailable`` / ``TransientError`` when the catalogue cannot be searched now."""
+
+
+@runtime_checkable
+class ShardSearch(Protocol):
+    """One group of index shards searched for one query (the shard function, in AWS)."""
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``request``: {index_version, index_sha256, shards, query (wire form),
+        max_false_match_rate}; returns ``QueryResult.to_dict(with_evidence=True)`` of those
+        shards. Raises ``ShardMatchError`` when the search failed."""

@@ -19,23 +19,18 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from .cases import AuditEvent, ConcurrentChange, Status, utcnow
-from .ports import CaseRepository, WorkflowStarter
+from .ports import CaseStore, Executions, WorkflowStarter
 
 NON_TERMINAL_WAITING = (Status.DETECTED, Status.IN_REVIEW, Status.APPROVED)
 DEFAULT_STUCK_AFTER = 15 * 60  # seconds: far longer than any step (Lambda's 15-minute cap), far shorter than a review
 MAX_PER_PASS = 10_000          # cases per status per pass, least recently changed first
 
 
-class Executions(Protocol):
-    def status(self, case_id: str) -> str | None:
-        """The case's execution status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED), None if never started."""
-
-
 class Reconciler:
-    def __init__(self, *, repo: CaseRepository, executions: Executions, starter: WorkflowStarter,
+    def __init__(self, *, repo: CaseStore, executions: Executions, starter: WorkflowStarter,
                  stuck_after_seconds: float = DEFAULT_STUCK_AFTER, clock: Callable[[], float] = time.time) -> None:
         self.repo, self.executions, self.starter = repo, executions, starter
         self.stuck_after, self.clock = stuck_after_seconds, clock

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from .cases import AuditEvent, ConcurrentChange, Status, utcnow
 from .pages import decided_page, problem_page, review_page
-from .ports import CaseRepository, Review, ReviewAlreadyUsed, TaskCallback
+from .ports import Review, ReviewAlreadyUsed, ReviewRepository, TaskCallback
 from .review_links import DecisionInvalid, LinkError, csrf_token, parse_decision, verify_csrf, verify_link
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class ReviewService:
     def __init__(
         self,
         *,
-        repo: CaseRepository,
+        repo: ReviewRepository,
         callback: TaskCallback,
         link_key: bytes,
         clock: Callable[[], float] = time.time,

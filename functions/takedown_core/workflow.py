@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, Status, utcnow
 from .emails import digest_email, review_request_email
-from .ports import CaseRepository, Mailer, Review, ReviewAlreadyUsed
+from .ports import Mailer, Review, ReviewAlreadyUsed, ReviewRepository
 from .review_links import review_url
 
 REVIEW_RECORD_GRACE = 30 * 86400  # seconds a used/expired review record is kept (TTL) for audit
@@ -61,7 +61,7 @@ class WorkflowService:
     def __init__(
         self,
         *,
-        repo: CaseRepository,
+        repo: ReviewRepository,
         mailer: Mailer,
         settings: ReviewSettings,
         clock: Callable[[], float] = time.time,

@@ -22,18 +22,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from takedown_adapters.aws import S3EvidenceStore, S3IndexStore, S3MediaStore, StepFunctionsStarter
 from takedown_adapters.dynamo import DynamoCaseRepository
-from takedown_adapters.matcher import (
-    EngineMatcher,
-    FanOutMatcher,
-    IndexCache,
-    LambdaShardInvoker,
-    needs_fan_out,
-    shard_groups,
-)
+from takedown_adapters.matcher import IndexCache, LambdaShardInvoker
 from takedown_core.audio import DecodeError
 from takedown_core.cases import utcnow
 from takedown_core.ingest import IngestPolicy, IngestService
-from takedown_core.ports import IndexUnavailable
+from takedown_core.matching import matcher_for
+from takedown_core.ports import IndexUnavailable, Matcher
 
 from ._env import boto_client, cached, env, env_json
 
@@ -54,15 +48,11 @@ def _service() -> IngestService:
         per_function = int(env("SHARDS_PER_FUNCTION", "0"))  # 0: every shard in this function
         index_cache = IndexCache(store, max_local_shards=per_function)
 
-        def matcher() -> EngineMatcher | FanOutMatcher:
+        def matcher() -> Matcher:
             version, index = index_cache.current()
-            if needs_fan_out(index):
-                groups = shard_groups(len(index.manifest["shards"]), per_function)
-                invoke = LambdaShardInvoker(boto_client("lambda"), env("SHARD_MATCH_FUNCTION"))
-                return FanOutMatcher(index, version, groups=groups, invoke=invoke, digest=index_cache.digest,
-                                     max_seconds=max_seconds, max_false_match_rate=rate)
-            return EngineMatcher(index, version, max_seconds=max_seconds, max_false_match_rate=rate,
-                                 digest=index_cache.digest)
+            return matcher_for(index, version, digest=index_cache.digest, shards_per_function=per_function,
+                               shard_search=lambda: LambdaShardInvoker(boto_client("lambda"), env("SHARD_MATCH_FUNCTION")),
+                               max_seconds=max_seconds, max_false_match_rate=rate)
 
         return IngestService(
             repo=repo,

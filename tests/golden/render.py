@@ -62,9 +62,10 @@ def engine_evidence(tmp: Path) -> dict[str, Any]:
     """name -> the matcher's answer (best, others, info) and the case's bounded evidence."""
     import numpy as np
 
-    from takedown_adapters.matcher import EngineMatcher, FanOutMatcher, ShardIndexes, match_shards, shard_groups
+    from takedown_adapters.matcher import ShardIndexes, match_shards
     from takedown_core.engine import DEFAULT_PARAMS, Index, IndexWriter
-    from takedown_core.evidence import bound_evidence
+    from takedown_core.evidence import bound_evidence, evidence_document, query_document
+    from takedown_core.matching import EngineMatcher, FanOutMatcher, shard_groups
     from takedown_local.media import add_white_noise, resample_linear, synth_track, write_audio
 
     sr = DEFAULT_PARAMS.sample_rate
@@ -101,7 +102,7 @@ def engine_evidence(tmp: Path) -> dict[str, Any]:
 
     matchers = {
         "single": EngineMatcher(index, "v1", max_seconds=60.0, max_false_match_rate=1e-4, digest="d" * 64),
-        "fanout": FanOutMatcher(Index.open(root, mmap=True, shards=[]), "v1", groups=shard_groups(3, 2), invoke=invoke,
+        "fanout": FanOutMatcher(Index.open(root, mmap=True, shards=[]), "v1", groups=shard_groups(3, 2), search=invoke,
                                 max_seconds=60.0, max_false_match_rate=1e-4, digest="d" * 64),
     }
     out: dict[str, Any] = {}
@@ -109,10 +110,12 @@ def engine_evidence(tmp: Path) -> dict[str, Any]:
         path = tmp / f"{name}.flac"
         write_audio(path, samples, sr)
         for how, matcher in matchers.items():
-            best, others, info = matcher.match(str(path))
-            out[f"evidence/{how}/{name}/matcher"] = [best, others, info]
-            if best is not None:
-                full = {**best, "others": others, "query": info}
+            answer = matcher.match(str(path))
+            best = answer.result.best.to_dict() if answer.result.best else None
+            others = [m.to_dict() for m in answer.result.others]
+            out[f"evidence/{how}/{name}/matcher"] = [best, others, query_document(answer)]
+            full = evidence_document(answer)
+            if full is not None:
                 out[f"evidence/{how}/{name}/bounded"] = bound_evidence(full, ref=f"s3://evidence/submissions/{name}.json")
     return out
 

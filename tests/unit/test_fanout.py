@@ -13,13 +13,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audio_fixtures import synth_track, write_audio  # noqa: E402
 
-from takedown_adapters.matcher import (  # noqa: E402
+from takedown_adapters.matcher import IndexCache, ShardIndexes, match_shards  # noqa: E402
+from takedown_core.matching import (  # noqa: E402
     EngineMatcher,
     FanOutMatcher,
-    IndexCache,
-    ShardIndexes,
     ShardMatchError,
-    match_shards,
+    fit_response,
+    matcher_for,
     needs_fan_out,
     shard_groups,
 )
@@ -141,20 +141,21 @@ def test_fan_out_decides_exactly_as_the_whole_index(tmp_path, sharded, tracks):
         return _through_json(lambda r: match_shards(ShardIndexes(store), r))(request)
 
     head = Index.open(sharded, shards=[])  # what the fingerprint function holds: no shards at all
-    fan = FanOutMatcher(head, version, groups=shard_groups(3, 1), invoke=invoke, max_seconds=900, max_false_match_rate=RATE)
+    fan = FanOutMatcher(head, version, groups=shard_groups(3, 1), search=invoke, max_seconds=900, max_false_match_rate=RATE)
 
-    best_w, others_w, info_w = whole.match(str(upload))
-    best_f, others_f, info_f = fan.match(str(upload))
+    w = whole.match(str(upload))
+    f = fan.match(str(upload))
+    best_w, best_f = w.result.best, f.result.best
 
     assert sorted(calls) == [[0], [1], [2]]
-    assert best_f is not None and best_f["track_id"] == best_w["track_id"] == "t4"
-    assert best_f["false_match_rate"] == pytest.approx(best_w["false_match_rate"], rel=1e-9)
-    assert best_f["offset_s"] == pytest.approx(best_w["offset_s"], abs=0.05)
-    assert best_f["metadata"] == {"title": "T4"}
+    assert best_f is not None and best_w is not None and best_f.track_id == best_w.track_id == "t4"
+    assert best_f.false_match_rate == pytest.approx(best_w.false_match_rate, rel=1e-9)
+    assert best_f.offset_s == pytest.approx(best_w.offset_s, abs=0.05)
+    assert best_f.metadata == {"title": "T4"}
     # the content check ran in the shard functions too, on the same peaks
-    assert best_w["salient_share"] is not None and best_f["salient_share"] == pytest.approx(best_w["salient_share"])
-    assert [o["track_id"] for o in others_f] == [o["track_id"] for o in others_w]
-    assert info_f["shards_searched"] == info_w["shards_searched"] == 3 and info_f["shard_invocations"] == 3
+    assert best_w.salient_share is not None and best_f.salient_share == pytest.approx(best_w.salient_share)
+    assert [o.track_id for o in f.result.others] == [o.track_id for o in w.result.others]
+    assert f.shards_searched == w.shards_searched == 3 and f.shard_invocations == 3 and w.shard_invocations is None
     assert {tuple(s) for _, s in store.requests} == {(0,), (1,), (2,)}  # each function fetched its shard only
 
 
@@ -162,10 +163,10 @@ def test_fan_out_of_an_unrelated_upload_is_no_match_in_every_shard(tmp_path, sha
     upload = write_audio(tmp_path / "other.wav", synth_track(4242, 12.0, SR), SR)
     store = _LocalStore(sharded)
     fan = FanOutMatcher(Index.open(sharded, shards=[]), "v7", groups=shard_groups(3, 2),
-                        invoke=_through_json(lambda r: match_shards(ShardIndexes(store), r)),
+                        search=_through_json(lambda r: match_shards(ShardIndexes(store), r)),
                         max_seconds=900, max_false_match_rate=RATE)
-    best, others, info = fan.match(str(upload))
-    assert best is None and others == [] and info["shard_invocations"] == 2
+    answer = fan.match(str(upload))
+    assert answer.result.best is None and answer.result.others == [] and answer.shard_invocations == 2
 
 
 def test_a_failing_shard_fails_the_whole_match_rather_than_deciding_on_part(tmp_path, sharded, tracks):
@@ -178,7 +179,7 @@ def test_a_failing_shard_fails_the_whole_match_rather_than_deciding_on_part(tmp_
             raise ShardMatchError("shard function failed on shards [2]: MemoryError")
         return ok(request)
 
-    fan = FanOutMatcher(Index.open(sharded, shards=[]), "v7", groups=shard_groups(3, 1), invoke=invoke,
+    fan = FanOutMatcher(Index.open(sharded, shards=[]), "v7", groups=shard_groups(3, 1), search=invoke,
                         max_seconds=900, max_false_match_rate=RATE)
     with pytest.raises(ShardMatchError):
         fan.match(str(upload))
@@ -196,8 +197,6 @@ def test_a_shard_function_keeps_its_open_index_and_drops_old_versions(sharded):
 
 
 def test_a_shard_answer_too_big_for_lambda_is_thinned_not_lost():
-    from takedown_adapters.matcher import fit_response
-
     cand = {"track_id": "t", "aligned": 40, "landmarks": [[i * 0.1, i * 0.1 + 3] for i in range(200)]}
     doc = {"best": None, "evidence": {"segments": [{"candidates": [dict(cand, landmarks=list(cand["landmarks"]))
                                                                     for _ in range(12)]} for _ in range(30)]}}
@@ -221,3 +220,20 @@ def test_the_fingerprint_function_opens_every_shard_or_none_by_the_configured_li
     assert index.shard_numbers == ([] if fan_out else [0, 1, 2])
     # fan-out never downloads a shard here; otherwise the whole version is fetched
     assert store.requests[-1] == ("v7", [] if fan_out else None)
+
+
+@pytest.mark.parametrize("max_local,kind", [(0, EngineMatcher), (3, EngineMatcher), (2, FanOutMatcher)])
+def test_the_core_chooses_fan_out_by_how_the_index_was_opened_and_asks_for_a_shard_search_only_then(
+        sharded, max_local, kind):
+    version, index = IndexCache(_LocalStore(sharded), max_local_shards=max_local).current()
+    asked = []
+
+    def shard_search():
+        asked.append(True)
+        return lambda request: {}
+
+    m = matcher_for(index, version, digest=None, shards_per_function=max_local, shard_search=shard_search,
+                    max_seconds=60, max_false_match_rate=RATE)
+    assert type(m) is kind and bool(asked) is (kind is FanOutMatcher)
+    if kind is FanOutMatcher:
+        assert m.groups == [[0, 1], [2]]

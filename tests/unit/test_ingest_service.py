@@ -11,7 +11,8 @@ import pytest
 from takedown_core.audio import DecodeError
 from takedown_core.cases import Status, case_id_for
 from takedown_core.ingest import IngestPolicy, IngestService, Reason, TooLarge
-from tests.fakes import InMemoryCaseRepository, InMemoryEvidenceStore, RecordingStarter
+from tests.fakes import FakeMatcher as TypedFakeMatcher
+from tests.fakes import InMemoryCaseRepository, InMemoryEvidenceStore, RecordingStarter, make_match
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -41,14 +42,9 @@ UNRELATED = b"ID3 somebody's own song"
 NOT_AUDIO = b"%PDF-1.7 not audio at all"
 CORRUPT = b"fLaC truncated"
 
-BEST = {
-    "track_id": "trk-0042",
-    "score": 8.4,
-    "false_match_rate": 4e-9,
-    "offset_s": 52.5,
-    "metadata": {"title": "Midnight Harbour", "artist": "The Lanterns", "isrc": "GBXYZ2400123",
-                 "owner": "Example Records Ltd"},
-}
+BEST = make_match("trk-0042", score=8.4, false_match_rate=4e-9, offset_s=52.5,
+                  metadata={"title": "Midnight Harbour", "artist": "The Lanterns", "isrc": "GBXYZ2400123",
+                            "owner": "Example Records Ltd"})
 URL_1 = "https://www.youtube.com/watch?v=abc123"
 URL_2 = "https://www.tiktok.com/@someone/video/987"
 
@@ -84,29 +80,17 @@ class FakeMediaStore:
         return f"s3://quarantine/{reason}/{bucket}/{key}"
 
 
-class FakeMatcher:
+class FakeMatcher(TypedFakeMatcher):
     """Canned answers by content: a match, no match, or the decoder's error."""
 
     def __init__(self) -> None:
-        self.calls: list[bytes] = []
-        self.answers: dict[bytes, Any] = {
+        super().__init__({
             MATCHING: BEST,
             OTHER_MATCHING: BEST,
             UNRELATED: None,
             NOT_AUDIO: DecodeError("not_audio", "no audio stream in the upload"),
             CORRUPT: DecodeError("corrupt", "the FLAC stream ends in the middle of a frame"),
-        }
-
-    def match(self, path: str):
-        with open(path, "rb") as f:
-            data = f.read()
-        self.calls.append(data)
-        answer = self.answers[data]
-        if isinstance(answer, Exception):
-            raise answer
-        return (dict(answer) if answer else None), [], dict(self.info)
-
-    info: dict[str, Any] = {"duration_s": 20.0}
+        })
 
 
 class CountingStarter(RecordingStarter):
@@ -247,7 +231,8 @@ def test_given_content_that_matches_nothing_when_processed_then_it_is_recorded_a
 def test_given_an_upload_sharing_only_a_loop_with_a_track_then_no_case_but_the_record_names_the_track(world):
     shared = [{"track_id": "trk-9", "false_match_rate": 1e-9, "salient_share": 0.08, "offset_s": 12.0,
                "query_start_s": 0.0, "matched_duration_s": 9.5}]
-    world.matcher.info = {"duration_s": 20.0, "partial": shared}
+    world.matcher.partial = [make_match("trk-9", false_match_rate=1e-9, salient_share=0.08, offset_s=12.0,
+                                        query_start_s=0.0, matched_duration_s=9.5)]
     rec = world.upload("remix.mp3", UNRELATED)
     assert (rec.outcome, rec.case_id) == ("no_match", None)
     assert world.repo.cases == {} and world.starter.calls == []
@@ -348,7 +333,7 @@ def test_given_a_partner_with_a_location_template_when_a_case_is_opened_then_the
 
 
 def test_given_a_match_without_metadata_then_the_work_is_known_by_its_track_id(world):
-    world.matcher.answers[MATCHING] = {"track_id": "trk-7", "score": 5.0, "false_match_rate": 1e-8}
+    world.matcher.answers[MATCHING] = make_match("trk-7", score=5.0, false_match_rate=1e-8)
     rec = world.upload("clip.mp4", MATCHING)
     assert world.repo.get_case(rec.case_id).work == {"track_id": "trk-7", "title": "trk-7"}
 
@@ -511,28 +496,26 @@ def test_given_a_folder_marker_when_processed_then_nothing_is_recorded(world):
     assert world.upload("incoming/empty.mp3", b"").reason == Reason.EMPTY  # a real empty file still is
 
 
-def _huge_match() -> dict:
+def _huge_match():
     """A 15-minute compilation against a catalogue of many versions: 239 others, 200 landmarks each."""
-    landmarks = [[round(i * 4.5, 3), round(i * 4.5 + 12.0, 3)] for i in range(200)]
-    other = {**BEST, "landmarks": landmarks, "metadata": {**BEST["metadata"], "notes": "n" * 5000}}
-    return {**BEST, "landmarks": landmarks, "others": [{**other, "track_id": f"trk-v{i}", "score": 8.0 - i / 100}
-                                                      for i in range(239)]}
+    from dataclasses import replace
+
+    landmarks = [(round(i * 4.5, 3), round(i * 4.5 + 12.0, 3)) for i in range(200)]
+    other = replace(BEST, landmarks=landmarks, metadata={**BEST.metadata, "notes": "n" * 5000})
+    return replace(BEST, landmarks=landmarks), [replace(other, track_id=f"trk-v{i}", score=8.0 - i / 100)
+                                                for i in range(239)]
 
 
 def test_given_evidence_larger_than_an_item_then_the_case_keeps_it_bounded_and_s3_keeps_it_whole(world):
     """Found by the trial: 1 MB of evidence failed the DynamoDB write and the upload went to the DLQ."""
-    huge = _huge_match()
-    others = huge.pop("others")
-
-    class Huge(FakeMatcher):
-        def match(self, path):
-            return dict(huge), [dict(o) for o in others], {"duration_s": 900.0}
-
-    world.matcher = Huge()
+    huge, others = _huge_match()
+    world.matcher.answers[MATCHING] = huge
+    world.matcher.others = others
+    world.matcher.query_duration_s = 900.0
     rec = world.upload("compilation.mp4", MATCHING, sidecar={"source_url": URL_1})
     case = world.repo.get_case(rec.case_id)
     stored = json.dumps(case.to_dict())
-    assert len(json.dumps({**huge, "others": others})) > 400_000 > len(stored)
+    assert len(json.dumps({**huge.to_dict(), "others": [o.to_dict() for o in others]})) > 400_000 > len(stored)
     assert len(json.dumps(case.evidence)) <= 64 * 1024
     assert case.evidence["others_total"] == 239 and len(case.evidence["others"]) == 10
     assert case.evidence["others"][0]["track_id"] == "trk-v0"
@@ -551,7 +534,7 @@ WHOLE = {**PARTIAL, "decoded_s": 34.07, "bad_packets": 0, "partial": False}
 
 
 def test_given_a_no_match_on_part_of_the_audio_then_it_says_so_and_is_never_a_silent_no_match(world):
-    world.matcher.info = {"query_hashes": 900, "decode": PARTIAL}
+    world.matcher.decode = PARTIAL
     rec = world.upload("joined.mp3", UNRELATED)
     assert (rec.outcome, rec.reason) == ("no_match", Reason.PARTIAL_DECODE)
     assert "4.02 s of the 34.1 s the file claims" in rec.extra["detail"] and "3 damaged packets" in rec.extra["detail"]
@@ -559,13 +542,13 @@ def test_given_a_no_match_on_part_of_the_audio_then_it_says_so_and_is_never_a_si
 
 
 def test_given_silence_then_the_no_match_says_there_was_nothing_to_fingerprint(world):
-    world.matcher.info = {"query_hashes": 0, "decode": WHOLE}
+    world.matcher.query_hashes, world.matcher.decode = 0, WHOLE
     rec = world.upload("hour-of-silence.flac", UNRELATED)
     assert (rec.outcome, rec.reason) == ("no_match", Reason.SILENT)
 
 
 def test_given_any_outcome_then_the_record_says_how_much_audio_decoded(world):
-    world.matcher.info = {"query_hashes": 900, "decode": WHOLE}
+    world.matcher.decode = WHOLE
     assert world.upload("a.mp3", UNRELATED).extra["decode"] == WHOLE
     rec = world.upload("b.mp3", MATCHING, sidecar={"source_url": URL_1})
     assert rec.extra["decode"] == WHOLE and world.repo.get_case(rec.case_id).evidence["query"]["decode"] == WHOLE
