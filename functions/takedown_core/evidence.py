@@ -13,8 +13,11 @@ under ``MAX_EVIDENCE_BYTES`` of JSON.
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .decode_report import DecodeReport
 from .ports import MatchAnswer
 
 MAX_EVIDENCE_BYTES = 64 * 1024   # JSON bytes of the bounded evidence; DynamoDB's item limit is 400 KB
@@ -132,3 +135,105 @@ def evidence_document(answer: MatchAnswer) -> dict[str, Any] | None:
     if result.best is None:
         return None
     return {**result.best.to_dict(), "others": [m.to_dict() for m in result.others], "query": query_document(answer)}
+
+
+# --------------------------------------------------------------------------- the stored evidence, typed
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from a number, a Decimal (DynamoDB) or numeric text; else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+@dataclass(frozen=True)
+class OtherMatch:
+    """Another catalogue track that also matched (a remaster, a re-release), as a case keeps
+    it. label: its catalogue title, else its track id (as stored: render it escaped)."""
+
+    track_id: Any
+    label: Any
+    score: float | None
+
+
+@dataclass(frozen=True)
+class MatchEvidence:
+    """A case's match evidence, read once from the stored document (``bound_evidence``'s
+    output, as JSON or as DynamoDB gives it back with Decimals) for the review page, the
+    e-mails and the notices. Every figure is a float, an int or None when the document does
+    not have it (a hand-made case, an older item): the readers never parse again.
+
+    Times in seconds; ``false_match_rate`` is the expected number of chance matches this strong
+    per query (engine/verdict); ``landmarks`` are (upload time, reference time) pairs;
+    ``decode`` is the decoder's report when the document has a readable one.
+    """
+
+    track_id: str | None = None
+    score: float | None = None
+    false_match_rate: float | None = None
+    offset_s: float | None = None
+    query_start_s: float | None = None
+    matched_duration_s: float | None = None
+    speed: float | None = None
+    pitch_semitones: float | None = None
+    transform: str = ""
+    aligned_hashes: float | None = None
+    salient_peaks: float | None = None
+    salient_confirmed: float | None = None
+    landmarks: tuple[tuple[float, float], ...] = ()
+    others: tuple[OtherMatch, ...] = ()
+    decode: DecodeReport | None = None
+    full_evidence: str | None = None
+
+    @classmethod
+    def from_document(cls, document: "Mapping[str, Any] | MatchEvidence | None") -> "MatchEvidence":
+        """The typed evidence of ``document`` (None or {} give an empty one). Never raises on
+        a missing or malformed field: that field is None (or empty)."""
+        if isinstance(document, MatchEvidence):
+            return document
+        doc = document if isinstance(document, Mapping) else {}
+        points = []
+        for item in doc.get("landmarks") or []:
+            try:
+                x, y = _number(item[0]), _number(item[1])
+            except (TypeError, IndexError, KeyError):
+                continue
+            if x is not None and y is not None:
+                points.append((x, y))
+        others = tuple(
+            OtherMatch(o.get("track_id"), (o.get("metadata") or {}).get("title") or o.get("track_id"),
+                       _number(o.get("score")))
+            for o in (doc.get("others") or []) if isinstance(o, Mapping)
+        )
+        decode = None
+        raw = (doc.get("query") or {}).get("decode") if isinstance(doc.get("query"), Mapping) else None
+        if isinstance(raw, Mapping):
+            try:
+                decode = DecodeReport.from_dict(dict(raw))
+            except TypeError:
+                decode = None
+        track_id = doc.get("track_id")
+        full = doc.get("full_evidence")
+        return cls(
+            track_id=None if track_id is None else str(track_id),
+            score=_number(doc.get("score")),
+            false_match_rate=_number(doc.get("false_match_rate")),
+            offset_s=_number(doc.get("offset_s")),
+            query_start_s=_number(doc.get("query_start_s")),
+            matched_duration_s=_number(doc.get("matched_duration_s")),
+            speed=_number(doc.get("speed")),
+            pitch_semitones=_number(doc.get("pitch_semitones")),
+            transform=str(doc.get("transform") or ""),
+            aligned_hashes=_number(doc.get("aligned_hashes")),
+            salient_peaks=_number(doc.get("salient_peaks")),
+            salient_confirmed=_number(doc.get("salient_confirmed")),
+            landmarks=tuple(points),
+            others=others,
+            decode=decode,
+            full_evidence=None if full is None else str(full),
+        )
