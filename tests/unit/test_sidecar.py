@@ -7,6 +7,7 @@ import json
 import pytest
 
 from takedown_core.cases import normalize_location
+from takedown_core.locations import normalize_url
 from takedown_core.sidecar import (
     FIELDS,
     MAX_FIELD_CHARS,
@@ -131,10 +132,22 @@ def test_given_a_source_url_with_an_invalid_port_then_it_is_rejected(url):
     assert "'source_url'" in msg
 
 
-def test_given_a_source_url_that_passes_then_it_can_be_normalized():
-    """Whatever parse_sidecar accepts must be usable as a case location."""
-    for url in ["https://www.youtube.com/watch?v=1", "http://EXAMPLE.com:8080/a/", "https://x.example"]:
-        normalize_location(parse_sidecar(raw({"source_url": url}))["source_url"])
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        ("https://www.youtube.com/watch?v=1", "https://www.youtube.com/watch?v=1"),
+        ("http://EXAMPLE.com:8080/a/", "https://example.com:8080/a"),
+        ("https://x.example", "https://x.example/"),
+    ],
+)
+def test_given_a_source_url_that_passes_then_it_can_be_normalized(url, location):
+    """Whatever parse_sidecar accepts must be usable as a case location. normalize_location
+    falls back to its input when the URL does not parse, so the canonical form is checked
+    (and normalize_url, which raises instead, must give the same)."""
+    parsed = parse_sidecar(raw({"source_url": url}))["source_url"]
+    assert parsed == url
+    assert normalize_location(parsed) == location
+    assert normalize_url(parsed) == location
 
 
 # --------------------------------------------------------------------------- keys
