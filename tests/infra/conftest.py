@@ -101,6 +101,10 @@ class Synth:
     def env_vars(self, function_lid: str) -> dict[str, Any]:
         return self.resources[function_lid]["Properties"].get("Environment", {}).get("Variables", {})
 
+    def env_text(self, function_lid: str, name: str) -> str:
+        """One variable's value as text: a literal, or a join with its tokens as placeholders."""
+        return join_to_string(self.env_vars(function_lid)[name])
+
     def role_statements(self, function_lid: str) -> list[dict[str, Any]]:
         """Every statement of every AWS::IAM::Policy attached to the function's role."""
         role = self.resources[function_lid]["Properties"]["Role"]

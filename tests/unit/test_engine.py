@@ -26,8 +26,7 @@ from takedown_core.engine import (  # noqa: E402
     merge_results,
 )
 from takedown_core.engine.extract import HASH_DTYPE, find_peaks, hash_pairs, make_pairs  # noqa: E402
-from takedown_core.engine.query import decide  # noqa: E402
-from takedown_core.engine.result import false_match_rate, poisson_sf  # noqa: E402
+from takedown_core.engine.verdict import decide, false_match_rate, poisson_sf  # noqa: E402
 
 SR = DEFAULT_PARAMS.sample_rate
 N_TRACKS = 16
@@ -518,7 +517,7 @@ def test_the_offset_table_lookup_gives_the_same_evidence_as_binary_search(index_
     # Given the index opened normally (hash -> offset table) and the same shards without it
     from dataclasses import replace
 
-    from takedown_core.engine.query import hash_offsets
+    from takedown_core.engine.shard import hash_offsets
 
     fast = Index.open(index_dir)
     slow = Index.open(index_dir)
@@ -555,7 +554,7 @@ def test_the_content_check_tolerates_a_pitch_difference_one_cell_off(loop_index)
     from dataclasses import replace
 
     from takedown_core.engine.extract import DF_BITS, DT_BITS
-    from takedown_core.engine.query import _probe_keys
+    from takedown_core.engine.shard import probe_keys as _probe_keys
 
     p = DEFAULT_PARAMS
     fields = lambda k: (int(k) >> (DF_BITS + DT_BITS), (int(k) >> DT_BITS) & ((1 << DF_BITS) - 1), int(k) & ((1 << DT_BITS) - 1))
@@ -594,7 +593,7 @@ def test_an_index_built_before_the_content_tolerance_keeps_exact_cells(index_dir
 def test_the_content_check_judges_at_least_min_content_span_around_the_alignment():
     from dataclasses import replace
 
-    from takedown_core.engine.query import content_span
+    from takedown_core.engine.verdict import content_span
 
     p = DEFAULT_PARAMS
     need = int(round(p.min_content_span_s / p.frame_seconds))  # 5 s = 215 frames

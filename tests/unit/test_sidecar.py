@@ -7,6 +7,7 @@ import json
 import pytest
 
 from takedown_core.cases import normalize_location
+from takedown_core.locations import normalize_url
 from takedown_core.sidecar import (
     FIELDS,
     MAX_FIELD_CHARS,
@@ -131,10 +132,22 @@ def test_given_a_source_url_with_an_invalid_port_then_it_is_rejected(url):
     assert "'source_url'" in msg
 
 
-def test_given_a_source_url_that_passes_then_it_can_be_normalized():
-    """Whatever parse_sidecar accepts must be usable as a case location."""
-    for url in ["https://www.youtube.com/watch?v=1", "http://EXAMPLE.com:8080/a/", "https://x.example"]:
-        normalize_location(parse_sidecar(raw({"source_url": url}))["source_url"])
+@pytest.mark.parametrize(
+    ("url", "location"),
+    [
+        ("https://www.youtube.com/watch?v=1", "https://www.youtube.com/watch?v=1"),
+        ("http://EXAMPLE.com:8080/a/", "https://example.com:8080/a"),
+        ("https://x.example", "https://x.example/"),
+    ],
+)
+def test_given_a_source_url_that_passes_then_it_can_be_normalized(url, location):
+    """Whatever parse_sidecar accepts must be usable as a case location. normalize_location
+    falls back to its input when the URL does not parse, so the canonical form is checked
+    (and normalize_url, which raises instead, must give the same)."""
+    parsed = parse_sidecar(raw({"source_url": url}))["source_url"]
+    assert parsed == url
+    assert normalize_location(parsed) == location
+    assert normalize_url(parsed) == location
 
 
 # --------------------------------------------------------------------------- keys
@@ -215,13 +228,19 @@ def test_given_a_source_url_the_url_parser_chokes_on_then_it_is_a_sidecar_error(
     assert "'source_url'" in error_of(raw({"source_url": url}))
 
 
-@pytest.mark.parametrize("data", [b'{"title": "\\ud800"}', b'{"title": "a\\u0000b"}', b"\xef\xbb\xbf{}",
-                                  b'{"title": 1e999}', b'{"title": "x", "title": 2}', b"{" + b" " * 60000 + b"}"])
-def test_given_odd_but_small_sidecars_then_they_parse_or_fail_with_a_sidecar_error(data):
-    try:
-        parse_sidecar(data)
-    except SidecarError:
-        pass
+@pytest.mark.parametrize(("data", "outcome"), [
+    (b'{"title": "\\ud800"}', "not valid UTF-8 JSON"),  # a lone surrogate cannot be text
+    (b'{"title": "a\\u0000b"}', {"title": "a\x00b"}),
+    (b"\xef\xbb\xbf{}", "not valid UTF-8 JSON"),  # a byte-order mark is not JSON
+    (b'{"title": 1e999}', "'title' must be a string, got float"),
+    (b'{"title": "x", "title": 2}', "'title' must be a string, got int"),  # the last duplicate counts
+    (b"{" + b" " * 60000 + b"}", {}),
+])
+def test_given_odd_but_small_sidecars_then_they_parse_or_fail_with_a_sidecar_error(data, outcome):
+    if isinstance(outcome, dict):
+        assert parse_sidecar(data) == outcome
+    else:
+        assert outcome in error_of(data)
 
 
 def test_given_a_sidecar_whose_platform_and_url_disagree_then_build_source_refuses():

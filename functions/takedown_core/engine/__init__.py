@@ -1,14 +1,26 @@
 """Audio fingerprint engine: landmarks on a semitone axis, calibrated decisions, sharded index.
 
-Pure numpy (no scipy: it does not fit the Lambda package). See ``params`` for every tuning
-constant, ``extract`` for peaks and hashes, ``index`` for the on-disk format, ``query`` for
-the search over playback changes and ``result`` for calibration and the shard merge.
+Pure numpy (no scipy: it does not fit the Lambda package). Modules, each importing only
+those listed before it:
+
+- ``params``: every tuning constant (``AnalysisParams``) and the decision threshold.
+- ``extract``: spectral peaks, landmark pairs and their hashes (``Fingerprint``).
+- ``result``: what a query answers (``Match``, ``QueryResult``) and their JSON forms.
+- ``shard``: one shard's arrays in memory and the keys a query hash is looked up under.
+- ``verdict``: the decision: pooling shards' evidence, calibration (why a score means the
+  same at any catalogue size), the content check, ``decide`` and ``merge_results``.
+- ``search``: one shard's search over playback changes (pitch, tempo, speed), which
+  gathers the evidence the verdict decides on.
+- ``index``: the on-disk format (``IndexWriter``, ``Index``); ``Index.query`` runs the
+  search on every loaded shard and the verdict on the pooled evidence.
+- ``wire``: a query fingerprint as JSON, for fanning one extraction out to shard matchers.
 """
 
 from .extract import Fingerprint, extract
 from .index import FORMAT_VERSION, Index, IndexFormatError, IndexWriter
 from .params import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams
-from .result import Match, QueryResult, merge_results
+from .result import Match, QueryResult
+from .verdict import merge_results
 
 __all__ = [
     "AnalysisParams",

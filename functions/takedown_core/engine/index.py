@@ -27,8 +27,10 @@ import numpy as np
 
 from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, extract
 from .params import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams
-from .query import ShardData, decide, hash_offsets, pool, search_shard, segments
 from .result import QueryResult
+from .search import search_shard, segments
+from .shard import ShardData, hash_offsets
+from .verdict import decide, pool
 
 FORMAT_VERSION = 1
 FORMAT_NAME = "takedown-landmark-index"

@@ -1,38 +1,15 @@
-"""Match evidence, query results, calibration and the shard merge.
+"""What a query answers: :class:`Match` (one matching track, with the evidence a reviewer
+reads) and :class:`QueryResult`, and their JSON forms.
 
-Calibration (why a score means the same thing at 50 tracks and at 100,000): a query looks up
-its hashes under each playback hypothesis ``v`` and retrieves ``P_v`` postings from the
-index. Under the null hypothesis (the query is not in the catalogue) those postings scatter
-over every (track, offset) cell of the catalogue, ``C = sum_j (frames_j + query_frames)``
-cells, so a window of ``w`` offsets catches Poisson(``lam_v = P_v * w / C``) of them. The
-expected number of windows anywhere in the catalogue, under any hypothesis, holding ``n`` or
-more aligned hashes by chance is
-
-    false_match_rate(n) = sum_v (C / w) * P(Poisson(lam_v / k) >= n / k)
-
-where ``k`` (``AnalysisParams.clump_size``) models that chance coincidences in music come in
-clumps (a repeated bar repeats them): measured against reversed, resampled real music
-(bench/), k = 1.5 makes the predicted rate an upper bound of the observed one.
-
-``P_v`` grows with the catalogue exactly as ``C`` does, so ``lam_v`` stays put and the
-multiplicity ``C / w`` carries the catalogue size: a bigger catalogue needs more evidence for
-the same rate. The threshold is this rate (``DEFAULT_MAX_FALSE_MATCH_RATE``); ``score`` is
-``-log10(false_match_rate)`` (4.0 = one chance match in 10,000 queries).
-
-Sharding: every shard reports its ``P_v``, its cell count and its best candidates' raw
-aligned counts; :func:`merge_results` pools ``P_v`` and cells over shards and recomputes the
-rate with the whole catalogue's ``C`` (from the manifest), so ten shards give the same
-decision as one.
+Plain types: this module imports neither the search nor the verdict (:mod:`verdict` builds
+these from the evidence; calibration and the shard merge are explained there).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .params import DEFAULT_MAX_FALSE_MATCH_RATE
-
-_SCORE_CAP = 300.0  # -log10 of a rate below float range: reported as 300
 
 
 @dataclass
@@ -174,95 +151,3 @@ class QueryResult:
             evidence=d.get("evidence", {}),
             partial=[Match.from_dict(m) for m in d.get("partial", [])],
         )
-
-
-# --------------------------------------------------------------------------- calibration
-
-
-def poisson_sf(n: float, lam: float) -> float:
-    """P(X >= n) for X ~ Poisson(lam), accurate in the far tail (no scipy). A real ``n`` is
-    the continuous extension (lgamma), used for clumped counts."""
-    if n <= 0:
-        return 1.0
-    if lam <= 0:
-        return 0.0
-    if float(n).is_integer() and n <= lam + 1:
-        # near the bulk: 1 - cdf by direct summation
-        term = math.exp(-lam)
-        cdf = term
-        for k in range(1, int(n)):
-            term *= lam / k
-            cdf += term
-        return max(0.0, 1.0 - cdf)
-    if n <= lam + 1:
-        return 1.0  # a real n in the bulk: no evidence
-    # tail: pmf(n) * (1 + lam/(n+1) + lam^2/((n+1)(n+2)) + ...)
-    log_pmf = -lam + n * math.log(lam) - math.lgamma(n + 1)
-    s, term, k = 1.0, 1.0, n
-    while term > 1e-12 * s:
-        k += 1
-        term *= lam / k
-        s += term
-    return math.exp(log_pmf) * s if log_pmf > -745 else 0.0
-
-
-def false_match_rate(
-    n: int, postings_per_hypothesis: list[int], cells: float, catalogue_cells: float, window: int, clump: float = 1.0
-) -> float:
-    """Expected chance windows with >= ``n`` aligned hashes, over the whole catalogue.
-
-    ``postings_per_hypothesis`` and ``cells`` describe what was searched (one shard or
-    several pooled); ``catalogue_cells`` is the whole catalogue's cell count. Chance
-    alignments in music come in clumps (a repeated bar repeats its coincidences), so they
-    are modelled as a compound Poisson process: clumps of ``clump`` hashes arriving at rate
-    ``lam / clump``; ``n`` aligned hashes are ``n / clump`` clumps.
-    """
-    if cells <= 0:
-        return 0.0 if n > 0 else 1.0
-    total = 0.0
-    for pv in postings_per_hypothesis:
-        lam = pv * window / cells
-        total += poisson_sf(n / clump, lam / clump)
-    return total * catalogue_cells / window
-
-
-def score_of(rate: float) -> float:
-    if rate <= 0:
-        return _SCORE_CAP
-    return max(0.0, min(_SCORE_CAP, -math.log10(rate)))
-
-
-def merge_results(
-    results: list[QueryResult], *, max_false_match_rate: float | None = None
-) -> QueryResult:
-    """Merge per-shard results of one query into one decision with the same calibration.
-
-    Each result must carry ``evidence`` (``Index.query`` always does; keep it through
-    ``to_dict(with_evidence=True)`` when results cross a process boundary).
-    """
-    from .query import decide, pool  # local import: query imports this module
-
-    if not results:
-        raise ValueError("nothing to merge")
-
-    ev = [r.evidence for r in results]
-    for e in ev:
-        if not e or "segments" not in e:
-            raise ValueError("a result without evidence cannot be merged (use to_dict(with_evidence=True))")
-    n_segs = len(ev[0]["segments"])
-    if any(len(e["segments"]) != n_segs for e in ev):
-        raise ValueError("results come from different queries")
-    seen: set = set()
-    for e in ev:
-        for s in e["segments"][0]["shards"]:
-            if s in seen:
-                raise ValueError(f"shard {s} appears twice in the merge")
-            seen.add(s)
-    pooled = {"segments": [pool([e["segments"][i] for e in ev]) for i in range(n_segs)]}
-    threshold = results[0].max_false_match_rate if max_false_match_rate is None else max_false_match_rate
-    return decide(
-        pooled,
-        query_duration_s=results[0].query_duration_s,
-        query_hashes=results[0].query_hashes,
-        max_false_match_rate=threshold,
-    )

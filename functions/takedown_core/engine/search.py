@@ -1,15 +1,22 @@
-"""Query one shard: re-hash under playback hypotheses, look up, vote on offsets, decide."""
+"""Search one shard: re-hash the query under playback hypotheses, look the keys up, vote on
+offsets, and report the strongest candidates with their aligned landmarks as raw evidence.
+
+The evidence is counts, not a decision: :mod:`verdict` pools it over shards, calibrates it
+and decides. The content check each candidate carries (``salient_peaks``,
+``salient_confirmed``) is measured here, where the shard's arrays are, by
+:func:`verdict.salient_content`.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from .extract import DF_BITS, DT_BITS, Fingerprint, QueryPairs, hash_pairs
+from .extract import Fingerprint, hash_pairs
 from .params import AnalysisParams
-from .result import Match, QueryResult, false_match_rate, score_of
+from .shard import ShardData, probe_keys
+from .verdict import content_span, salient_content
 
 _OFFSET_BITS = 19  # cell key: ((hypothesis * tracks + track) << 19) | (offset + bias)
 
@@ -31,30 +38,17 @@ def hypotheses(params: AnalysisParams) -> list[tuple[float, float]]:
     return hyps
 
 
-@dataclass(frozen=True)
-class ShardData:
-    """One shard's arrays (possibly memory-mapped) and its tracks."""
-
-    number: int
-    hashes: np.ndarray  # sorted uint32
-    postings: np.ndarray  # uint32: local track << time_bits | frame
-    track_ids: list[str]
-    track_frames: np.ndarray  # int64 per local track
-    track_metadata: list[dict]
-    # start of every hash's postings (uint32, 2**hash_bits + 1 entries): the lookup is a
-    # gather instead of two binary searches; None = look up with np.searchsorted
-    offsets: np.ndarray | None = None
-
-
-def hash_offsets(hashes: np.ndarray, hash_bits: int = 21) -> np.ndarray:
-    """offsets[h]..offsets[h+1] is the range of hash ``h`` in the sorted ``hashes``."""
-    counts = np.bincount(np.asarray(hashes), minlength=1 << hash_bits)
-    if counts.size != 1 << hash_bits:
-        raise ValueError("a hash exceeds the hash layout")
-    out = np.empty((1 << hash_bits) + 1, dtype=np.uint32 if hashes.size < (1 << 32) else np.int64)
-    out[0] = 0
-    np.cumsum(counts, out=out[1:])
-    return out
+def segments(frame_count: int, params: AnalysisParams) -> list[tuple[int, int]]:
+    """Long queries are searched in consecutive segments: memory and the offset range stay
+    bounded, and each segment counts as one more test in the calibration."""
+    seg = max(1, int(round(params.segment_seconds / params.frame_seconds)))
+    n = max(1, frame_count)
+    if n <= seg * 1.5:
+        return [(0, n)]
+    bounds = list(range(0, n, seg))
+    if n - bounds[-1] < seg // 2:
+        bounds.pop()
+    return [(a, b) for a, b in zip(bounds, bounds[1:] + [n])]
 
 
 def _sorted_unique(a: np.ndarray, *, counts: bool = False):
@@ -69,15 +63,6 @@ def _sorted_unique(a: np.ndarray, *, counts: bool = False):
         return a[first]
     idx = np.flatnonzero(first)
     return a[idx], np.diff(np.append(idx, a.size))
-
-
-def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For items with ranges [start, start+count): (item index, position) of every element."""
-    total = int(counts.sum())
-    item = np.repeat(np.arange(counts.size), counts)
-    first = np.cumsum(counts) - counts
-    pos = starts[item] + (np.arange(total) - first[item])
-    return item, pos
 
 
 def search_shard(
@@ -124,7 +109,7 @@ def search_shard(
         h, ok = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
         # noise moves a peak by a frame: also dt +-1 when probing (same query frame, so a
         # probe and its original never count twice in the distinct-frame evidence)
-        hh, tt = _probe_keys(h[ok], p, 0, pairs.anchor_frames[ok])
+        hh, tt = probe_keys(h[ok], p, 0, pairs.anchor_frames[ok])
         keys.append(hh)
         qt.append(tt)
         hv.append(np.full(hh.size, v, dtype=np.int32))
@@ -233,7 +218,7 @@ def search_shard(
             # the content check judges every frame the alignment touches (as calibrated): a
             # narrower span would favour a loop that aligns only in its loudest run; and at
             # least min_content_span_s, so a short shared fragment is judged in its context
-            salient, confirmed = _salient_content(
+            salient, confirmed = salient_content(
                 fp, shard, p, (f0, f1), content_span(int(qs.min()), int(qs.max()), (f0, f1), p), pitch=pitch, tempo=tempo, track=t, cell_off=centre_off + bias, centre=centre, bias=bias
             )
         idx = np.argsort(qs, kind="stable")
@@ -256,136 +241,6 @@ def search_shard(
             }
         )
     return ev
-
-
-def content_span(lo: int, hi: int, segment: tuple[int, int], params: AnalysisParams) -> tuple[int, int]:
-    """The query frames the content check judges: the aligned frames [lo, hi], widened
-    evenly to ``min_content_span_s`` (kept inside the segment: what one edge cannot take
-    the other does), or the whole segment when it is shorter."""
-    f0, f1 = segment
-    need = int(round(params.min_content_span_s / params.frame_seconds))
-    if hi - lo + 1 >= need:
-        return lo, hi
-    if f1 - f0 <= need:
-        return f0, f1 - 1
-    grow = need - (hi - lo + 1)
-    a = lo - grow // 2
-    b = hi + grow - grow // 2
-    shift = max(0, f0 - a) - max(0, b - (f1 - 1))
-    return a + shift, b + shift
-
-
-def _salient_content(
-    fp: Fingerprint,
-    shard: ShardData,
-    params: AnalysisParams,
-    segment: tuple[int, int],
-    span: tuple[int, int],
-    *,
-    pitch: float,
-    tempo: float,
-    track: int,
-    cell_off: int,
-    centre: int,
-    bias: int,
-) -> tuple[int, int]:
-    """(salient query peaks inside ``span``, how many of them the reference confirms).
-
-    A peak is confirmed when some pair it forms with another query peak of the segment, as
-    anchor or as target, any pair in the target zone (not only the nearest few: noise may
-    have displaced those), is in the reference track at this alignment: the same hash, give
-    or take what noise does to a peak (:func:`_probe_keys`), under this playback hypothesis,
-    at the offset +- the offset window.
-    """
-    p = params
-    pk = fp.peaks
-    f0, f1 = segment
-    lo_f, hi_f = span
-    near = (pk.frames >= max(f0, lo_f - p.dt_max_frames)) & (pk.frames < min(f1, hi_f + p.dt_max_frames + 1))
-    frames = pk.frames[near].astype(np.int64)
-    semis = pk.semitones[near]
-    sal = pk.salience[near]
-    in_span = (frames >= lo_f) & (frames <= hi_f)
-    salient = in_span & (sal >= p.salient_db)
-    if int(salient.sum()) < p.min_salient_peaks:
-        # heavy noise raises every band's mean, so few peaks clear salient_db: a share of
-        # one or two peaks means nothing. Judge the span's most salient peaks instead.
-        cand = np.flatnonzero(in_span)
-        top = cand[np.argsort(-sal[cand], kind="stable")[: p.min_salient_peaks]]
-        salient = np.zeros_like(salient)
-        salient[top] = True
-    n_salient = int(salient.sum())
-    if n_salient == 0:
-        return 0, 0
-    n = frames.size
-    # every pair in the target zone (peaks are sorted by frame)
-    reach = np.searchsorted(frames, frames + p.dt_max_frames, side="right")
-    ai, tj = _expand(np.arange(n) + 1, np.maximum(0, reach - np.arange(n) - 1))
-    dt = frames[tj] - frames[ai]
-    df = semis[tj] - semis[ai]
-    keep = (dt >= 1) & (np.abs(df) <= p.df_max_semitones - 0.5 * p.df_quantum_semitones)
-    keep &= salient[ai] | salient[tj]  # only pairs that can confirm a salient peak
-    ai, tj = ai[keep], tj[keep]
-    if ai.size == 0:
-        return n_salient, 0
-    pairs = QueryPairs(frames[ai].astype(np.int32), semis[ai], (semis[tj] - semis[ai]).astype(np.float32), (frames[tj] - frames[ai]).astype(np.int32))
-    h, valid = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
-    k, ai, tj = _probe_keys(h[valid].astype(np.int64), p, p.content_probe_df_cells, ai[valid], tj[valid])
-    if shard.offsets is not None:
-        start = shard.offsets[k].astype(np.int64)
-        stop = shard.offsets[k + 1].astype(np.int64)
-    else:
-        start = np.searchsorted(shard.hashes, k, side="left").astype(np.int64)
-        stop = np.searchsorted(shard.hashes, k, side="right").astype(np.int64)
-    # the reference frame this pair's anchor must have at this alignment (see search_shard:
-    # offset + bias = reference frame - (tempo * (query frame - centre) - bias))
-    w = p.offset_window_frames
-    tb = p.time_bits
-    ref = cell_off - bias + np.rint(tempo * (frames[ai] - centre)).astype(np.int64)
-    base = np.int64(track) << tb
-    want_lo = base + np.clip(ref - w, 0, (1 << tb) - 1)
-    want_hi = base + np.clip(ref + w, -1, (1 << tb) - 1)
-    # postings are sorted within each hash: bisect each key's range for the first >= want_lo
-    a, b = start.copy(), stop.copy()
-    while True:
-        todo = a < b
-        if not todo.any():
-            break
-        mid = (a + b) // 2
-        v = shard.postings[np.where(todo, mid, 0)].astype(np.int64)
-        right = todo & (v < want_lo)
-        a = np.where(right, mid + 1, a)
-        b = np.where(todo & ~right, mid, b)
-    hit = a < stop
-    hit[hit] = shard.postings[a[hit]].astype(np.int64) <= want_hi[hit]
-    conf = np.zeros(n, dtype=bool)
-    conf[ai[hit]] = True
-    conf[tj[hit]] = True
-    return n_salient, int((conf & salient).sum())
-
-
-def _probe_keys(h: np.ndarray, p: AnalysisParams, df_cells: int, *payload: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Every key to look up for hashes ``h``, give or take what noise does to a peak: dt
-    +-1 when probing (the search and the content check) and the pitch difference
-    +-``df_cells`` quanta (the content check), inside the hash layout. Returns the keys (in
-    ``h``'s dtype) and each ``payload`` array (per hash: its query frame, its peaks) aligned
-    with them. Runs per hypothesis in the search: the masks are built once per shift."""
-    dt_f = 1 << DT_BITS
-    dtq = (h & (dt_f - 1)).astype(np.int64)
-    dfq = ((h >> DT_BITS) & ((1 << DF_BITS) - 1)).astype(np.int64) if df_cells else None
-    dt_ok = {d: (dtq + d >= 1) & (dtq + d <= p.dt_max_frames) for d in ((-1, 1) if p.probe_dt else ())}
-    keys: list[np.ndarray] = []
-    rows: list[list[np.ndarray]] = [[] for _ in payload]
-    for d_df in range(-df_cells, df_cells + 1):
-        df_ok = None if d_df == 0 else (dfq + d_df >= 0) & (dfq + d_df <= 2 * p.df_bias)
-        for d_dt in (-1, 0, 1) if p.probe_dt else (0,):
-            ok = dt_ok.get(d_dt)
-            ok = df_ok if ok is None else (ok if df_ok is None else ok & df_ok)
-            sel = h if ok is None else h[ok]  # no shift: the hash itself, valid by construction
-            keys.append((sel.astype(np.int64) + (d_dt + d_df * dt_f)).astype(h.dtype) if (d_dt or d_df) else sel)
-            for out, arr in zip(rows, payload):
-                out.append(arr if ok is None else arr[ok])
-    return (np.concatenate(keys), *(np.concatenate(r) for r in rows))
 
 
 _COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)
@@ -456,128 +311,3 @@ def _fit(qs: np.ndarray, rs: np.ndarray, tempo: float, centre_off: int, centre: 
         if abs(slope - tempo) < 0.02:
             return float(slope), float(intercept)
     return float(tempo), float(start)
-
-
-def _transform(speed: float, pitch: float) -> str:
-    speed_changed = abs(speed - 1.0) >= 0.008
-    pitch_changed = abs(pitch) >= 0.15
-    if not speed_changed and not pitch_changed:
-        return "none"
-    if speed_changed and pitch_changed and abs(pitch - 12 * math.log2(speed)) < 0.25:
-        return "speed"
-    if speed_changed and not pitch_changed:
-        return "time_stretch"
-    if pitch_changed and not speed_changed:
-        return "pitch_shift"
-    return "mixed"
-
-
-def segments(frame_count: int, params: AnalysisParams) -> list[tuple[int, int]]:
-    """Long queries are searched in consecutive segments: memory and the offset range stay
-    bounded, and each segment counts as one more test in the calibration."""
-    seg = max(1, int(round(params.segment_seconds / params.frame_seconds)))
-    n = max(1, frame_count)
-    if n <= seg * 1.5:
-        return [(0, n)]
-    bounds = list(range(0, n, seg))
-    if n - bounds[-1] < seg // 2:
-        bounds.pop()
-    return [(a, b) for a, b in zip(bounds, bounds[1:] + [n])]
-
-
-def pool(evidences: list[dict]) -> dict:
-    """Pool per-shard evidence of one query segment."""
-    first = evidences[0]
-    hyps = len(first["postings"])
-    for e in evidences[1:]:
-        if len(e["postings"]) != hyps or e["catalogue_cells"] != first["catalogue_cells"]:
-            raise ValueError("results come from different indexes or different queries")
-    return {
-        "postings": [sum(e["postings"][v] for e in evidences) for v in range(hyps)],
-        "cells": sum(e["cells"] for e in evidences),
-        "catalogue_cells": first["catalogue_cells"],
-        "window": first["window"],
-        "min_aligned": first["min_aligned"],
-        "min_salient_share": first.get("min_salient_share", 0.0),
-        "clump": first.get("clump", 1.0),
-        "shards": sorted(n for e in evidences for n in e["shards"]),
-        "candidates": [c for e in evidences for c in e["candidates"]],
-        "query_frames": first["query_frames"],
-    }
-
-
-def salient_share(candidate: dict) -> float | None:
-    """Confirmed fraction of the query's salient peaks in the matched span; None when the
-    evidence has no content check (an older engine) or the span holds no salient peak."""
-    n = candidate.get("salient_peaks")
-    if not n:
-        return None
-    return float(candidate.get("salient_confirmed") or 0) / float(n)
-
-
-def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_false_match_rate: float) -> QueryResult:
-    """Calibrate every candidate against the pooled statistics and apply the threshold.
-
-    ``evidence`` is ``{"segments": [pooled evidence per query segment]}``; a candidate's
-    rate counts every segment searched (the multiplicity of a long query)."""
-    segs = evidence["segments"]
-    scored = []
-    for ev in segs:
-        for c in ev["candidates"]:
-            rate = false_match_rate(
-                c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0)
-            )
-            scored.append((rate * len(segs), -c["aligned"], c, ev.get("min_salient_share", 0.0)))
-    ev = segs[0]
-    scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))
-    passing: list[Match] = []
-    partial: dict[str, Match] = {}
-    seen: set[str] = set()
-    top_score = 0.0
-    for rate, _, c, min_share in scored:
-        if c["track_id"] in seen:
-            continue  # a track answers once, with its strongest passing evidence
-        top_score = max(top_score, score_of(rate))
-        if rate > max_false_match_rate or c["aligned"] < ev["min_aligned"]:
-            continue
-        share = salient_share(c)
-        m = _match(c, rate, share)
-        if share is None or share >= min_share:
-            seen.add(c["track_id"])
-            passing.append(m)
-        else:
-            partial.setdefault(c["track_id"], m)
-    best = passing[0] if passing else None
-    return QueryResult(
-        best=best,
-        others=passing[1:],
-        query_duration_s=query_duration_s,
-        query_hashes=query_hashes,
-        max_false_match_rate=max_false_match_rate,
-        best_rejected_score=0.0 if best else top_score,
-        evidence=evidence,
-        partial=[m for t, m in partial.items() if t not in seen],
-    )
-
-
-def _match(c: dict, rate: float, share: float | None) -> Match:
-    speed = float(c["speed"])
-    pitch = float(c["pitch_semitones"])
-    return Match(
-        track_id=c["track_id"],
-        metadata=dict(c["metadata"] or {}),
-        score=score_of(rate),
-        false_match_rate=rate,
-        offset_s=float(c["offset_s"]),
-        query_start_s=float(c["query_start_s"]),
-        matched_duration_s=float(c["matched_duration_s"]),
-        speed=speed,
-        pitch_semitones=pitch,
-        transform=_transform(speed, pitch),
-        aligned_hashes=int(c["aligned"]),
-        landmarks=[(float(a), float(b)) for a, b in c["landmarks"]],
-        salient_share=share,
-        salient_peaks=c.get("salient_peaks"),
-        salient_confirmed=c.get("salient_confirmed"),
-    )
-

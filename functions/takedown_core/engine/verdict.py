@@ -1,0 +1,361 @@
+"""The decision: pool the shards' evidence, calibrate it, check the content, decide; and the
+shard merge. (The search that gathers the evidence is :mod:`search`; the answer's types are
+:mod:`result`.)
+
+Calibration (why a score means the same thing at 50 tracks and at 100,000): a query looks up
+its hashes under each playback hypothesis ``v`` and retrieves ``P_v`` postings from the
+index. Under the null hypothesis (the query is not in the catalogue) those postings scatter
+over every (track, offset) cell of the catalogue, ``C = sum_j (frames_j + query_frames)``
+cells, so a window of ``w`` offsets catches Poisson(``lam_v = P_v * w / C``) of them. The
+expected number of windows anywhere in the catalogue, under any hypothesis, holding ``n`` or
+more aligned hashes by chance is
+
+    false_match_rate(n) = sum_v (C / w) * P(Poisson(lam_v / k) >= n / k)
+
+where ``k`` (``AnalysisParams.clump_size``) models that chance coincidences in music come in
+clumps (a repeated bar repeats them): measured against reversed, resampled real music
+(bench/), k = 1.5 makes the predicted rate an upper bound of the observed one.
+
+``P_v`` grows with the catalogue exactly as ``C`` does, so ``lam_v`` stays put and the
+multiplicity ``C / w`` carries the catalogue size: a bigger catalogue needs more evidence for
+the same rate. The threshold is this rate (``DEFAULT_MAX_FALSE_MATCH_RATE``); ``score`` is
+``-log10(false_match_rate)`` (4.0 = one chance match in 10,000 queries).
+
+Sharding: every shard reports its ``P_v``, its cell count and its best candidates' raw
+aligned counts; :func:`merge_results` pools ``P_v`` and cells over shards and recomputes the
+rate with the whole catalogue's ``C`` (from the manifest), so ten shards give the same
+decision as one.
+
+Content check: a chance-proof alignment is not yet a copy (a different piece can share a
+loop or a sample). The search measures, per candidate and where the shard's arrays are,
+how many of the query's salient peaks the reference confirms (:func:`salient_content`,
+over :func:`content_span`); :func:`decide` answers only a candidate whose confirmed share
+(:func:`salient_share`) reaches ``min_salient_share`` (or that carries no content check:
+evidence from an older engine) and reports the others as partial.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .extract import Fingerprint, QueryPairs, hash_pairs
+from .params import AnalysisParams
+from .result import Match, QueryResult
+from .shard import ShardData, probe_keys
+
+_SCORE_CAP = 300.0  # -log10 of a rate below float range: reported as 300
+
+
+def poisson_sf(n: float, lam: float) -> float:
+    """P(X >= n) for X ~ Poisson(lam), accurate in the far tail (no scipy). A real ``n`` is
+    the continuous extension (lgamma), used for clumped counts."""
+    if n <= 0:
+        return 1.0
+    if lam <= 0:
+        return 0.0
+    if float(n).is_integer() and n <= lam + 1:
+        # near the bulk: 1 - cdf by direct summation
+        term = math.exp(-lam)
+        cdf = term
+        for k in range(1, int(n)):
+            term *= lam / k
+            cdf += term
+        return max(0.0, 1.0 - cdf)
+    if n <= lam + 1:
+        return 1.0  # a real n in the bulk: no evidence
+    # tail: pmf(n) * (1 + lam/(n+1) + lam^2/((n+1)(n+2)) + ...)
+    log_pmf = -lam + n * math.log(lam) - math.lgamma(n + 1)
+    s, term, k = 1.0, 1.0, n
+    while term > 1e-12 * s:
+        k += 1
+        term *= lam / k
+        s += term
+    return math.exp(log_pmf) * s if log_pmf > -745 else 0.0
+
+
+def false_match_rate(
+    n: int, postings_per_hypothesis: list[int], cells: float, catalogue_cells: float, window: int, clump: float = 1.0
+) -> float:
+    """Expected chance windows with >= ``n`` aligned hashes, over the whole catalogue.
+
+    ``postings_per_hypothesis`` and ``cells`` describe what was searched (one shard or
+    several pooled); ``catalogue_cells`` is the whole catalogue's cell count. Chance
+    alignments in music come in clumps (a repeated bar repeats its coincidences), so they
+    are modelled as a compound Poisson process: clumps of ``clump`` hashes arriving at rate
+    ``lam / clump``; ``n`` aligned hashes are ``n / clump`` clumps.
+    """
+    if cells <= 0:
+        return 0.0 if n > 0 else 1.0
+    total = 0.0
+    for pv in postings_per_hypothesis:
+        lam = pv * window / cells
+        total += poisson_sf(n / clump, lam / clump)
+    return total * catalogue_cells / window
+
+
+def score_of(rate: float) -> float:
+    if rate <= 0:
+        return _SCORE_CAP
+    return max(0.0, min(_SCORE_CAP, -math.log10(rate)))
+
+
+def pool(evidences: list[dict]) -> dict:
+    """Pool per-shard evidence of one query segment."""
+    first = evidences[0]
+    hyps = len(first["postings"])
+    for e in evidences[1:]:
+        if len(e["postings"]) != hyps or e["catalogue_cells"] != first["catalogue_cells"]:
+            raise ValueError("results come from different indexes or different queries")
+    return {
+        "postings": [sum(e["postings"][v] for e in evidences) for v in range(hyps)],
+        "cells": sum(e["cells"] for e in evidences),
+        "catalogue_cells": first["catalogue_cells"],
+        "window": first["window"],
+        "min_aligned": first["min_aligned"],
+        "min_salient_share": first.get("min_salient_share", 0.0),
+        "clump": first.get("clump", 1.0),
+        "shards": sorted(n for e in evidences for n in e["shards"]),
+        "candidates": [c for e in evidences for c in e["candidates"]],
+        "query_frames": first["query_frames"],
+    }
+
+
+def content_span(lo: int, hi: int, segment: tuple[int, int], params: AnalysisParams) -> tuple[int, int]:
+    """The query frames the content check judges: the aligned frames [lo, hi], widened
+    evenly to ``min_content_span_s`` (kept inside the segment: what one edge cannot take
+    the other does), or the whole segment when it is shorter."""
+    f0, f1 = segment
+    need = int(round(params.min_content_span_s / params.frame_seconds))
+    if hi - lo + 1 >= need:
+        return lo, hi
+    if f1 - f0 <= need:
+        return f0, f1 - 1
+    grow = need - (hi - lo + 1)
+    a = lo - grow // 2
+    b = hi + grow - grow // 2
+    shift = max(0, f0 - a) - max(0, b - (f1 - 1))
+    return a + shift, b + shift
+
+
+def salient_content(
+    fp: Fingerprint,
+    shard: ShardData,
+    params: AnalysisParams,
+    segment: tuple[int, int],
+    span: tuple[int, int],
+    *,
+    pitch: float,
+    tempo: float,
+    track: int,
+    cell_off: int,
+    centre: int,
+    bias: int,
+) -> tuple[int, int]:
+    """(salient query peaks inside ``span``, how many of them the reference confirms).
+
+    A peak is confirmed when some pair it forms with another query peak of the segment, as
+    anchor or as target, any pair in the target zone (not only the nearest few: noise may
+    have displaced those), is in the reference track at this alignment: the same hash, give
+    or take what noise does to a peak (:func:`probe_keys`), under this playback hypothesis,
+    at the offset +- the offset window.
+    """
+    p = params
+    pk = fp.peaks
+    f0, f1 = segment
+    lo_f, hi_f = span
+    near = (pk.frames >= max(f0, lo_f - p.dt_max_frames)) & (pk.frames < min(f1, hi_f + p.dt_max_frames + 1))
+    frames = pk.frames[near].astype(np.int64)
+    semis = pk.semitones[near]
+    sal = pk.salience[near]
+    in_span = (frames >= lo_f) & (frames <= hi_f)
+    salient = in_span & (sal >= p.salient_db)
+    if int(salient.sum()) < p.min_salient_peaks:
+        # heavy noise raises every band's mean, so few peaks clear salient_db: a share of
+        # one or two peaks means nothing. Judge the span's most salient peaks instead.
+        cand = np.flatnonzero(in_span)
+        top = cand[np.argsort(-sal[cand], kind="stable")[: p.min_salient_peaks]]
+        salient = np.zeros_like(salient)
+        salient[top] = True
+    n_salient = int(salient.sum())
+    if n_salient == 0:
+        return 0, 0
+    n = frames.size
+    # every pair in the target zone (peaks are sorted by frame)
+    reach = np.searchsorted(frames, frames + p.dt_max_frames, side="right")
+    ai, tj = _expand(np.arange(n) + 1, np.maximum(0, reach - np.arange(n) - 1))
+    dt = frames[tj] - frames[ai]
+    df = semis[tj] - semis[ai]
+    keep = (dt >= 1) & (np.abs(df) <= p.df_max_semitones - 0.5 * p.df_quantum_semitones)
+    keep &= salient[ai] | salient[tj]  # only pairs that can confirm a salient peak
+    ai, tj = ai[keep], tj[keep]
+    if ai.size == 0:
+        return n_salient, 0
+    pairs = QueryPairs(frames[ai].astype(np.int32), semis[ai], (semis[tj] - semis[ai]).astype(np.float32), (frames[tj] - frames[ai]).astype(np.int32))
+    h, valid = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
+    k, ai, tj = probe_keys(h[valid].astype(np.int64), p, p.content_probe_df_cells, ai[valid], tj[valid])
+    if shard.offsets is not None:
+        start = shard.offsets[k].astype(np.int64)
+        stop = shard.offsets[k + 1].astype(np.int64)
+    else:
+        start = np.searchsorted(shard.hashes, k, side="left").astype(np.int64)
+        stop = np.searchsorted(shard.hashes, k, side="right").astype(np.int64)
+    # the reference frame this pair's anchor must have at this alignment (see search.search_shard:
+    # offset + bias = reference frame - (tempo * (query frame - centre) - bias))
+    w = p.offset_window_frames
+    tb = p.time_bits
+    ref = cell_off - bias + np.rint(tempo * (frames[ai] - centre)).astype(np.int64)
+    base = np.int64(track) << tb
+    want_lo = base + np.clip(ref - w, 0, (1 << tb) - 1)
+    want_hi = base + np.clip(ref + w, -1, (1 << tb) - 1)
+    # postings are sorted within each hash: bisect each key's range for the first >= want_lo
+    a, b = start.copy(), stop.copy()
+    while True:
+        todo = a < b
+        if not todo.any():
+            break
+        mid = (a + b) // 2
+        v = shard.postings[np.where(todo, mid, 0)].astype(np.int64)
+        right = todo & (v < want_lo)
+        a = np.where(right, mid + 1, a)
+        b = np.where(todo & ~right, mid, b)
+    hit = a < stop
+    hit[hit] = shard.postings[a[hit]].astype(np.int64) <= want_hi[hit]
+    conf = np.zeros(n, dtype=bool)
+    conf[ai[hit]] = True
+    conf[tj[hit]] = True
+    return n_salient, int((conf & salient).sum())
+
+
+def _expand(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For items with ranges [start, start+count): (item index, position) of every element."""
+    total = int(counts.sum())
+    item = np.repeat(np.arange(counts.size), counts)
+    first = np.cumsum(counts) - counts
+    pos = starts[item] + (np.arange(total) - first[item])
+    return item, pos
+
+
+def salient_share(candidate: dict) -> float | None:
+    """Confirmed fraction of the query's salient peaks in the matched span; None when the
+    evidence has no content check (an older engine) or the span holds no salient peak."""
+    n = candidate.get("salient_peaks")
+    if not n:
+        return None
+    return float(candidate.get("salient_confirmed") or 0) / float(n)
+
+
+def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_false_match_rate: float) -> QueryResult:
+    """Calibrate every candidate against the pooled statistics and apply the threshold.
+
+    ``evidence`` is ``{"segments": [pooled evidence per query segment]}``; a candidate's
+    rate counts every segment searched (the multiplicity of a long query)."""
+    segs = evidence["segments"]
+    scored = []
+    for ev in segs:
+        for c in ev["candidates"]:
+            rate = false_match_rate(
+                c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0)
+            )
+            scored.append((rate * len(segs), -c["aligned"], c, ev.get("min_salient_share", 0.0)))
+    ev = segs[0]
+    scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))
+    passing: list[Match] = []
+    partial: dict[str, Match] = {}
+    seen: set[str] = set()
+    top_score = 0.0
+    for rate, _, c, min_share in scored:
+        if c["track_id"] in seen:
+            continue  # a track answers once, with its strongest passing evidence
+        top_score = max(top_score, score_of(rate))
+        if rate > max_false_match_rate or c["aligned"] < ev["min_aligned"]:
+            continue
+        share = salient_share(c)
+        m = _match(c, rate, share)
+        if share is None or share >= min_share:
+            seen.add(c["track_id"])
+            passing.append(m)
+        else:
+            partial.setdefault(c["track_id"], m)
+    best = passing[0] if passing else None
+    return QueryResult(
+        best=best,
+        others=passing[1:],
+        query_duration_s=query_duration_s,
+        query_hashes=query_hashes,
+        max_false_match_rate=max_false_match_rate,
+        best_rejected_score=0.0 if best else top_score,
+        evidence=evidence,
+        partial=[m for t, m in partial.items() if t not in seen],
+    )
+
+
+def _match(c: dict, rate: float, share: float | None) -> Match:
+    speed = float(c["speed"])
+    pitch = float(c["pitch_semitones"])
+    return Match(
+        track_id=c["track_id"],
+        metadata=dict(c["metadata"] or {}),
+        score=score_of(rate),
+        false_match_rate=rate,
+        offset_s=float(c["offset_s"]),
+        query_start_s=float(c["query_start_s"]),
+        matched_duration_s=float(c["matched_duration_s"]),
+        speed=speed,
+        pitch_semitones=pitch,
+        transform=_transform(speed, pitch),
+        aligned_hashes=int(c["aligned"]),
+        landmarks=[(float(a), float(b)) for a, b in c["landmarks"]],
+        salient_share=share,
+        salient_peaks=c.get("salient_peaks"),
+        salient_confirmed=c.get("salient_confirmed"),
+    )
+
+
+def _transform(speed: float, pitch: float) -> str:
+    speed_changed = abs(speed - 1.0) >= 0.008
+    pitch_changed = abs(pitch) >= 0.15
+    if not speed_changed and not pitch_changed:
+        return "none"
+    if speed_changed and pitch_changed and abs(pitch - 12 * math.log2(speed)) < 0.25:
+        return "speed"
+    if speed_changed and not pitch_changed:
+        return "time_stretch"
+    if pitch_changed and not speed_changed:
+        return "pitch_shift"
+    return "mixed"
+
+
+def merge_results(
+    results: list[QueryResult], *, max_false_match_rate: float | None = None
+) -> QueryResult:
+    """Merge per-shard results of one query into one decision with the same calibration.
+
+    Each result must carry ``evidence`` (``Index.query`` always does; keep it through
+    ``to_dict(with_evidence=True)`` when results cross a process boundary).
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+
+    ev = [r.evidence for r in results]
+    for e in ev:
+        if not e or "segments" not in e:
+            raise ValueError("a result without evidence cannot be merged (use to_dict(with_evidence=True))")
+    n_segs = len(ev[0]["segments"])
+    if any(len(e["segments"]) != n_segs for e in ev):
+        raise ValueError("results come from different queries")
+    seen: set = set()
+    for e in ev:
+        for s in e["segments"][0]["shards"]:
+            if s in seen:
+                raise ValueError(f"shard {s} appears twice in the merge")
+            seen.add(s)
+    pooled = {"segments": [pool([e["segments"][i] for e in ev]) for i in range(n_segs)]}
+    threshold = results[0].max_false_match_rate if max_false_match_rate is None else max_false_match_rate
+    return decide(
+        pooled,
+        query_duration_s=results[0].query_duration_s,
+        query_hashes=results[0].query_hashes,
+        max_false_match_rate=threshold,
+    )
