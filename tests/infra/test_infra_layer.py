@@ -16,7 +16,7 @@ REQUIREMENTS = ROOT / "requirements.txt"
 FUNCTIONS_DIR = ROOT / "functions"
 # import name -> distribution name, for what the Lambda code imports
 DISTRIBUTIONS = {"aws_lambda_powertools": "aws-lambda-powertools", "aws_xray_sdk": "aws-xray-sdk", "av": "av", "numpy": "numpy",
-                 "pydantic": "pydantic"}
+                 "pydantic": "pydantic", "jinja2": "jinja2", "markupsafe": "markupsafe"}
 PROVIDED_BY_LAMBDA = {"boto3", "botocore"}
 OWN = {"takedown_core", "takedown_adapters", "takedown_handlers"}
 
