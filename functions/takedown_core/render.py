@@ -8,13 +8,14 @@ with the code that renders them. The environment is configured once, here:
 - Escaping is Python's ``html.escape(quote=True)``, the escaping the pages have always used
   (``"`` as ``&quot;``, ``'`` as ``&#x27;``), not MarkupSafe's spelling of the same characters.
   Values marked safe (``Markup``: the alignment SVG, a macro's or a block's output) pass as they are.
-- ``StrictUndefined``: a name a view did not pass is an error, not an empty string. ``None``
-  renders as "".
+- ``StrictUndefined``: a name a view did not pass is an error, not an empty string. In HTML
+  ``None`` renders as "".
 - ``trim_blocks`` and ``lstrip_blocks``: a line holding only a ``{% tag %}`` leaves nothing in
   the output; ``keep_trailing_newline``: a text template's last line break is part of the text.
 - A template whose first line starts with ``{# joined`` is one line of output however it is
   laid out: before it is compiled, every line break in it is removed together with the
-  indentation that follows. Keep a sentence, and every ``{% ... %}`` tag, on one line there.
+  indentation that follows, inside tags too. Keep a sentence on one line there, and never let
+  a line break alone separate two words of a tag.
   The e-mails' and notices' HTML are made this way.
 """
 
@@ -44,11 +45,10 @@ def esc(value: Any, limit: int | None = None) -> str:
 
 @pass_eval_context
 def _finalize(eval_ctx: Any, value: Any) -> Any:
-    if value is None:
-        return ""
-    if eval_ctx.autoescape and not hasattr(value, "__html__"):
-        return Markup(html.escape(str(value), quote=True))
-    return value
+    """HTML: None as "", markup as it is, anything else escaped. Text: the value as it is."""
+    if not eval_ctx.autoescape or hasattr(value, "__html__"):
+        return value
+    return Markup("" if value is None else html.escape(str(value), quote=True))
 
 
 class _Joined(Extension):
