@@ -11,7 +11,8 @@ with the code that renders them. The environment is configured once, here:
 - ``StrictUndefined``: a name a view did not pass is an error, not an empty string. In HTML
   ``None`` renders as "".
 - ``trim_blocks`` and ``lstrip_blocks``: a line holding only a ``{% tag %}`` leaves nothing in
-  the output; ``keep_trailing_newline``: a text template's last line break is part of the text.
+  the output (and a line that ends with a ``{% tag %}`` loses its line break: end a line of
+  text with text); ``keep_trailing_newline``: a text template's last line break is part of the text.
 - A template whose first line starts with ``{# joined`` is one line of output however it is
   laid out: before it is compiled, every line break in it is removed together with the
   indentation that follows, inside tags too. Keep a sentence on one line there, and never let
