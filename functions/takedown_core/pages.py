@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from markupsafe import Markup
 
 from .chart import alignment_svg
-from .render import esc, render
+from .render import esc, render  # noqa: F401 - esc re-exported, as for the wording helpers
 from .review_links import NOTE_MAX, REJECT_REASONS
 from .wording import (  # noqa: F401 - re-exported: callers import the wording helpers from here
     alignment_landmarks,

@@ -18,6 +18,9 @@ with the code that renders them. The environment is configured once, here:
   indentation that follows, inside tags too. Keep a sentence on one line there, and never let
   a line break alone separate two words of a tag.
   The e-mails' and notices' HTML are made this way.
+- An HTML template never imports or includes a text template: a text macro called from HTML
+  comes back marked safe, unescaped. Words shared by a text and an HTML part are rendered in
+  Python (``macros(...)``) and handed to both as values (tests/unit/test_render.py checks).
 """
 
 from __future__ import annotations
