@@ -1,4 +1,4 @@
-"""Takedown notices that meet the law they are sent under. Pure standard library.
+"""Takedown notices that meet the law they are sent under.
 
 Two laws are supported:
 
@@ -12,6 +12,13 @@ evidence) and from the label's configuration (the complainant) and refuses, with
 ``NoticeIncomplete``, to produce a notice in which any element is empty: a notice that does not
 meet the law must never be sent. ``Notice.fields`` maps each element to the text that
 satisfies it, so tests and audits can check them one by one.
+
+The words are in templates, one file per law (``templates/notices/DMCA.txt.j2``,
+``DSA.txt.j2``: a macro per element, the subject, the addressee, the opening and the closing),
+the wording both share (``common.txt.j2``: the work, the upload's location, the evidence, how
+the notice was approved) and the layout of the text and the HTML (``notice.txt.j2``,
+``notice.html.j2``). This module decides what can be said (and why an element is empty) and
+hands the templates words, never raw case data.
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from .pages import esc, evidence_summary, fmt_number, one_line, platform_name, safe_http_url
+from .render import macros, render
+from .wording import clean, evidence_summary, matched_landmarks, one_line, platform_name, safe_http_url
 
 LAWS: dict[str, list[str]] = {
     "DMCA": [
@@ -107,6 +115,11 @@ class Notice:
 # --------------------------------------------------------------------------- building blocks
 
 
+def _words(law: str) -> Any:
+    """The macros of the law's notice template (or of the shared wording, for "common")."""
+    return macros(f"notices/{law}.txt.j2")
+
+
 def _s(mapping: Mapping[str, Any] | None, key: str, limit: int = 300) -> str:
     return one_line((mapping or {}).get(key), limit)
 
@@ -120,59 +133,36 @@ def _work_identification(work: Mapping[str, Any], track_id: str, owner: str) -> 
     title = _s(work, "title")
     if not title:
         return ""
-    parts = [f"the sound recording “{title}”"]
-    if _s(work, "artist"):
-        parts.append(f"by {_s(work, 'artist')}")
-    text = " ".join(parts)
-    extra = []
-    if _s(work, "isrc", 40):
-        extra.append(f"ISRC {_s(work, 'isrc', 40)}")
-    if owner:
-        extra.append(f"rights owner {owner}")
-    if track_id:
-        extra.append(f"our catalogue reference {track_id}")
-    return text + (f" ({'; '.join(extra)})" if extra else "") + "."
+    return _words("common").work_identification(title, _s(work, "artist"), _s(work, "isrc", 40), owner, track_id)
 
 
 def _evidence_text(case: Mapping[str, Any]) -> str:
     ev = dict(case.get("evidence") or {})
     if not ev:
         return ""
-    s = evidence_summary(ev)
-    parts = [
-        "An audio fingerprint comparison matched the upload to our recording: "
-        f"the upload at {s['upload_segment']} corresponds to {s['reference_segment']} of our recording"
-    ]
-    if ev.get("aligned_hashes") is not None:
-        parts[0] += f", with {fmt_number(ev.get('aligned_hashes'))} matching landmarks aligned in time"
-    parts[0] += f" (match score {s['score']})."
-    parts.append(f"{s['change']}.")
-    parts.append(f"Statistically there is {s['chance']}.")
-    parts.extend(_approval_text(case.get("decision")))
-    return " ".join(parts)
+    return _words("common").evidence(evidence_summary(ev), matched_landmarks(ev), _approval_text(case.get("decision")))
 
 
-def _approval_text(decision: Any) -> list[str]:
+def _approval_text(decision: Any) -> str:
     """How this notice was approved, in words that are true of it (it is signed under penalty
     of perjury): a person's review, or the stay-down policy and the reviewed case it rests on."""
+    approval = _words("common").approval
     if not isinstance(decision, Mapping) or decision.get("decision") != "approve":
-        return []
+        return ""
     if not str(decision.get("by", "")).startswith("policy:"):
-        return ["A member of our rights team reviewed this evidence before this notice was sent."]
+        return approval("person")
     basis = decision.get("basis") if isinstance(decision.get("basis"), Mapping) else {}
     reviewed = basis.get("reviewed") if isinstance(basis.get("reviewed"), Mapping) else {}
     if not basis or not reviewed:
-        return ["This notice was approved under our stay-down policy, without a new review of this upload."]
-    when = _date(_s(reviewed, "at", 40))
-    sent = _date(_s(basis, "notice_sent_at", 40))
-    where = safe_http_url(_s(basis, "location", 2048))
-    rid, bid = _s(reviewed, "case_id", 120), _s(basis, "case_id", 120)
-    notice_part = (f"a notice was sent{f' on {sent}' if sent else ''}{f' concerning {where}' if where else ''}"
-                   f" (our reference {bid})")
-    text = f"This upload is a byte-for-byte copy of a file that a member of our rights team reviewed{f' on {when}' if when else ''}"
-    text += f", after which {notice_part}." if rid == bid else f" (our reference {rid}); for that file {notice_part}."
-    text += " Under our stay-down policy this notice was approved on that basis, without a new review of this upload."
-    return [text]
+        return approval("policy")
+    return approval(
+        "policy_copy",
+        reviewed_on=_date(_s(reviewed, "at", 40)),
+        reviewed_ref=_s(reviewed, "case_id", 120),
+        notice_ref=_s(basis, "case_id", 120),
+        sent_on=_date(_s(basis, "notice_sent_at", 40)),
+        location=safe_http_url(_s(basis, "location", 2048)) or "",
+    )
 
 
 def _location(case: Mapping[str, Any], src: Mapping[str, Any]) -> tuple[str, str]:
@@ -187,18 +177,9 @@ def _location(case: Mapping[str, Any], src: Mapping[str, Any]) -> tuple[str, str
         given = _s(src, "url", 200)
         why = f"the URL {given!r} is not an http(s) address" if given else "no URL locates the material"
         return "", why
-    lines = [f"URL: {url}"]
-    if reported and reported != url:
-        lines.append(f"As reported to us: {reported}")
-    if _s(src, "title"):
-        lines.append(f"Title on the platform: “{_s(src, 'title')}”")
-    if _s(src, "uploader"):
-        lines.append(f"Uploaded by: {_s(src, 'uploader')}")
-    if _s(src, "partner_ref", 120):
-        lines.append(f"Our reference for this item: {_s(src, 'partner_ref', 120)}")
-    if _s(src, "territory", 40):
-        lines.append(f"Observed in: {_s(src, 'territory', 40)}")
-    return "\n".join(lines), ""
+    text = _words("common").location(url, reported or "", _s(src, "title"), _s(src, "uploader"),
+                                     _s(src, "partner_ref", 120), _s(src, "territory", 40))
+    return text, ""
 
 
 def _signature(c: Mapping[str, Any], owner: str, date: str) -> tuple[str, str]:
@@ -210,32 +191,21 @@ def _signature(c: Mapping[str, Any], owner: str, date: str) -> tuple[str, str]:
         return "", "no name is configured for the complainant"
     if not owner:
         return "", "no rights owner is known to act for"
-    sig_line = sig if sig.startswith("/s/") else f"/s/ {sig}"
-    org = _s(c, "organisation", 200)
-    if org and org != owner:
-        who = f"{name}, {org}, authorised to act on behalf of {owner}"
-    else:
-        who = f"{name}, authorised to act on behalf of {owner}"
-    return f"{sig_line}\n{who}\nDate: {date}", ""
+    return _words("DMCA").signature(sig, name, _s(c, "organisation", 200), owner, date), ""
 
 
 # --------------------------------------------------------------------------- render
 
 
 def _dmca(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
+    words = _words("DMCA")
     fields, why = {}, {}
     fields["signature"], why["signature"] = _signature(c, owner, date)
     ident = _work_identification(work, _s(case, "track_id", 120), owner)
-    fields["copyrighted_work"] = ident[:1].upper() + ident[1:]
+    fields["copyrighted_work"] = words.copyrighted_work(ident) if ident else ""
     why["copyrighted_work"] = "" if fields["copyrighted_work"] else "the work has no title"
     loc, why["infringing_material"] = _location(case, src)
-    evidence = _evidence_text(case)
-    fields["infringing_material"] = (
-        f"The audio of the following upload reproduces the copyrighted work without authorisation. "
-        f"Please remove it or disable access to it.\n{loc}" + (f"\n{evidence}" if evidence else "")
-        if loc
-        else ""
-    )
+    fields["infringing_material"] = words.infringing_material(loc, _evidence_text(case)) if loc else ""
     contact = {k: _s(c, k, 300) for k in ("name", "organisation", "address", "phone", "email")}
     lacking = [k for k in ("address", "phone", "email") if not contact[k]]
     if not (contact["name"] or contact["organisation"]):
@@ -245,32 +215,15 @@ def _dmca(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, st
     if lacking:
         fields["contact_information"], why["contact_information"] = "", f"complainant has no {', '.join(lacking)}"
     else:
-        fields["contact_information"] = "\n".join(
-            v
-            for v in (
-                contact["name"],
-                contact["organisation"],
-                f"Address: {contact['address']}",
-                f"Telephone: {contact['phone']}",
-                f"Email: {contact['email']}",
-            )
-            if v
-        )
-    fields["good_faith_statement"] = (
-        "I have a good faith belief that use of the material in the manner complained of is not "
-        "authorized by the copyright owner, its agent, or the law."
-    )
-    fields["accuracy_and_authority_statement"] = (
-        "The information in this notification is accurate, and under penalty of perjury, I am "
-        f"authorized to act on behalf of {owner}, the owner of an exclusive right that is allegedly infringed."
-        if owner
-        else ""
-    )
+        fields["contact_information"] = words.contact_information(**contact)
+    fields["good_faith_statement"] = words.good_faith_statement()
+    fields["accuracy_and_authority_statement"] = words.accuracy_and_authority_statement(owner) if owner else ""
     why["accuracy_and_authority_statement"] = "" if owner else "no rights owner is known to act for"
     return fields, why
 
 
 def _dsa(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
+    words = _words("DSA")
     fields, why = {}, {}
     ident = _work_identification(work, _s(case, "track_id", 120), owner)
     evidence = _evidence_text(case)
@@ -280,17 +233,9 @@ def _dsa(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str
     elif not evidence:
         fields["explanation"], why["explanation"] = "", "there is no match evidence to substantiate the notice"
     else:
-        fields["explanation"] = (
-            f"The content is illegal because it reproduces and makes available to the public, without "
-            f"authorisation, {ident} {owner} holds the exclusive rights of "
-            "reproduction and of making available to the public in this recording (Directive 2001/29/EC, "
-            "Articles 2(c) and 3(2)(b), as implemented in the law of the Member States), and has not "
-            "licensed this use.\n"
-            f"Substantiation: {evidence}"
-        )
-    fields["exact_location"], why["exact_location"] = _location(case, src)
-    if fields["exact_location"]:
-        fields["exact_location"] += f"\nType of content: audio (or the audio track of a video) hosted on {platform_name(_s(src, 'platform', 80)) or 'your service'}."
+        fields["explanation"] = words.explanation(ident, owner, evidence)
+    loc, why["exact_location"] = _location(case, src)
+    fields["exact_location"] = words.exact_location(loc, platform_name(_s(src, "platform", 80))) if loc else ""
     name = _s(c, "name", 200) or _s(c, "organisation", 200)
     email = _s(c, "email", 300)
     if not name or not email or not _EMAIL.match(email):
@@ -299,38 +244,10 @@ def _dsa(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str
             x for x, ok in (("name", name), ("valid email", email and _EMAIL.match(email))) if not ok
         )
     else:
-        org = _s(c, "organisation", 200)
-        lines = [f"Name: {_s(c, 'name', 200) or org}"]
-        if org and _s(c, "name", 200):
-            if owner and owner != org:
-                lines.append(f"On behalf of: {org}, for the rights owner {owner}")
-            else:
-                lines.append(f"On behalf of: {org}" + (" (the rights owner)" if owner else ""))
-        lines.append(f"Email: {email}")
-        for label, key in (("Address", "address"), ("Telephone", "phone")):
-            if _s(c, key):
-                lines.append(f"{label}: {_s(c, key)}")
-        fields["submitter"] = "\n".join(lines)
-    fields["bona_fide_statement"] = (
-        "I confirm my bona fide belief that the information and allegations contained in this notice "
-        "are accurate and complete."
-    )
+        fields["submitter"] = words.submitter(_s(c, "name", 200), _s(c, "organisation", 200), owner, email,
+                                              _s(c, "address"), _s(c, "phone"))
+    fields["bona_fide_statement"] = words.bona_fide_statement()
     return fields, why
-
-
-_INTRO = {
-    "DMCA": (
-        "This is a notification of claimed infringement under the Digital Millennium Copyright Act, "
-        "17 U.S.C. § 512(c)(3). I write on behalf of {owner}, the owner of exclusive rights in the "
-        "sound recording identified below, and ask that you expeditiously remove or disable access to "
-        "the infringing material."
-    ),
-    "DSA": (
-        "This is a notice of illegal content under Article 16 of Regulation (EU) 2022/2065 (Digital "
-        "Services Act), submitted on behalf of {owner}. It concerns content on your service that infringes "
-        "copyright and related rights in a sound recording; please act on it expeditiously."
-    ),
-}
 
 
 def render_notice(
@@ -361,40 +278,26 @@ def render_notice(
     fields = {name: fields.get(name, "") for name in LAWS[law]}
 
     case_id = _s(case, "case_id", 120)
-    pname = one_line(p.get("name"), 120) or platform_name(_s(src, "platform", 80)) or "the service provider"
-    title = _s(work, "title", 120) or "sound recording"
-    if law == "DMCA":
-        subject = f"DMCA notice of copyright infringement: “{title}” (ref. {case_id})"
-        addressee = f"To: {pname}, designated agent for notices of claimed infringement"
-    else:
-        subject = f"Notice of illegal content (DSA Art. 16): copyright in “{title}” (ref. {case_id})"
-        addressee = f"To: {pname}, notice and action mechanism"
-    subject = one_line(subject, 200)
-    intro = _INTRO[law].format(owner=owner or "the rights owner")
-
-    sections = [(ELEMENTS[law][name][0], ELEMENTS[law][name][1], fields[name]) for name in _order(law)]
-    text_lines = [addressee, f"Date: {date}", f"Reference: {case_id}", "", intro, ""]
-    for i, (heading, cite, body) in enumerate(sections, 1):
-        text_lines += [f"{i}. {heading} ({cite})", *(f"   {ln}" for ln in body.splitlines()), ""]
-    if law == "DSA" and _s(c, "signature", 200):
-        text_lines += [f"Signed: {_s(c, 'signature', 200)}", ""]
-    text = "\n".join(text_lines).rstrip() + "\n"
-
-    html_sections = "".join(
-        f'<h2 style="font-size:16px;margin:18px 0 6px">{i}. {esc(h)} '
-        f'<span style="font-weight:400;color:#64748b;font-size:13px">({esc(cite)})</span></h2>'
-        f'<p style="margin:0;white-space:pre-line">{esc(body)}</p>'
-        for i, (h, cite, body) in enumerate(sections, 1)
-    )
-    html_doc = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{esc(subject)}</title></head>"
-        '<body style="font-family:system-ui,-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;'
-        'color:#0f172a;font-size:15px;line-height:1.5;max-width:720px;margin:0 auto;padding:16px;overflow-wrap:anywhere">'
-        f'<h1 style="font-size:20px;margin:0 0 8px">{esc(subject)}</h1>'
-        f'<p style="margin:0;color:#475569">{esc(addressee)}<br>Date: {esc(date)}<br>Reference: {esc(case_id)}</p>'
-        f'<p style="margin:14px 0 0">{esc(intro)}</p>{html_sections}</body></html>'
-    )
+    words = _words(law)
+    pname = one_line(p.get("name"), 120) or platform_name(_s(src, "platform", 80))
+    subject = one_line(words.subject(_s(work, "title", 120), case_id), 200)
+    sections = [
+        {"heading": ELEMENTS[law][name][0], "cite": ELEMENTS[law][name][1], "text": fields[name]}
+        for name in _order(law)
+    ]
+    values = {
+        "subject": subject,
+        "addressee": words.addressee(pname),
+        "date": date,
+        "case_id": case_id,
+        "intro": words.intro(owner),
+        "closing": words.closing(_s(c, "signature", 200)),
+    }
+    # the text ends in one line break, whatever its last line held (a signature's "Date: " with no date)
+    text = render("notices/notice.txt.j2", **values,
+                  sections=[{**sec, "lines": sec["text"].splitlines()} for sec in sections]).rstrip() + "\n"
+    html_doc = render("notices/notice.html.j2", **values,
+                      sections=[{**sec, "body": clean(sec["text"])} for sec in sections])
     notice = Notice(
         law=law,
         subject=subject,

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from takedown_adapters.aws import StepFunctionsCallback, read_secret_bytes
 from takedown_adapters.dynamo import DynamoCaseRepository
-from takedown_core.pages import problem_page
+from takedown_core.pages import SECURITY_HEADERS, problem_page  # the one set of headers, sent with every response
 from takedown_core.review_service import ReviewService
 
 from ._env import boto_client, cached, env
@@ -27,16 +27,6 @@ logger = Logger()
 tracer = Tracer()
 app = APIGatewayRestResolver()
 MAX_FORM_BYTES = 16 * 1024
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-}
 
 
 def _service() -> ReviewService:
@@ -58,8 +48,8 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
 
 
 def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body,
-                    headers={**SECURITY_HEADERS, **(headers or {})})
+    """Every response of this API: a page (or none, for HEAD) with SECURITY_HEADERS, Content-Type included."""
+    return Response(status_code=status, body=body, headers={**SECURITY_HEADERS, **(headers or {})})
 
 
 def _not_allowed(problem: str, allowed: tuple[str, ...]) -> Response:

@@ -115,7 +115,7 @@ class LambdaCode(Construct):
             code=dependencies_layer_code(),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.X86_64],
-            description="numpy, PyAV, powertools (pinned in requirements.txt)",
+            description="numpy, PyAV, powertools, Jinja2 (pinned in requirements.txt)",
         )
 
     def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str], **kw: Any) -> lambda_.Function:

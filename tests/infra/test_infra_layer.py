@@ -16,7 +16,7 @@ REQUIREMENTS = ROOT / "requirements.txt"
 FUNCTIONS_DIR = ROOT / "functions"
 # import name -> distribution name, for what the Lambda code imports
 DISTRIBUTIONS = {"aws_lambda_powertools": "aws-lambda-powertools", "aws_xray_sdk": "aws-xray-sdk", "av": "av", "numpy": "numpy",
-                 "pydantic": "pydantic"}
+                 "pydantic": "pydantic", "jinja2": "jinja2", "markupsafe": "markupsafe"}
 PROVIDED_BY_LAMBDA = {"boto3", "botocore"}
 OWN = {"takedown_core", "takedown_adapters", "takedown_handlers"}
 
@@ -87,3 +87,15 @@ def test_given_the_lambda_code_when_scanned_then_every_third_party_import_is_pin
     unknown = third_party - set(DISTRIBUTIONS)
     assert not unknown, f"map these imports to their distributions: {unknown}"
     assert {DISTRIBUTIONS[m] for m in third_party} <= set(_pins())
+
+
+def test_given_the_layer_when_built_for_lambda_then_the_template_engine_is_in_it_and_it_fits(tmp_path):
+    """The real build that synthesis runs, size check included (pip fetches the Lambda platform's
+    wheels from the package index, as setting up the venv does; seconds with pip's cache)."""
+    size = layer.build_layer(tmp_path)
+    target = tmp_path / "python"
+    assert (target / "jinja2" / "__init__.py").is_file()
+    assert list((target / "markupsafe").glob("_speedups.cpython-312-x86_64-linux-gnu.so"))
+    assert {p.name.split("-")[0].lower() for p in target.glob("*.dist-info")} >= {"jinja2", "markupsafe"}
+    assert size == sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+    assert size <= layer.MAX_UNZIPPED_BYTES

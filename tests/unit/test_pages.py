@@ -24,7 +24,7 @@ from takedown_core.pages import (
     review_page,
     speed_phrase,
 )
-from takedown_core.review_links import REJECT_REASONS, Decision
+from takedown_core.review_links import Decision
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 EXP = 1_767_268_800
@@ -199,11 +199,13 @@ def test_given_the_review_page_then_both_forms_post_the_agreed_fields_to_the_act
 def test_given_the_reject_form_then_every_reason_is_a_labelled_radio_button():
     p = parse(render())
     radios = [a for t, a in p.tags if t == "input" and a.get("type") == "radio"]
-    assert [r["value"] for r in radios] == list(REJECT_REASONS)
+    assert [r["value"] for r in radios] == ["not_our_work", "licensed", "fair_use", "insufficient_match", "other"]
     assert all(r["name"] == "reason" for r in radios)
     labels = {a.get("for") for t, a in p.tags if t == "label"}
     assert all(r["id"] in labels for r in radios)
-    assert all(label in " ".join(p.text) for label in REJECT_REASONS.values())
+    text = " ".join(p.text)
+    for label in ("Not our work", "Licensed / authorised use", "Fair use or parody", "Insufficient match", "Other (explain)"):
+        assert f" {label}" in text, label
 
 
 def test_given_the_review_page_then_it_is_accessible_and_phone_friendly():
@@ -380,11 +382,39 @@ def test_given_a_message_when_rendered_then_it_is_escaped_and_well_formed(kind):
     assert EVIL in " ".join(p.text)
 
 
-@pytest.mark.parametrize("problem", sorted(PROBLEMS))
+# problem -> (status code, title, the kind of alert), as the review API promises them
+PROBLEM_PAGES = {
+    "malformed": (400, "This link is not valid", "error"),
+    "forged": (403, "This link is not valid", "error"),
+    "expired": (410, "This link has expired", "warning"),
+    "csrf": (403, "This form is not valid", "error"),
+    "wrong_reviewer": (403, "You are not the assigned reviewer", "error"),
+    "not_found": (404, "Review not found", "error"),
+    "already_decided": (409, "Already decided", "info"),
+    "case_closed": (409, "This case is closed", "info"),
+    "method": (405, "Not allowed", "error"),
+    "page_method": (405, "Not allowed", "error"),
+}
+
+
+def test_given_the_problems_then_each_one_the_api_reports_has_a_page():
+    assert sorted(PROBLEMS) == sorted(PROBLEM_PAGES)
+
+
+@pytest.mark.parametrize("problem", sorted(PROBLEM_PAGES))
 def test_given_each_problem_then_its_page_has_the_right_status(problem):
     status, page = problem_page(problem, detail="Decided by bob@label.example at 2025-03-01 12:00 UTC: approve")
-    assert status == PROBLEMS[problem][0]
-    assert PROBLEMS[problem][1] in " ".join(parse(page).text)
+    code, title, kind = PROBLEM_PAGES[problem]
+    assert status == code
+    p = parse(page)
+    assert f"<title>{title}</title>" in page and f"<h1>{title}</h1>" in page
+    assert any(t == "div" and a.get("class") == f"alert {kind}" for t, a in p.tags)
+    assert "Decided by bob@label.example at 2025-03-01 12:00 UTC: approve" in " ".join(p.text)
+
+
+def test_given_an_unknown_problem_then_it_is_reported_as_a_malformed_link():
+    status, page = problem_page("no-such-problem")
+    assert status == 400 and "<h1>This link is not valid</h1>" in page
 
 
 def test_given_link_error_kinds_then_status_codes_match_the_api_contract():

@@ -1,0 +1,320 @@
+"""The words the product uses for numbers, times, platforms and match evidence.
+
+Shared by the review page, the reviewer e-mails and the takedown notices (their templates
+receive these words, never raw evidence): every phrase is made in one place. Pure standard
+library. Also the cleaning of untrusted text (``clean``, ``one_line``) and the check of a URL
+before it is linked (``safe_http_url``).
+
+The evidence helpers take the case's evidence as a dict (``Case.to_dict()["evidence"]``, with
+numbers that may be Decimals from DynamoDB or text) and read it only here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from .decode_report import DecodeReport
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean(value: Any, limit: int | None = None) -> str:
+    """Untrusted value as display text (not yet escaped): no control characters, trimmed."""
+    if value is None:
+        return ""
+    text = _CONTROL.sub("", str(value)).strip()
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def one_line(value: Any, limit: int | None = None) -> str:
+    """Untrusted value squeezed onto one line (for subjects and plain-text mail)."""
+    return clean(" ".join(str(value or "").split()), limit)
+
+
+def safe_http_url(url: Any) -> str | None:
+    """The URL if it is a plain http(s) URL we may link to, else None (never link javascript:)."""
+    text = clean(url)
+    if not text or any(c.isspace() for c in text) or len(text) > 2048:
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return text
+
+
+_PLATFORM_NAMES = {
+    "youtube": "YouTube", "tiktok": "TikTok", "soundcloud": "SoundCloud", "facebook": "Facebook",
+    "instagram": "Instagram", "vimeo": "Vimeo", "twitch": "Twitch", "dailymotion": "Dailymotion",
+    "bandcamp": "Bandcamp", "x": "X", "twitter": "X (Twitter)", "mixcloud": "Mixcloud", "audiomack": "Audiomack",
+}
+
+
+def platform_name(platform: Any) -> str:
+    """Display name of a platform id ("youtube" -> "YouTube"); other text is kept (cleaned)."""
+    text = clean(platform, 80)
+    return _PLATFORM_NAMES.get(text.lower(), text)
+
+
+def num(value: Any) -> float | None:
+    """A finite float from a number, a Decimal (DynamoDB) or numeric text; else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def fmt_time(seconds: Any) -> str:
+    """Seconds as m:ss (or h:mm:ss), truncated as players show them; "?" when unknown."""
+    s = num(seconds)
+    if s is None:
+        return "?"
+    sign = "−" if s < 0 else ""
+    total = int(math.floor(abs(s) + 1e-6))  # like a media player: 64.9 s is still 1:04
+    h, rem = divmod(total, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{sign}{h}:{m:02d}:{sec:02d}" if h else f"{sign}{m}:{sec:02d}"
+
+
+def fmt_number(value: Any) -> str:
+    f = num(value)
+    if f is None:
+        return "?"
+    if f.is_integer() and abs(f) < 1e15:
+        return f"{int(f):,}"
+    return f"{f:,.3f}".rstrip("0").rstrip(".") if abs(f) >= 0.001 else f"{f:.2g}"
+
+
+def fmt_epoch(ts: Any) -> str:
+    """Epoch seconds as "2025-03-01 14:05 UTC"."""
+    f = num(ts)
+    if f is None:
+        return "?"
+    return datetime.fromtimestamp(f, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fmt_remaining(expires_at: Any, now: Any) -> str:
+    """ "in 2 days 3 hours", "in 40 minutes", "expired"."""
+    e, n = num(expires_at), num(now)
+    if e is None or n is None:
+        return ""
+    left = int(e - n)
+    if left <= 0:
+        return "expired"
+    days, rem = divmod(left, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes = rem // 60
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' * (days != 1)}")
+    if hours and days < 3:
+        parts.append(f"{hours} hour{'s' * (hours != 1)}")
+    if not days and (minutes or not hours):
+        parts.append(f"{max(minutes, 1)} minute{'s' * (max(minutes, 1) != 1)}")
+    return "in " + " ".join(parts[:2])
+
+
+def _humanize_count(n: float) -> str:
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if n >= size:
+            v = n / size
+            return f"{v:.1f}".rstrip("0").rstrip(".") + f" {word}"
+    return f"{int(n):,}"
+
+
+def _two_sig(n: float) -> float:
+    if n < 100:
+        return float(round(n))
+    digits = int(math.floor(math.log10(n))) - 1
+    return round(n / 10**digits) * 10**digits
+
+
+def chance_phrase(false_match_rate: Any) -> str:
+    """Plain English for the false-match rate: "about 1 chance in 2.5 million that this is a coincidence"."""
+    r = num(false_match_rate)
+    if r is None or r < 0:
+        return "the chance that this is a coincidence was not computed"
+    if r >= 0.5:
+        return "a match this strong could easily be a coincidence"
+    n = 1.0 / r if r > 0 else math.inf
+    if n >= 1e12:
+        return "less than 1 chance in a trillion that this is a coincidence"
+    return f"about 1 chance in {_humanize_count(_two_sig(n))} that this is a coincidence"
+
+
+def strength(false_match_rate: Any) -> tuple[str, str]:
+    """(label, level) for the match; level is one of strong / good / weak / unknown."""
+    r = num(false_match_rate)
+    if r is None or r < 0:
+        return "Match strength unknown", "unknown"
+    if r <= 1e-6:
+        return "Very strong match", "strong"
+    if r <= 1e-3:
+        return "Strong match", "good"
+    if r <= 0.05:
+        return "Possible match: check carefully", "weak"
+    return "Weak match: may be a coincidence", "weak"
+
+
+def speed_phrase(speed: Any) -> str:
+    s = num(speed)
+    if s is None or s <= 0:
+        return "Speed change unknown"
+    pct = (s - 1.0) * 100
+    if abs(pct) < 0.5:
+        return "Same speed as our recording"
+    word = "faster" if pct > 0 else "slower"
+    return f"Plays {abs(pct):.0f}% {word} than our recording (×{s:.2f})"
+
+
+def pitch_phrase(semitones: Any) -> str:
+    p = num(semitones)
+    if p is None:
+        return "Pitch change unknown"
+    if abs(p) < 0.05:
+        return "Same pitch as our recording"
+    unit = "semitone" if abs(round(p, 1)) == 1 else "semitones"
+    return f"Pitch {'raised' if p > 0 else 'lowered'} by {abs(p):.1f} {unit}"
+
+
+def _fmt_score(score: Any) -> str:
+    """The engine's score is -log10(false-match rate): one decimal is plenty."""
+    f = num(score)
+    if f is None:
+        return "?"
+    return f"{f:.0f}" if f.is_integer() else f"{f:.1f}"
+
+
+def evidence_summary(evidence: Mapping[str, Any] | None) -> dict[str, str]:
+    """The match evidence in words, shared by the page, the emails and the notices.
+
+    Keys: score, strength, level, chance, upload_segment, reference_segment, speed, pitch,
+    change (speed and pitch in one sentence), landmarks. Reference times follow the engine's
+    convention: reference time = offset_s + speed × upload time.
+    """
+    ev = dict(evidence or {})
+    speed = num(ev.get("speed"))
+    factor = speed if speed and speed > 0 else 1.0
+    q0 = num(ev.get("query_start_s")) or 0.0
+    dur = num(ev.get("matched_duration_s"))
+    off = num(ev.get("offset_s"))
+    label, level = strength(ev.get("false_match_rate"))
+    if dur is not None:
+        upload_segment = f"{fmt_time(q0)}–{fmt_time(q0 + dur)} ({dur:.0f} s)"
+    else:
+        upload_segment = f"from {fmt_time(q0)}"
+    if off is not None and dur is not None:
+        r0 = off + factor * q0
+        reference_segment = f"{fmt_time(r0)}–{fmt_time(r0 + factor * dur)} ({factor * dur:.0f} s)"
+    elif off is not None:
+        reference_segment = f"from {fmt_time(off + factor * q0)}"
+    else:
+        reference_segment = "unknown"
+    sp, pi = speed_phrase(ev.get("speed")), pitch_phrase(ev.get("pitch_semitones"))
+    change = "No speed or pitch change" if sp.startswith("Same") and pi.startswith("Same") else f"{sp}; {pi[0].lower()}{pi[1:]}"
+    p = num(ev.get("pitch_semitones"))
+    transform = str(ev.get("transform") or "")
+    changed_speed = bool(speed) and abs(speed - 1) >= 0.005
+    changed_pitch = p is not None and abs(p) >= 0.05
+    if transform == "speed" or (not transform and changed_speed and changed_pitch and abs(p - 12 * math.log2(speed)) < 0.35):
+        if changed_speed or changed_pitch:
+            change += " (speed and pitch changed together, as in a sped-up or slowed-down edit)"
+    elif transform == "time_stretch" and changed_speed:
+        change += " (tempo changed without changing the pitch)"
+    elif transform == "pitch_shift" and changed_pitch:
+        change += " (pitch shifted without changing the tempo)"
+    return {
+        "score": _fmt_score(ev.get("score")),
+        "strength": label,
+        "level": level,
+        "chance": chance_phrase(ev.get("false_match_rate")),
+        "upload_segment": upload_segment,
+        "reference_segment": reference_segment,
+        "speed": sp,
+        "pitch": pi,
+        "change": change,
+        "landmarks": fmt_number(ev.get("aligned_hashes")),
+        "content": content_phrase(ev.get("salient_confirmed"), ev.get("salient_peaks")),
+    }
+
+
+def decode_note(evidence: Mapping[str, Any] | None) -> str:
+    """How the upload's audio was decoded, when a reviewer should know (part of it lost, a
+    phase-inverted channel, joined parts); "" for an ordinary decode."""
+    dec = ((evidence or {}).get("query") or {}).get("decode")
+    if not isinstance(dec, Mapping):
+        return ""
+    try:
+        report = DecodeReport.from_dict(dict(dec))
+    except TypeError:
+        return ""
+    if not (report.partial or report.stream_changes or report.downmix in ("difference", "mixed")):
+        return ""
+    text = report.describe()
+    return text[:1].upper() + text[1:] + ("." if report.partial else "") + (
+        " Only the decoded part was compared with our recording." if report.partial else "")
+
+
+def content_phrase(confirmed: Any, salient: Any) -> str:
+    """How much of the upload's prominent sound our recording accounts for ("" if unmeasured).
+
+    Low shares are what a different piece sharing a loop or sample looks like; a copy,
+    even under heavy noise, keeps most of it."""
+    c, n = num(confirmed), num(salient)
+    if c is None or not n:
+        return ""
+    share = max(0.0, min(1.0, c / n))
+    return f"{share:.0%} of the upload's prominent sound in and around the matched part is also in our recording ({c:.0f} of {n:.0f} peaks)"
+
+
+def matched_landmarks(evidence: Mapping[str, Any] | None) -> str:
+    """How many landmarks matched in time ("1,204"), or "" when the evidence does not say."""
+    hashes = (evidence or {}).get("aligned_hashes")
+    return "" if hashes is None else fmt_number(hashes)
+
+
+def other_matches(evidence: Mapping[str, Any] | None, limit: int = 5) -> list[dict[str, str]]:
+    """Near-duplicates in our catalogue that also matched (a remaster, a re-release), in words:
+    title (or track id), track_id and score, cleaned but not escaped; at most ``limit``."""
+    others = [o for o in ((evidence or {}).get("others") or []) if isinstance(o, Mapping)][:limit]
+    return [
+        {
+            "title": clean((o.get("metadata") or {}).get("title") or o.get("track_id"), 200),
+            "track_id": clean(o.get("track_id"), 80),
+            "score": clean(fmt_number(o.get("score"))),
+        }
+        for o in others
+    ]
+
+
+def alignment_landmarks(evidence: Mapping[str, Any] | None) -> Any:
+    """The (upload time, reference time) pairs the alignment chart draws, as the evidence holds them."""
+    return (evidence or {}).get("landmarks")
+
+
+_STATUS_WORDS = {
+    "DETECTED": "Detected", "IN_REVIEW": "Waiting for review", "APPROVED": "Approved", "REJECTED": "Rejected",
+    "REVIEW_EXPIRED": "Review expired", "NOTICE_SENT": "Notice sent", "CONTENT_REMOVED": "Content removed",
+    "NOTICE_DISPUTED": "Notice disputed", "FAILED": "Failed",
+}
+
+
+def status_phrase(status: Any) -> str:
+    """A case status in words ("IN_REVIEW" -> "Waiting for review"); an unknown one as it is (cleaned)."""
+    return clean(_STATUS_WORDS.get(str(status), status))
+
+
+def round_number(round_: Any) -> int:
+    """The review round as a whole number (0: the first ask; 1, 2, ...: asked again), 0 when unknown."""
+    return int(num(round_) or 0)
