@@ -40,10 +40,7 @@ class _Fn:
 @pytest.fixture()
 def stack(index_dir):
     with LocalStack("dev") as st:
-        # The handler is called directly here: stop the background poller from racing us.
-        st._stop.set()
-        for t in st._threads:
-            t.join()
+        st.stop_pollers()  # the handler is called directly here: no background poller races us
         driver.publish_index(st, index_dir)
         yield st
 
@@ -52,6 +49,14 @@ def _invoke(records: list[dict]) -> dict:
     from takedown_handlers.ingest import handler
 
     return handler({"Records": records}, LambdaContext(_Fn()))
+
+
+def test_given_the_pollers_stopped_then_a_queued_message_waits_in_the_queue(stack):
+    stack.client("sqs").send_message(QueueUrl=stack.ingest_queue_url, MessageBody="{not json")
+    time.sleep(0.5)  # ten times the poller's idle wait
+    attrs = stack.client("sqs").get_queue_attributes(QueueUrl=stack.ingest_queue_url,
+                                                     AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "1" and stack.invocation_errors == []
 
 
 def test_given_a_batch_with_a_poison_message_then_only_it_is_reported_failed(stack, media):
@@ -137,9 +142,7 @@ def test_given_more_shards_than_one_function_holds_then_shard_functions_search_t
     sharded = tmp_path / "sharded"
     w.write(sharded, shard_count=3)
     with LocalStack("dev", overrides={"match": {"shards_per_function": 1}}) as st:
-        st._stop.set()
-        for t in st._threads:
-            t.join()
+        st.stop_pollers()
         assert st.functions_env[st.mappings[0].function_name]["SHARDS_PER_FUNCTION"] == "1"
         driver.publish_index(st, sharded, "v-sharded")
         bucket = st.partner_buckets["monitor-a"]
