@@ -1,36 +1,21 @@
-"""The fingerprint Lambda's handler on moto: batches, partial failures, idempotency, DLQ."""
+"""The fingerprint Lambda's handler on moto: batches, partial failures, idempotency, DLQ.
+
+Its input is the recorded SQS event (tests/events/sqs_s3_object_created.json: an S3
+notification in an SQS record), with bucket, key, size and ETag put in per test."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import quote_plus
 
 import pytest
 
 from takedown_local import dlq_cli, driver
 from takedown_local.lambda_patch import LambdaContext
 from takedown_local.runtime import LocalStack
+from tests.recorded_events import s3_notification as _s3_body, s3_test_event, sqs_record as _sqs_record
 
 pytestmark = pytest.mark.timeout(180)
-EVENTS = Path(__file__).resolve().parents[1] / "events"
-
-
-def _sqs_record(body: str) -> dict:
-    return {"messageId": str(uuid.uuid4()), "receiptHandle": "rh", "body": body, "attributes": {
-        "ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "s3", "ApproximateFirstReceiveTimestamp": "0"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:q", "awsRegion": "eu-west-1"}
-
-
-def _s3_body(bucket: str, key: str, size: int, etag: str) -> str:
-    doc = json.loads((EVENTS / "s3_object_created.json").read_text())
-    o = doc["Records"][0]["s3"]
-    o["bucket"]["name"] = bucket
-    o["object"].update(key=quote_plus(key), size=size, eTag=etag)  # S3 URL-encodes keys
-    return json.dumps(doc)
 
 
 class _Fn:
@@ -71,7 +56,7 @@ def test_given_a_batch_with_a_poison_message_then_only_it_is_reported_failed(sta
     stack.client("s3").upload_file(str(media["excerpt.mp3"]), bucket, key)
     head = stack.client("s3").head_object(Bucket=bucket, Key=key)
     good = _sqs_record(_s3_body(bucket, key, head["ContentLength"], head["ETag"].strip('"')))
-    test_event = _sqs_record((EVENTS / "s3_test_event.json").read_text())
+    test_event = _sqs_record(s3_test_event())
     poison = _sqs_record("this is not json")
 
     result = _invoke([good, test_event, poison])
