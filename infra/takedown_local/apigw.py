@@ -9,8 +9,13 @@ The loopback server (http_front.py) and `LocalStack.call_review_api` use both.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
-from typing import Any
+import time
+import uuid
+from typing import Any, Iterable, Mapping, Tuple, Union
+from urllib.parse import urlsplit
 
 LOCAL_STAGE = "v1"
 
@@ -25,19 +30,69 @@ def route(path: str) -> tuple[str, dict[str, str]]:
     return resource, params
 
 
-def proxy_event(method: str, path: str, query: dict[str, str], headers: dict[str, str], body: str | None,
-                source_ip: str = "127.0.0.1", *, stage: str = LOCAL_STAGE) -> dict[str, Any]:
-    """The proxy integration's event for one request (`path` is relative to the stage)."""
+Pairs = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+
+
+def _pairs(items: Pairs) -> list[tuple[str, str]]:
+    return list(items.items()) if isinstance(items, Mapping) else list(items)
+
+
+def _single_and_multi(items: Pairs) -> tuple[dict[str, str] | None, dict[str, list[str]] | None]:
+    """API Gateway's two views of headers or a query: the last value per name, and every value."""
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for k, v in _pairs(items):
+        single[k] = v
+        multi.setdefault(k, []).append(v)
+    return single or None, multi or None
+
+
+def proxy_event(method: str, path: str, query: Pairs, headers: Pairs, body: str | None,
+                source_ip: str = "127.0.0.1", *, account_id: str, stage: str = LOCAL_STAGE, api_id: str = "local",
+                now: float | None = None) -> dict[str, Any]:
+    """The proxy integration's event for one request (`path` is relative to the stage).
+
+    `query` and `headers` are a mapping or (name, value) pairs; a name given twice has its last
+    value in `queryStringParameters` / `headers` and all of them in the multi-value views. The
+    body is passed as text (`isBase64Encoded` false), as API Gateway does for a content type
+    that is not one of the API's binary media types (the review API declares none).
+    """
     resource, params = route(path)
+    hdrs, multi_hdrs = _single_and_multi(headers)
+    qs, multi_qs = _single_and_multi(query)
+    hdrs, multi_hdrs = hdrs or {}, multi_hdrs or {}
+    lower = {k.lower(): v for k, v in hdrs.items()}
+    domain = urlsplit("//" + lower.get("host", "127.0.0.1")).hostname or "127.0.0.1"
+    t = time.time() if now is None else now
     return {
-        "resource": resource, "path": path, "httpMethod": method, "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
-        "pathParameters": params or None, "stageVariables": None, "body": body, "isBase64Encoded": False,
-        "requestContext": {"resourcePath": resource, "httpMethod": method, "stage": stage,
-                           "requestId": secrets.token_hex(8), "path": f"/{stage}{path}",
-                           "identity": {"sourceIp": source_ip, "userAgent": headers.get("User-Agent", "")}},
+        "resource": resource, "path": path, "httpMethod": method, "headers": hdrs,
+        "multiValueHeaders": multi_hdrs,
+        "queryStringParameters": qs,
+        "multiValueQueryStringParameters": multi_qs,
+        "pathParameters": params or None, "stageVariables": None,
+        "requestContext": {
+            "resourceId": hashlib.sha256(resource.encode()).hexdigest()[:6],
+            "resourcePath": resource,
+            "httpMethod": method,
+            "extendedRequestId": base64.b64encode(secrets.token_bytes(11)).decode(),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t)),
+            "path": f"/{stage}{path}",
+            "accountId": account_id,
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": domain.split(".", 1)[0],
+            "requestTimeEpoch": int(t * 1000),
+            "requestId": str(uuid.uuid4()),
+            "identity": {
+                "cognitoIdentityPoolId": None, "accountId": None, "cognitoIdentityId": None, "caller": None,
+                "sourceIp": source_ip, "principalOrgId": None, "accessKey": None,
+                "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None, "userArn": None,
+                "userAgent": lower.get("user-agent", ""), "user": None,
+            },
+            "domainName": domain,
+            "apiId": api_id,
+        },
+        "body": body, "isBase64Encoded": False,
     }
 
 

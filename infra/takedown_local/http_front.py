@@ -17,12 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from .apigw import LOCAL_STAGE
+from .apigw import LOCAL_STAGE, Pairs
 
 log = logging.getLogger("takedown.local")
 _QUERY = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")  # a path's query string, in an access-log line
 
-Call = Callable[[str, str, dict[str, str], dict[str, str], "str | None", str], tuple[int, dict[str, str], str]]
+Call = Callable[[str, str, Pairs, Pairs, "str | None", str], tuple[int, dict[str, str], str]]
 
 
 class ReviewFront:
@@ -66,8 +66,9 @@ def _handler_class(call: Call, stage: str) -> type[BaseHTTPRequestHandler]:
             path = path[len(prefix):]
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode("utf-8", "replace") if length else None
-            status, headers, out = call(method, path, dict(parse_qsl(parts.query)),
-                                        dict(self.headers.items()), body, self.client_address[0])
+            # every (name, value) pair: a repeated header or query parameter keeps all its values
+            status, headers, out = call(method, path, parse_qsl(parts.query),
+                                        self.headers.items(), body, self.client_address[0])
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

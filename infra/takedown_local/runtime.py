@@ -23,7 +23,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from typing import Any, Iterator
 
-from .apigw import LOCAL_STAGE, http_response, proxy_event
+from .apigw import LOCAL_STAGE, Pairs, http_response, proxy_event
 from .poller import EventSourceMapping, QueuePoller
 from .resources import ACCOUNT, Resolver, Resource, TemplateError, TemplateResources, one_of
 from .scheduler import Schedule, Scheduler
@@ -198,10 +198,11 @@ class LocalStack:
         self._front = ReviewFront(lambda *a: self.call_review_api(*a), port=self.review_port)
         self.review_base_url = self._front.start()
 
-    def call_review_api(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+    def call_review_api(self, method: str, path: str, query: Pairs, headers: Pairs,
                         body: str | None, source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], str]:
-        """API Gateway REST proxy integration: request -> event -> Lambda -> response."""
-        event = proxy_event(method, path, query, headers, body, source_ip)
+        """API Gateway REST proxy integration: request -> event -> Lambda -> response. `query` and
+        `headers` are a mapping or (name, value) pairs (a repeated name keeps every value)."""
+        event = proxy_event(method, path, query, headers, body, source_ip, account_id=ACCOUNT)
         fn = self.function_name("takedown_handlers.review_api.handler")
         resp = self.client("lambda").invoke(FunctionName=fn, Payload=json.dumps(event).encode())
         payload = json.loads(resp["Payload"].read() or b"null")
