@@ -88,6 +88,20 @@ def test_given_a_review_when_requested_then_the_task_waits_for_a_token_passed_in
     assert task["Parameters"]["Payload"]["action"] == "request_review"
 
 
+def test_given_the_recorded_request_review_input_then_it_has_exactly_the_keys_the_task_passes(each_env):
+    """tests/events/sfn_request_review_task.json drives the steps handler's tests: it must be what
+    this state machine sends (Payload keys, ".$" paths resolved to values by Step Functions)."""
+    from tests.recorded_events import load
+
+    _, task = _request_review(each_env.asl())
+    payload = task["Parameters"]["Payload"]
+    recorded = load("sfn_request_review_task.json")
+
+    assert set(recorded) == {k.removesuffix(".$") for k in payload}
+    assert recorded["action"] == payload["action"]
+    assert isinstance(recorded["round"], int) and recorded["task_token"]
+
+
 def test_given_a_review_when_requested_then_it_times_out_after_the_configured_wait(each_env, cdk_environments):
     _, task = _request_review(each_env.asl())
     assert task["TimeoutSeconds"] == cdk_environments[each_env.env]["review"]["wait_seconds"]

@@ -10,7 +10,6 @@ from botocore.exceptions import ClientError
 from takedown_adapters.dynamo import DynamoCaseRepository
 from takedown_core.cases import AuditEvent, Case, Source
 from takedown_core.evidence import MAX_EVIDENCE_BYTES, bound_evidence
-from tests.moto.test_repository_contract import create_cases_table, dynamodb  # noqa: F401 - fixture
 
 LANDMARKS = [[round(i * 4.5, 3), round(i * 4.5 + 12.0, 3)] for i in range(200)]
 BEST = {"track_id": "trk-1", "score": 40.0, "false_match_rate": 1e-40, "offset_s": 0.0, "landmarks": LANDMARKS,
@@ -30,7 +29,7 @@ def open_case(evidence: dict) -> tuple[Case, AuditEvent]:
 
 
 @pytest.fixture
-def repo(dynamodb, no_network):  # noqa: F811
+def repo(dynamodb, create_cases_table, no_network):
     create_cases_table(dynamodb, "evidence-cases")
     yield DynamoCaseRepository("evidence-cases", dynamodb)
     dynamodb.delete_table(TableName="evidence-cases")

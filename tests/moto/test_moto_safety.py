@@ -10,7 +10,6 @@ import pytest
 
 from takedown_core.cases import ConcurrentChange
 from takedown_local.moto_safety import cheap_transactions, serialised_dynamodb
-from tests.moto.test_repository_contract import create_cases_table, dynamodb  # noqa: F401 - fixture
 
 
 def _case(n: int) -> Case:
@@ -42,7 +41,7 @@ def _hammer(repo: DynamoCaseRepository, workers: int = 8, per_worker: int = 40) 
     return errors
 
 
-def test_given_concurrent_transactions_when_serialised_then_none_fails_and_none_is_lost(dynamodb, no_network):  # noqa: F811
+def test_given_concurrent_transactions_when_serialised_then_none_fails_and_none_is_lost(dynamodb, create_cases_table, no_network):
     """Found under load (issue 13): moto's transact_write_items deep-copies the table while
     another thread writes it ('dictionary changed size during iteration')."""
     create_cases_table(dynamodb, "safety")
@@ -54,7 +53,7 @@ def test_given_concurrent_transactions_when_serialised_then_none_fails_and_none_
     dynamodb.delete_table(TableName="safety")
 
 
-def test_given_a_transaction_that_fails_a_condition_then_nothing_of_it_is_written(dynamodb, no_network):  # noqa: F811
+def test_given_a_transaction_that_fails_a_condition_then_nothing_of_it_is_written(dynamodb, create_cases_table, no_network):
     """The cheap rollback restores exactly what moto's table copy restored."""
     create_cases_table(dynamodb, "rollback")
     repo = DynamoCaseRepository("rollback", dynamodb)

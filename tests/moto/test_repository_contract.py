@@ -9,62 +9,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from takedown_adapters.dynamo import DynamoCaseRepository
 from takedown_core.cases import AuditEvent, Case, ConcurrentChange, IllegalTransition, Source, Status, utcnow
 from takedown_core.ports import CaseExists, Review, ReviewAlreadyUsed, Submission, UploadRecord
 from tests.fakes import InMemoryCaseRepository
 
-REGION = "eu-west-1"
 TABLE = "takedown-cases"
-
-
-def create_cases_table(client, table: str) -> None:
-    """The key schema of infra/takedown_infra/components.py's Cases construct."""
-    client.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "gsi1pk", "AttributeType": "S"},
-            {"AttributeName": "gsi1sk", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[{
-            "IndexName": "by-status",
-            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
-                          {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
-
-
-@pytest.fixture(scope="module")
-def dynamodb():
-    """One moto DynamoDB for the module (starting moto is the slow part); a table per test."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_SESSION_TOKEN": "testing", "AWS_SECURITY_TOKEN": "testing",
-                            "AWS_DEFAULT_REGION": REGION}.items():
-            mp.setenv(name, value)
-        mp.delenv("AWS_PROFILE", raising=False)
-        with mock_aws():
-            yield boto3.client("dynamodb", region_name=REGION)
 
 
 _TABLES = itertools.count()
 
 
 @pytest.fixture(params=["in_memory", "dynamodb_moto"])
-def repo(request, no_network):
+def repo(request, create_cases_table, no_network):
     if request.param == "in_memory":
         return InMemoryCaseRepository()
-    client = request.getfixturevalue("dynamodb")
+    client = request.getfixturevalue("dynamodb")  # tests/moto/conftest.py
     table = f"{TABLE}-{next(_TABLES)}"
     create_cases_table(client, table)
     return DynamoCaseRepository(table, client)

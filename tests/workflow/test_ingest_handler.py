@@ -1,36 +1,21 @@
-"""The fingerprint Lambda's handler on moto: batches, partial failures, idempotency, DLQ."""
+"""The fingerprint Lambda's handler on moto: batches, partial failures, idempotency, DLQ.
+
+Its input is the recorded SQS event (tests/events/sqs_s3_object_created.json: an S3
+notification in an SQS record), with bucket, key, size and ETag put in per test."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
-from pathlib import Path
-from urllib.parse import quote_plus
 
 import pytest
 
 from takedown_local import dlq_cli, driver
 from takedown_local.lambda_patch import LambdaContext
 from takedown_local.runtime import LocalStack
+from tests.recorded_events import s3_notification as _s3_body, s3_test_event, sqs_record as _sqs_record
 
 pytestmark = pytest.mark.timeout(180)
-EVENTS = Path(__file__).resolve().parents[1] / "events"
-
-
-def _sqs_record(body: str) -> dict:
-    return {"messageId": str(uuid.uuid4()), "receiptHandle": "rh", "body": body, "attributes": {
-        "ApproximateReceiveCount": "1", "SentTimestamp": "0", "SenderId": "s3", "ApproximateFirstReceiveTimestamp": "0"},
-        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:q", "awsRegion": "eu-west-1"}
-
-
-def _s3_body(bucket: str, key: str, size: int, etag: str) -> str:
-    doc = json.loads((EVENTS / "s3_object_created.json").read_text())
-    o = doc["Records"][0]["s3"]
-    o["bucket"]["name"] = bucket
-    o["object"].update(key=quote_plus(key), size=size, eTag=etag)  # S3 URL-encodes keys
-    return json.dumps(doc)
 
 
 class _Fn:
@@ -40,10 +25,7 @@ class _Fn:
 @pytest.fixture()
 def stack(index_dir):
     with LocalStack("dev") as st:
-        # The handler is called directly here: stop the background poller from racing us.
-        st._stop.set()
-        for t in st._threads:
-            t.join()
+        st.stop_pollers()  # the handler is called directly here: no background poller races us
         driver.publish_index(st, index_dir)
         yield st
 
@@ -54,13 +36,27 @@ def _invoke(records: list[dict]) -> dict:
     return handler({"Records": records}, LambdaContext(_Fn()))
 
 
+def test_given_the_pollers_stopped_then_a_queued_message_waits_in_the_queue(stack):
+    sqs = stack.client("sqs")
+
+    def queued() -> int:  # S3's test events may be there too, if no poller took them before it stopped
+        return int(sqs.get_queue_attributes(QueueUrl=stack.ingest_queue_url,
+                                            AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+            "ApproximateNumberOfMessages"])
+
+    before = queued()
+    sqs.send_message(QueueUrl=stack.ingest_queue_url, MessageBody="{not json")
+    time.sleep(0.5)  # ten times the poller's idle wait
+    assert queued() == before + 1
+
+
 def test_given_a_batch_with_a_poison_message_then_only_it_is_reported_failed(stack, media):
     bucket = stack.partner_buckets["monitor-a"]
     key = "my song (1).mp3"
     stack.client("s3").upload_file(str(media["excerpt.mp3"]), bucket, key)
     head = stack.client("s3").head_object(Bucket=bucket, Key=key)
     good = _sqs_record(_s3_body(bucket, key, head["ContentLength"], head["ETag"].strip('"')))
-    test_event = _sqs_record((EVENTS / "s3_test_event.json").read_text())
+    test_event = _sqs_record(s3_test_event())
     poison = _sqs_record("this is not json")
 
     result = _invoke([good, test_event, poison])
@@ -137,9 +133,7 @@ def test_given_more_shards_than_one_function_holds_then_shard_functions_search_t
     sharded = tmp_path / "sharded"
     w.write(sharded, shard_count=3)
     with LocalStack("dev", overrides={"match": {"shards_per_function": 1}}) as st:
-        st._stop.set()
-        for t in st._threads:
-            t.join()
+        st.stop_pollers()
         assert st.functions_env[st.mappings[0].function_name]["SHARDS_PER_FUNCTION"] == "1"
         driver.publish_index(st, sharded, "v-sharded")
         bucket = st.partner_buckets["monitor-a"]
