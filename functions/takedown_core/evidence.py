@@ -151,6 +151,10 @@ def _number(value: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+def _title(metadata: Any) -> Any:
+    return metadata.get("title") if isinstance(metadata, Mapping) else None
+
+
 @dataclass(frozen=True)
 class OtherMatch:
     """Another catalogue track that also matched (a remaster, a re-release), as a case keeps
@@ -206,12 +210,12 @@ class MatchEvidence:
             if x is not None and y is not None:
                 points.append((x, y))
         others = tuple(
-            OtherMatch(o.get("track_id"), (o.get("metadata") or {}).get("title") or o.get("track_id"),
-                       _number(o.get("score")))
+            OtherMatch(o.get("track_id"), _title(o.get("metadata")) or o.get("track_id"), _number(o.get("score")))
             for o in (doc.get("others") or []) if isinstance(o, Mapping)
         )
         decode = None
-        raw = (doc.get("query") or {}).get("decode") if isinstance(doc.get("query"), Mapping) else None
+        query = doc.get("query")
+        raw = query.get("decode") if isinstance(query, Mapping) else None
         if isinstance(raw, Mapping):
             try:
                 decode = DecodeReport.from_dict(dict(raw))

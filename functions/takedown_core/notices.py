@@ -27,6 +27,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from .evidence import MatchEvidence
 from .render import macros, render
 from .wording import clean, evidence_summary, matched_landmarks, one_line, platform_name, safe_http_url
 
@@ -137,9 +138,9 @@ def _work_identification(work: Mapping[str, Any], track_id: str, owner: str) -> 
 
 
 def _evidence_text(case: Mapping[str, Any]) -> str:
-    ev = dict(case.get("evidence") or {})
-    if not ev:
+    if not case.get("evidence"):
         return ""
+    ev = MatchEvidence.from_document(case.get("evidence"))
     return _words("common").evidence(evidence_summary(ev), matched_landmarks(ev), _approval_text(case.get("decision")))
 
 

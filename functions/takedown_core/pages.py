@@ -17,6 +17,7 @@ from typing import Any, Mapping
 from markupsafe import Markup
 
 from .chart import alignment_svg
+from .evidence import MatchEvidence
 from .render import esc, render  # noqa: F401 - esc re-exported, as for the wording helpers
 from .review_links import NOTE_MAX, REJECT_REASONS
 from .wording import (  # noqa: F401 - re-exported: callers import the wording helpers from here
@@ -78,7 +79,7 @@ def review_page(
     """
     src = dict(case.get("source") or {})
     work = dict(case.get("work") or {})
-    ev = dict(case.get("evidence") or {})
+    ev = MatchEvidence.from_document(case.get("evidence"))
     expires_at = review.get("expires_at", exp)
     url = clean(src.get("url"), 2048)
     territories = work.get("territories")

@@ -5,8 +5,9 @@ receive these words, never raw evidence): every phrase is made in one place. Pur
 library. Also the cleaning of untrusted text (``clean``, ``one_line``) and the check of a URL
 before it is linked (``safe_http_url``).
 
-The evidence helpers take the case's evidence as a dict (``Case.to_dict()["evidence"]``, with
-numbers that may be Decimals from DynamoDB or text) and read it only here.
+The evidence helpers take the case's evidence typed (``evidence.MatchEvidence``, read once
+from the stored document, whose numbers may be Decimals from DynamoDB); given the document
+itself, they read it through ``MatchEvidence`` too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .decode_report import DecodeReport
+from .evidence import MatchEvidence
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -196,20 +197,21 @@ def _fmt_score(score: Any) -> str:
     return f"{f:.0f}" if f.is_integer() else f"{f:.1f}"
 
 
-def evidence_summary(evidence: Mapping[str, Any] | None) -> dict[str, str]:
+def evidence_summary(evidence: "MatchEvidence | Mapping[str, Any] | None") -> dict[str, str]:
     """The match evidence in words, shared by the page, the emails and the notices.
 
-    Keys: score, strength, level, chance, upload_segment, reference_segment, speed, pitch,
-    change (speed and pitch in one sentence), landmarks. Reference times follow the engine's
+    ``evidence`` is a ``MatchEvidence`` (or the stored document, read once here). Keys: score,
+    strength, level, chance, upload_segment, reference_segment, speed, pitch, change (speed
+    and pitch in one sentence), landmarks, content. Reference times follow the engine's
     convention: reference time = offset_s + speed × upload time.
     """
-    ev = dict(evidence or {})
-    speed = num(ev.get("speed"))
+    ev = MatchEvidence.from_document(evidence)
+    speed = ev.speed
     factor = speed if speed and speed > 0 else 1.0
-    q0 = num(ev.get("query_start_s")) or 0.0
-    dur = num(ev.get("matched_duration_s"))
-    off = num(ev.get("offset_s"))
-    label, level = strength(ev.get("false_match_rate"))
+    q0 = ev.query_start_s or 0.0
+    dur = ev.matched_duration_s
+    off = ev.offset_s
+    label, level = strength(ev.false_match_rate)
     if dur is not None:
         upload_segment = f"{fmt_time(q0)}–{fmt_time(q0 + dur)} ({dur:.0f} s)"
     else:
@@ -221,10 +223,10 @@ def evidence_summary(evidence: Mapping[str, Any] | None) -> dict[str, str]:
         reference_segment = f"from {fmt_time(off + factor * q0)}"
     else:
         reference_segment = "unknown"
-    sp, pi = speed_phrase(ev.get("speed")), pitch_phrase(ev.get("pitch_semitones"))
+    sp, pi = speed_phrase(ev.speed), pitch_phrase(ev.pitch_semitones)
     change = "No speed or pitch change" if sp.startswith("Same") and pi.startswith("Same") else f"{sp}; {pi[0].lower()}{pi[1:]}"
-    p = num(ev.get("pitch_semitones"))
-    transform = str(ev.get("transform") or "")
+    p = ev.pitch_semitones
+    transform = ev.transform
     changed_speed = bool(speed) and abs(speed - 1) >= 0.005
     changed_pitch = p is not None and abs(p) >= 0.05
     if transform == "speed" or (not transform and changed_speed and changed_pitch and abs(p - 12 * math.log2(speed)) < 0.35):
@@ -235,29 +237,25 @@ def evidence_summary(evidence: Mapping[str, Any] | None) -> dict[str, str]:
     elif transform == "pitch_shift" and changed_pitch:
         change += " (pitch shifted without changing the tempo)"
     return {
-        "score": _fmt_score(ev.get("score")),
+        "score": _fmt_score(ev.score),
         "strength": label,
         "level": level,
-        "chance": chance_phrase(ev.get("false_match_rate")),
+        "chance": chance_phrase(ev.false_match_rate),
         "upload_segment": upload_segment,
         "reference_segment": reference_segment,
         "speed": sp,
         "pitch": pi,
         "change": change,
-        "landmarks": fmt_number(ev.get("aligned_hashes")),
-        "content": content_phrase(ev.get("salient_confirmed"), ev.get("salient_peaks")),
+        "landmarks": fmt_number(ev.aligned_hashes),
+        "content": content_phrase(ev.salient_confirmed, ev.salient_peaks),
     }
 
 
-def decode_note(evidence: Mapping[str, Any] | None) -> str:
+def decode_note(evidence: "MatchEvidence | Mapping[str, Any] | None") -> str:
     """How the upload's audio was decoded, when a reviewer should know (part of it lost, a
     phase-inverted channel, joined parts); "" for an ordinary decode."""
-    dec = ((evidence or {}).get("query") or {}).get("decode")
-    if not isinstance(dec, Mapping):
-        return ""
-    try:
-        report = DecodeReport.from_dict(dict(dec))
-    except TypeError:
+    report = MatchEvidence.from_document(evidence).decode
+    if report is None:
         return ""
     if not (report.partial or report.stream_changes or report.downmix in ("difference", "mixed")):
         return ""
@@ -278,29 +276,24 @@ def content_phrase(confirmed: Any, salient: Any) -> str:
     return f"{share:.0%} of the upload's prominent sound in and around the matched part is also in our recording ({c:.0f} of {n:.0f} peaks)"
 
 
-def matched_landmarks(evidence: Mapping[str, Any] | None) -> str:
+def matched_landmarks(evidence: "MatchEvidence | Mapping[str, Any] | None") -> str:
     """How many landmarks matched in time ("1,204"), or "" when the evidence does not say."""
-    hashes = (evidence or {}).get("aligned_hashes")
+    hashes = MatchEvidence.from_document(evidence).aligned_hashes
     return "" if hashes is None else fmt_number(hashes)
 
 
-def other_matches(evidence: Mapping[str, Any] | None, limit: int = 5) -> list[dict[str, str]]:
+def other_matches(evidence: "MatchEvidence | Mapping[str, Any] | None", limit: int = 5) -> list[dict[str, str]]:
     """Near-duplicates in our catalogue that also matched (a remaster, a re-release), in words:
     title (or track id), track_id and score, cleaned but not escaped; at most ``limit``."""
-    others = [o for o in ((evidence or {}).get("others") or []) if isinstance(o, Mapping)][:limit]
     return [
-        {
-            "title": clean((o.get("metadata") or {}).get("title") or o.get("track_id"), 200),
-            "track_id": clean(o.get("track_id"), 80),
-            "score": clean(fmt_number(o.get("score"))),
-        }
-        for o in others
+        {"title": clean(o.label, 200), "track_id": clean(o.track_id, 80), "score": clean(fmt_number(o.score))}
+        for o in MatchEvidence.from_document(evidence).others[:limit]
     ]
 
 
-def alignment_landmarks(evidence: Mapping[str, Any] | None) -> Any:
-    """The (upload time, reference time) pairs the alignment chart draws, as the evidence holds them."""
-    return (evidence or {}).get("landmarks")
+def alignment_landmarks(evidence: "MatchEvidence | Mapping[str, Any] | None") -> tuple[tuple[float, float], ...]:
+    """The (upload time, reference time) pairs, in seconds, that the alignment chart draws."""
+    return MatchEvidence.from_document(evidence).landmarks
 
 
 _STATUS_WORDS = {
