@@ -9,19 +9,13 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+from .evidence import landmark_points
 from .render import esc
-from .wording import fmt_time, num
+from .wording import fmt_time
+
 
 def _points(landmarks: Iterable[Any] | None) -> list[tuple[float, float]]:
-    pts = []
-    for item in landmarks or []:
-        try:
-            x, y = num(item[0]), num(item[1])
-        except (TypeError, IndexError, KeyError):
-            continue
-        if x is not None and y is not None:
-            pts.append((x, y))
-    return pts
+    return list(landmark_points(landmarks))
 
 
 def _nice_step(span: float, target: int = 5) -> float:

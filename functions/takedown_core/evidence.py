@@ -140,7 +140,7 @@ def evidence_document(answer: MatchAnswer) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------- the stored evidence, typed
 
 
-def _number(value: Any) -> float | None:
+def num(value: Any) -> float | None:
     """A finite float from a number, a Decimal (DynamoDB) or numeric text; else None."""
     if value is None or isinstance(value, bool):
         return None
@@ -149,6 +149,20 @@ def _number(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def landmark_points(landmarks: Any) -> tuple[tuple[float, float], ...]:
+    """The (upload time, reference time) pairs, in seconds, of stored landmarks (``[[q, r], ...]``,
+    numbers as JSON or Decimals); an item that is not a pair of finite numbers is left out."""
+    points = []
+    for item in landmarks or ():
+        try:
+            x, y = num(item[0]), num(item[1])
+        except (TypeError, IndexError, KeyError):
+            continue
+        if x is not None and y is not None:
+            points.append((x, y))
+    return tuple(points)
 
 
 def _title(metadata: Any) -> Any:
@@ -201,16 +215,8 @@ class MatchEvidence:
         if isinstance(document, MatchEvidence):
             return document
         doc = document if isinstance(document, Mapping) else {}
-        points = []
-        for item in doc.get("landmarks") or []:
-            try:
-                x, y = _number(item[0]), _number(item[1])
-            except (TypeError, IndexError, KeyError):
-                continue
-            if x is not None and y is not None:
-                points.append((x, y))
         others = tuple(
-            OtherMatch(o.get("track_id"), _title(o.get("metadata")) or o.get("track_id"), _number(o.get("score")))
+            OtherMatch(o.get("track_id"), _title(o.get("metadata")) or o.get("track_id"), num(o.get("score")))
             for o in (doc.get("others") or []) if isinstance(o, Mapping)
         )
         decode = None
@@ -225,18 +231,18 @@ class MatchEvidence:
         full = doc.get("full_evidence")
         return cls(
             track_id=None if track_id is None else str(track_id),
-            score=_number(doc.get("score")),
-            false_match_rate=_number(doc.get("false_match_rate")),
-            offset_s=_number(doc.get("offset_s")),
-            query_start_s=_number(doc.get("query_start_s")),
-            matched_duration_s=_number(doc.get("matched_duration_s")),
-            speed=_number(doc.get("speed")),
-            pitch_semitones=_number(doc.get("pitch_semitones")),
+            score=num(doc.get("score")),
+            false_match_rate=num(doc.get("false_match_rate")),
+            offset_s=num(doc.get("offset_s")),
+            query_start_s=num(doc.get("query_start_s")),
+            matched_duration_s=num(doc.get("matched_duration_s")),
+            speed=num(doc.get("speed")),
+            pitch_semitones=num(doc.get("pitch_semitones")),
             transform=str(doc.get("transform") or ""),
-            aligned_hashes=_number(doc.get("aligned_hashes")),
-            salient_peaks=_number(doc.get("salient_peaks")),
-            salient_confirmed=_number(doc.get("salient_confirmed")),
-            landmarks=tuple(points),
+            aligned_hashes=num(doc.get("aligned_hashes")),
+            salient_peaks=num(doc.get("salient_peaks")),
+            salient_confirmed=num(doc.get("salient_confirmed")),
+            landmarks=landmark_points(doc.get("landmarks")),
             others=others,
             decode=decode,
             full_evidence=None if full is None else str(full),

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from .evidence import MatchEvidence
+from .evidence import MatchEvidence, num
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -63,17 +63,6 @@ def platform_name(platform: Any) -> str:
     """Display name of a platform id ("youtube" -> "YouTube"); other text is kept (cleaned)."""
     text = clean(platform, 80)
     return _PLATFORM_NAMES.get(text.lower(), text)
-
-
-def num(value: Any) -> float | None:
-    """A finite float from a number, a Decimal (DynamoDB) or numeric text; else None."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def fmt_time(seconds: Any) -> str:
