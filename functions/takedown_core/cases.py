@@ -116,6 +116,8 @@ class Source:
     bucket: str = ""           # landing bucket of the media
     key: str = ""              # object key of the media
     territory: str | None = None  # ISO country / "EU" where the content is served, if known
+    description: str | None = None
+    tags: tuple[str, ...] = ()
 
     @property
     def location(self) -> str:
