@@ -2,10 +2,15 @@
 
     {"source_url": "https://www.youtube.com/watch?v=...", "platform": "youtube",
      "uploader": "some channel", "title": "Song (sped up)", "partner_ref": "A-123",
-     "territory": "US"}
+     "territory": "US", "description": "the uploader's description", "tags": ["ai cover", "rvc"]}
 
-Every field is optional; a missing field takes the partner's default (platform) or stays
-empty. The schema is a pydantic model (:class:`Sidecar`), parsed straight from the bytes by
+Every field is optional; all are strings except ``tags``, a list of strings. A missing field
+takes the partner's default (platform) or stays empty. ``description`` and ``tags`` are what
+the uploader wrote about the item: with ``title`` and ``uploader`` they are read for a
+catalogue artist's name beside words such as "AI cover" (likeness.py), the signal for a
+deepfake that holds no recording of ours. A description may hold line breaks and tabs, a tag
+not; neither may hold other control characters; blank tags are dropped and a repeated tag
+is kept once. The schema is a pydantic model (:class:`Sidecar`), parsed straight from the bytes by
 pydantic's own JSON parser, which bounds nesting depth (a sidecar nested 20,000 levels deep is
 an error, not a RecursionError). A sidecar that is not a JSON object, has unknown fields,
 wrong types, an unusable URL or an unconfigured platform raises :class:`SidecarError` with a
@@ -15,7 +20,8 @@ the upload is then quarantined with that reason rather than guessed at.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import re
+from typing import Annotated, Any, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -24,6 +30,9 @@ from .locations import LocationError, Locations, key_in_url, normalize_url
 
 MAX_SIDECAR_BYTES = 64 * 1024  # a sidecar is a few hundred bytes; anything huge is wrong
 MAX_FIELD_CHARS = 2048
+MAX_DESCRIPTION_CHARS = 5000  # YouTube's limit for a description
+MAX_TAGS = 50
+MAX_TAG_CHARS = 100
 FIELDS = {
     "source_url": "public URL of the upload on the platform",
     "platform": "platform id, e.g. youtube, tiktok, soundcloud",
@@ -31,7 +40,13 @@ FIELDS = {
     "title": "title the uploader gave it",
     "partner_ref": "the partner's own reference for this item",
     "territory": "ISO 3166 country code or EU where it is served",
+    "description": f"description the uploader gave it (at most {MAX_DESCRIPTION_CHARS:,} characters, "
+                   "line breaks allowed)",
+    "tags": f"tags or hashtags the uploader gave it (a list of at most {MAX_TAGS} strings of at most "
+            f"{MAX_TAG_CHARS} characters)",
 }
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class SidecarError(ValueError):
@@ -57,6 +72,28 @@ class Sidecar(BaseModel):
     title: str | None = _text(FIELDS["title"])
     partner_ref: str | None = _text(FIELDS["partner_ref"])
     territory: str | None = _text(FIELDS["territory"])
+    description: str | None = Field(default=None, description=FIELDS["description"],
+                                    max_length=MAX_DESCRIPTION_CHARS)
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_CHARS)]] | None = Field(
+        default=None, description=FIELDS["tags"], max_length=MAX_TAGS)
+
+    @field_validator("description")
+    @classmethod
+    def _readable_text(cls, v: str | None) -> str | None:
+        if v and _CONTROL_BUT_LINES.search(v):
+            raise ValueError("must be text without control characters (line breaks and tabs are allowed)")
+        return v
+
+    @field_validator("tags")
+    @classmethod
+    def _short_strings(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        for n, tag in enumerate(v):
+            if _CONTROL.search(tag):
+                raise ValueError(f"item {n} must be one line of text without control characters, got {tag[:100]!r}")
+        kept = [tag for tag in v if tag]  # blanks dropped, as a blank field is
+        return list(dict.fromkeys(kept))  # a tag given twice is one tag
 
     @field_validator("source_url")
     @classmethod
@@ -90,11 +127,17 @@ def _message(err: ValidationError) -> str:
         got = type(e.get("input")).__name__
         return f"sidecar must be a JSON object like {{\"source_url\": ..., \"platform\": ...}}, got {_JSON_TYPES.get(got, got)}"
     field = str(e["loc"][0])
+    item = f" item {e['loc'][1]}" if len(e["loc"]) > 1 else ""
+    got = type(e.get("input")).__name__
     if e["type"] == "string_type":
-        got = type(e.get("input")).__name__
-        return f"sidecar field '{field}' must be a string, got {got} ({_JSON_TYPES.get(got, got)})"
+        return f"sidecar field '{field}'{item} must be a string, got {got} ({_JSON_TYPES.get(got, got)})"
     if e["type"] == "string_too_long":
-        return f"sidecar field '{field}' is longer than {MAX_FIELD_CHARS} characters"
+        limit = e.get("ctx", {}).get("max_length", MAX_FIELD_CHARS)
+        return f"sidecar field '{field}'{item} is longer than {limit} characters"
+    if e["type"] == "list_type":
+        return f"sidecar field '{field}' must be a list of strings, got {got} ({_JSON_TYPES.get(got, 'string')})"
+    if e["type"] == "too_long":
+        return f"sidecar field '{field}' has more than {e.get('ctx', {}).get('max_length', MAX_TAGS)} items"
     msg = str(e["msg"]).removeprefix("Value error, ")
     return f"sidecar field '{field}' {msg}"
 
@@ -174,6 +217,8 @@ def build_source(
         title=s.get("title"),
         partner_ref=s.get("partner_ref"),
         territory=s.get("territory"),
+        description=s.get("description"),
+        tags=tuple(s.get("tags") or ()),
         bucket=bucket,
         key=key,
     )

@@ -10,8 +10,11 @@ from takedown_core.cases import normalize_location
 from takedown_core.locations import normalize_url
 from takedown_core.sidecar import (
     FIELDS,
+    MAX_DESCRIPTION_CHARS,
     MAX_FIELD_CHARS,
     MAX_SIDECAR_BYTES,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
     SidecarError,
     build_source,
     is_sidecar_key,
@@ -28,6 +31,8 @@ FULL = {
     "title": "Midnight Harbour (sped up)",
     "partner_ref": "SC-1",
     "territory": "US",
+    "description": "Midnight Harbour, but in the voice model of The Lanterns.\nNot real!",
+    "tags": ["ai cover", "rvc", "the lanterns"],
 }
 PLATFORMS = {"youtube", "tiktok", "soundcloud"}
 PARTNER = {"id": "scanco", "bucket": "scanco-landing", "default_platform": "youtube"}
@@ -189,6 +194,7 @@ def test_given_a_sidecar_when_building_then_its_fields_are_used():
     assert (src.platform, src.url, src.uploader, src.title, src.partner_ref, src.territory) == (
         "tiktok", FULL["source_url"], "nightcore_fan", "Midnight Harbour (sped up)", "SC-1", "US")
     assert src.location == FULL["source_url"]
+    assert src.description == FULL["description"] and src.tags == ("ai cover", "rvc", "the lanterns")
 
 
 def test_given_a_sidecar_without_platform_when_building_then_the_partner_default_is_used():
@@ -262,3 +268,71 @@ def test_given_a_key_with_dot_segments_then_the_template_url_cannot_resolve_to_a
     src = build_source(partner=FEED_PARTNER, bucket="feedco-landing", key=key, sidecar=None)
     assert normalize_location(src.url) != "https://feed.example/items/b.mp3?from=feedco-landing"
     assert ".." not in normalize_location(src.url).split("?")[0].split("/")
+
+
+# --------------------------------------------------------------------------- description and tags (deepfakes)
+
+
+def test_given_no_description_or_tags_when_building_then_the_source_has_none():
+    src = build_source(partner=PARTNER, bucket="b", key="k", sidecar=parse_sidecar(raw({"title": "t"})))
+    assert src.description is None and src.tags == ()
+
+
+def test_given_a_description_with_line_breaks_and_tabs_then_it_is_kept_trimmed():
+    got = parse_sidecar(raw({"description": "  line one\n\tline two\r\nthree  "}))
+    assert got == {"description": "line one\n\tline two\r\nthree"}
+
+
+def test_given_tags_with_blanks_padding_and_repeats_then_blanks_go_padding_is_trimmed_and_repeats_are_one():
+    assert parse_sidecar(raw({"tags": [" AI cover ", "", "   ", "rvc", "rvc", "RVC"]})) == {
+        "tags": ["AI cover", "rvc", "RVC"]}
+    assert parse_sidecar(raw({"tags": []})) == {} and parse_sidecar(raw({"tags": None})) == {}
+    assert parse_sidecar(raw({"tags": ["", " "]})) == {}
+
+
+@pytest.mark.parametrize(("sidecar", "says"), [
+    ({"description": "x" * (MAX_DESCRIPTION_CHARS + 1)}, f"'description' is longer than {MAX_DESCRIPTION_CHARS} characters"),
+    ({"description": "a\x00b"}, "'description' must be text without control characters"),
+    ({"description": "bell\x07"}, "'description' must be text without control characters"),
+    ({"description": ["a"]}, "'description' must be a string, got list (array)"),
+    ({"tags": "ai cover"}, "'tags' must be a list of strings, got str (string)"),
+    ({"tags": {"a": 1}}, "'tags' must be a list of strings, got dict (object)"),
+    ({"tags": 3}, "'tags' must be a list of strings, got int (number)"),
+    ({"tags": ["ok", 1]}, "'tags' item 1 must be a string, got int (number)"),
+    ({"tags": [["nested"]]}, "'tags' item 0 must be a string, got list (array)"),
+    ({"tags": [None]}, "'tags' item 0 must be a string, got NoneType"),
+    ({"tags": ["x" * (MAX_TAG_CHARS + 1)]}, f"'tags' item 0 is longer than {MAX_TAG_CHARS} characters"),
+    ({"tags": ["t"] * (MAX_TAGS + 1)}, f"'tags' has more than {MAX_TAGS} items"),
+    ({"tags": ["ok", "two\nlines"]}, "'tags' item 1 must be one line of text without control characters"),
+    ({"tags": ["tab\there"]}, "'tags' item 0 must be one line of text without control characters"),
+])
+def test_given_a_bad_description_or_tags_then_the_message_says_which_and_why(sidecar, says):
+    assert says in error_of(raw(sidecar))
+
+
+def test_given_the_most_tags_of_the_longest_length_then_they_are_accepted():
+    tags = [f"{n:03d}" + "x" * (MAX_TAG_CHARS - 3) for n in range(MAX_TAGS)]
+    assert parse_sidecar(raw({"tags": tags, "description": "d" * MAX_DESCRIPTION_CHARS}))["tags"] == tags
+
+
+def test_given_any_json_in_description_and_tags_then_the_parser_returns_a_dict_or_a_sidecar_error():
+    """The fuzzer's promise (bench/fuzz_decode.py) for the two new fields: nothing but a
+    reason leaves the parser."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=120)
+    value = st.recursive(leaf, lambda c: st.lists(c, max_size=60) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+                         max_leaves=80)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.sampled_from(["description", "tags", "title"]), value, max_size=3))
+    def check(doc):
+        try:
+            out = parse_sidecar(json.dumps(doc, allow_nan=True).encode())
+        except SidecarError:
+            return
+        assert isinstance(out, dict)
+        assert all(isinstance(t, str) and t for t in out.get("tags", []))
+
+    check()
