@@ -207,6 +207,7 @@ class Ingestion(Construct):
         platforms: dict[str, Any],
         limits: dict[str, Any],
         match: dict[str, Any],
+        likeness: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(scope, cid)
         self.dlq = sqs.Queue(
@@ -263,6 +264,9 @@ class Ingestion(Construct):
                 "QUARANTINE_BUCKET": self.quarantine.bucket_name,
                 "PARTNERS": partner_env,
                 "PLATFORMS": json.dumps(platforms),
+                # the deepfake signal's artists and terms (takedown_core.likeness), compact: a
+                # function's variables share Lambda's 4 KB
+                "LIKENESS": json.dumps(likeness or {}, separators=(",", ":"), ensure_ascii=False),
                 "EVIDENCE_BUCKET": evidence.bucket_name,
                 "MAX_UPLOAD_BYTES": str(int(limits["max_upload_mb"]) * 1024 * 1024),
                 "MAX_AUDIO_SECONDS": str(limits["max_audio_seconds"]),

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from takedown_core.likeness import LikenessConfigError, LikenessRules
 from takedown_core.locations import LocationError, Locations
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +55,12 @@ class EnvConfig:
     @property
     def platforms(self) -> dict[str, Any]:
         return self.raw["platforms"]
+
+    @property
+    def likeness(self) -> dict[str, Any]:
+        """The metadata signal for deepfakes: {"artists": [{id, name, aliases}], "terms": {lang: [term]}}
+        (takedown_core.likeness); {} when the environment has none (nothing is ever found)."""
+        return self.raw.get("likeness") or {}
 
     @property
     def match(self) -> dict[str, Any]:
@@ -112,6 +119,10 @@ def validate(cfg: EnvConfig) -> EnvConfig:
         licensed = plat.get("licensed_uploaders", [])
         if not isinstance(licensed, list) or not all(isinstance(u, str) and u.strip() for u in licensed):
             problems.append(f"platform {name}: licensed_uploaders must be a list of uploader / channel names")
+    try:
+        LikenessRules.from_config(cfg.raw.get("likeness"))
+    except LikenessConfigError as e:
+        problems.extend(e.problems)
     if not cfg.reviewers.get("allow") or not cfg.reviewers.get("fallback"):
         problems.append("reviewers: 'allow' (a list) and 'fallback' are required")
     r = cfg.review

@@ -29,6 +29,7 @@ class TakedownStack(cdk.Stack):
             platforms=config.platforms,
             limits=config.limits,
             match=config.match,
+            likeness=config.likeness,
         )
         self.notices = c.Notices(
             self,

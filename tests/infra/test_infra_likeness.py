@@ -1,0 +1,79 @@
+"""The deepfake signal's settings reach the fingerprint function; every function's environment
+fits Lambda's 4 KB; config.py refuses a bad likeness block at synthesis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from takedown_infra.config import ConfigError, load
+
+LAMBDA_ENV_LIMIT = 4096  # bytes: keys and values of all of a function's variables together
+# What a CloudFormation token in a variable resolves to, at most: a Ref is a name (a bucket,
+# table or function: at most 63 or 64 characters as CDK generates them), a GetAtt an ARN.
+TOKEN_BYTES = {"Ref": 64, "Fn::GetAtt": 140}
+
+
+def _bytes(value) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, dict) and "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return len(sep.encode()) * max(len(parts) - 1, 0) + sum(_bytes(p) for p in parts)
+    if isinstance(value, dict) and len(value) == 1:
+        return TOKEN_BYTES.get(next(iter(value)), 256)
+    return 256
+
+
+def test_given_each_environment_when_synthesized_then_the_fingerprint_function_gets_its_likeness_settings(each_env):
+    lid, _ = each_env.function_for("ingest")
+    got = json.loads(each_env.env_text(lid, "LIKENESS"))
+    assert got == each_env.config.likeness and got["artists"] and got["terms"]
+
+
+def test_given_each_environment_when_synthesized_then_every_functions_variables_fit_lambdas_4kb(each_env):
+    sizes = {
+        lid: sum(len(k.encode()) + _bytes(v) for k, v in each_env.env_vars(lid).items())
+        for lid in each_env.project_functions()
+    }
+    over = {lid: n for lid, n in sizes.items() if n > LAMBDA_ENV_LIMIT}
+    assert not over, f"{each_env.env}: over Lambda's 4 KB of environment variables: {over}"
+
+
+def test_given_the_4kb_budget_then_a_likeness_block_of_about_2kb_more_would_not_fit():
+    """What the check above guards: the artists and terms live in an environment variable, so a
+    label with many artists outgrows it (move them to the catalogue bucket then)."""
+    from takedown_infra.synth import ensure_node
+
+    ensure_node()
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from takedown_infra.stack import TakedownStack
+
+    many = [{"id": f"artist-{n:03d}", "name": f"Artist Number {n}", "aliases": [f"AN{n}"]} for n in range(60)]
+    cfg = load("dev", overrides={"likeness": {"artists": many}})
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []})
+    resources = Template.from_stack(TakedownStack(app, "Big", config=cfg)).to_json()["Resources"]
+    fingerprint = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
+                       and r["Properties"].get("Handler") == "takedown_handlers.ingest.handler")
+    size = sum(len(k.encode()) + _bytes(v) for k, v in fingerprint["Properties"]["Environment"]["Variables"].items())
+    assert size > LAMBDA_ENV_LIMIT
+
+
+@pytest.mark.parametrize(("overrides", "says"), [
+    ({"likeness": {"artists": [{"id": "x", "name": ""}]}}, "likeness.artists[0]: name must be a non-empty string"),
+    ({"likeness": {"artists": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}}, "duplicate id 'x'"),
+    ({"likeness": {"terms": {"en": ["ai", ""]}}}, "likeness.terms.en: must be a list of non-empty strings"),
+    ({"likeness": {"term": {}}}, "unknown key(s) ['term']"),
+])
+def test_given_bad_likeness_settings_when_loaded_then_config_error_names_them(overrides, says):
+    with pytest.raises(ConfigError) as err:
+        load("dev", overrides=overrides)
+    assert says in str(err.value)
+
+
+def test_given_an_environment_without_likeness_settings_then_nothing_is_configured():
+    cfg = load("dev", overrides={"likeness": None})
+    assert cfg.likeness == {}
