@@ -13,6 +13,13 @@ evidence) and from the label's configuration (the complainant) and refuses, with
 meet the law must never be sent. ``Notice.fields`` maps each element to the text that
 satisfies it, so tests and audits can check them one by one.
 
+A copyright notice asserts copyright in a recording that is in the upload, so it is made only
+from a :class:`RecordingEvidence`, and that can only be made from a case whose kind may hold
+our recording ("copy", "partial", "suspected_ai_cover"; a case without a kind is "copy") and
+whose evidence names a catalogue track with a match (``track_id`` and ``false_match_rate``).
+Anything else (a ``suspected_deepfake``, or a "copy" without that evidence) raises
+:class:`NotACopyrightCase` before a word is written.
+
 The words are in templates, one file per law (``templates/notices/DMCA.txt.j2``,
 ``DSA.txt.j2``: a macro per element, the subject, the addressee, the opening and the closing),
 the wording both share (``common.txt.j2``: the work, the upload's location, the evidence, how
@@ -48,6 +55,8 @@ LAWS: dict[str, list[str]] = {
     ],
 }
 
+COPYRIGHT_LAWS = ("DMCA", "DSA")
+
 # Element -> (heading, the provision it satisfies).
 ELEMENTS: dict[str, dict[str, tuple[str, str]]] = {
     "DMCA": {
@@ -69,6 +78,12 @@ ELEMENTS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+# Case kinds (a case stored without one is "copy"): which may hold our recording, and which
+# were opened for an artist's likeness.
+KINDS = ("copy", "partial", "suspected_deepfake", "suspected_ai_cover")
+COPYRIGHT_KINDS = frozenset({"copy", "partial", "suspected_ai_cover"})
+LIKENESS_KINDS = frozenset({"suspected_deepfake", "suspected_ai_cover"})
+
 RECIPIENT = "recipient"  # not a legal element, but a notice with nowhere to go is not sent either
 
 _EMAIL = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
@@ -87,6 +102,61 @@ class NoticeIncomplete(Exception):
         self.notice = notice
         detail = "; ".join(f"{m}: {self.reasons[m]}" if m in self.reasons else m for m in self.missing)
         super().__init__(f"notice incomplete, not sendable ({detail})")
+
+
+class NotACopyrightCase(NoticeIncomplete):
+    """The case's evidence holds none of our recordings (or its kind says it may not), so no
+    copyright notice can be made for it: raised before any text is. ``missing`` is
+    ["recording_evidence"]; ``reasons`` says why. A NoticeIncomplete, so that whatever refuses
+    an incomplete notice refuses this too."""
+
+    def __init__(self, reason: str):
+        super().__init__(["recording_evidence"], {"recording_evidence": reason})
+
+
+def case_kind(case: Mapping[str, Any]) -> str:
+    """The case's kind; a case stored before kinds existed (none, or null) is "copy"."""
+    kind = case.get("kind")
+    return "copy" if kind is None else str(kind)
+
+
+_SEAL = object()
+
+
+@dataclass(frozen=True)
+class RecordingEvidence:
+    """What a copyright notice rests on: the case may hold our recording, and its evidence
+    names the catalogue track that matched and how strongly. Made only by :meth:`of`, from a
+    case; the copyright notice's builders take one, so none can be made without it."""
+
+    kind: str
+    track_id: str
+    false_match_rate: float
+    evidence: MatchEvidence
+    _seal: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self._seal is not _SEAL:
+            raise TypeError("RecordingEvidence is made from a case: RecordingEvidence.of(case)")
+
+    @classmethod
+    def of(cls, case: Mapping[str, Any]) -> "RecordingEvidence":
+        """The recording evidence of ``case`` (``Case.to_dict()``), or NotACopyrightCase."""
+        kind = case_kind(case)
+        if kind not in COPYRIGHT_KINDS:
+            raise NotACopyrightCase(
+                f"a {kind} case holds none of our recordings; only a likeness complaint can be made for it"
+                if kind in LIKENESS_KINDS else f"case kind {kind!r} is not one that holds our recording")
+        document = case.get("evidence")
+        if not isinstance(document, Mapping) or not document:
+            raise NotACopyrightCase("the case has no match evidence: nothing shows our recording is in the upload")
+        ev = MatchEvidence.from_document(document)
+        track_id = (ev.track_id or "").strip()
+        if not track_id:
+            raise NotACopyrightCase("the case's evidence names no catalogue track")
+        if ev.false_match_rate is None or ev.false_match_rate < 0:
+            raise NotACopyrightCase("the case's evidence has no match strength (false_match_rate)")
+        return cls(kind, track_id, ev.false_match_rate, ev, _SEAL)
 
 
 @dataclass
@@ -137,10 +207,8 @@ def _work_identification(work: Mapping[str, Any], track_id: str, owner: str) -> 
     return _words("common").work_identification(title, _s(work, "artist"), _s(work, "isrc", 40), owner, track_id)
 
 
-def _evidence_text(case: Mapping[str, Any]) -> str:
-    if not case.get("evidence"):
-        return ""
-    ev = MatchEvidence.from_document(case.get("evidence"))
+def _evidence_text(recording: RecordingEvidence, case: Mapping[str, Any]) -> str:
+    ev = recording.evidence
     return _words("common").evidence(evidence_summary(ev), matched_landmarks(ev), _approval_text(case.get("decision")))
 
 
@@ -198,7 +266,7 @@ def _signature(c: Mapping[str, Any], owner: str, date: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- render
 
 
-def _dmca(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
+def _dmca(recording: RecordingEvidence, case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
     words = _words("DMCA")
     fields, why = {}, {}
     fields["signature"], why["signature"] = _signature(c, owner, date)
@@ -206,7 +274,7 @@ def _dmca(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, st
     fields["copyrighted_work"] = words.copyrighted_work(ident) if ident else ""
     why["copyrighted_work"] = "" if fields["copyrighted_work"] else "the work has no title"
     loc, why["infringing_material"] = _location(case, src)
-    fields["infringing_material"] = words.infringing_material(loc, _evidence_text(case)) if loc else ""
+    fields["infringing_material"] = words.infringing_material(loc, _evidence_text(recording, case)) if loc else ""
     contact = {k: _s(c, k, 300) for k in ("name", "organisation", "address", "phone", "email")}
     lacking = [k for k in ("address", "phone", "email") if not contact[k]]
     if not (contact["name"] or contact["organisation"]):
@@ -223,11 +291,11 @@ def _dmca(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, st
     return fields, why
 
 
-def _dsa(case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
+def _dsa(recording: RecordingEvidence, case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
     words = _words("DSA")
     fields, why = {}, {}
     ident = _work_identification(work, _s(case, "track_id", 120), owner)
-    evidence = _evidence_text(case)
+    evidence = _evidence_text(recording, case)
     if not ident or not owner:
         fields["explanation"] = ""
         why["explanation"] = "the work has no title" if not ident else "no rights owner is known"
@@ -259,15 +327,18 @@ def render_notice(
     platform: Mapping[str, Any],
     now: str,
 ) -> Notice:
-    """The notice for ``case`` under ``law`` ("DMCA" or "DSA"), addressed to ``platform["address"]``.
+    """The copyright notice for ``case`` under ``law`` ("DMCA" or "DSA"), addressed to
+    ``platform["address"]``.
 
     ``case`` is ``Case.to_dict()``; ``complainant`` = {name, organisation, address, phone, email,
     signature}; ``platform`` = {name, law, channel, address}; ``now`` is an ISO-8601 time.
-    Raises ``NoticeIncomplete`` if any element the law requires is empty (or there is no
-    recipient); raises ValueError for an unknown law.
+    Raises ``NotACopyrightCase`` (before any text is made) unless the case's evidence holds
+    our recording (:class:`RecordingEvidence`); ``NoticeIncomplete`` if any element the law
+    requires is empty (or there is no recipient); ValueError for an unknown law.
     """
-    if law not in LAWS:
-        raise ValueError(f"law must be one of {sorted(LAWS)}, not {law!r}")
+    if law not in COPYRIGHT_LAWS:
+        raise ValueError(f"law must be one of {sorted(COPYRIGHT_LAWS)}, not {law!r}")
+    recording = RecordingEvidence.of(case)
     src = dict(case.get("source") or {})
     work = dict(case.get("work") or {})
     c = dict(complainant or {})
@@ -275,7 +346,7 @@ def render_notice(
     owner = _s(work, "owner", 200) or _s(c, "organisation", 200)
     date = _date(now)
     build = _dmca if law == "DMCA" else _dsa
-    fields, why = build(case, src, work, c, owner, date)
+    fields, why = build(recording, case, src, work, c, owner, date)
     fields = {name: fields.get(name, "") for name in LAWS[law]}
 
     case_id = _s(case, "case_id", 120)

@@ -29,7 +29,7 @@ def make_case(*, platform="youtube", url=URL) -> Case:
               "owner": "Example Records Ltd"},
         source=Source(partner="scanco", platform=platform, url=url, uploader="nightcore_fan",
                       title="Midnight Harbour (sped up)", partner_ref="SC-1", bucket="scanco-landing", key="up/clip.mp4"),
-        evidence={"score": 8.398, "false_match_rate": 4e-9, "transform": "speed", "offset_s": 52.5,
+        evidence={"track_id": "trk-0042", "score": 8.398, "false_match_rate": 4e-9, "transform": "speed", "offset_s": 52.5,
                   "query_start_s": 12.0, "matched_duration_s": 40.0, "speed": 1.0, "pitch_semitones": 0.0,
                   "aligned_hashes": 120, "landmarks": []},
         policy={"auto_approve": True, "reason": "stay-down"},

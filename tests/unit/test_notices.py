@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from takedown_core.cases import Case, Source
-from takedown_core.notices import ELEMENTS, LAWS, Notice, NoticeIncomplete, render_notice
+from takedown_core.notices import ELEMENTS, LAWS, Notice, NoticeIncomplete, NotACopyrightCase, render_notice
 from tests.fakes import COMPLAINANT
 
 NOW = "2025-03-01T12:00:00.000Z"
@@ -24,7 +24,8 @@ def make_case(*, url=URL, title="Midnight Harbour (sped up)", work_title="Midnig
         work={"title": work_title, "artist": "The Lanterns", "isrc": "GBXYZ2400123", "owner": owner},
         source=Source(partner="scanco", platform="youtube", url=url, uploader="nightcore_fan", title=title,
                       partner_ref="SC-1", bucket="b", key="k"),
-        evidence={"score": 8.398, "false_match_rate": 4e-9, "transform": "speed", "offset_s": 52.5, "query_start_s": 12.0,
+        evidence={"track_id": "trk-0042", "score": 8.398, "false_match_rate": 4e-9, "transform": "speed", "offset_s": 52.5,
+                  "query_start_s": 12.0,
                   "matched_duration_s": 40.0, "speed": 1.0, "pitch_semitones": 0.0, "aligned_hashes": 120,
                   "landmarks": []} if evidence else {},
         policy={},
@@ -70,7 +71,8 @@ BOTH_LAWS = ["DMCA", "DSA"]
 
 
 def test_given_the_laws_then_each_lists_its_statutory_elements():
-    assert LAWS == {"DMCA": DMCA_ELEMENTS, "DSA": DSA_ELEMENTS}
+    assert {law: LAWS[law] for law in ("DMCA", "DSA")} == {"DMCA": DMCA_ELEMENTS, "DSA": DSA_ELEMENTS}
+    assert set(LAWS) == {"DMCA", "DSA"}
     assert ELEMENTS["DMCA"] == {
         "signature": ("Signature of the authorised person", "17 U.S.C. § 512(c)(3)(A)(i)"),
         "copyrighted_work": ("Copyrighted work", "17 U.S.C. § 512(c)(3)(A)(ii)"),
@@ -211,8 +213,13 @@ def test_given_no_email_then_the_dsa_notice_is_incomplete():
     assert missing_of(law="DSA", complainant={**COMPLAINANT, "email": ""}) == ["submitter"]
 
 
-def test_given_no_evidence_then_the_dsa_explanation_is_not_substantiated():
-    assert missing_of(law="DSA", case=make_case(evidence=False)) == ["explanation"]
+@pytest.mark.parametrize("law", BOTH_LAWS)
+def test_given_no_evidence_then_no_copyright_notice_is_made_at_all(law):
+    """Without evidence that our recording is in the upload there is nothing to substantiate;
+    it is refused before any element is written (test_notice_kinds has every kind and law)."""
+    with pytest.raises(NotACopyrightCase) as err:
+        notice(law, case=make_case(evidence=False))
+    assert err.value.missing == ["recording_evidence"] and err.value.notice is None
 
 
 def test_given_no_signature_then_a_dsa_notice_is_still_complete():
