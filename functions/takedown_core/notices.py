@@ -1,6 +1,6 @@
-"""Takedown notices that meet the law they are sent under.
+"""Takedown notices that meet the law they are sent under, and likeness complaints.
 
-Two laws are supported:
+Two copyright laws are supported:
 
 - "DMCA": 17 U.S.C. § 512(c)(3)(A)(i)-(vi), the notification to a US service provider's
   designated agent.
@@ -20,11 +20,23 @@ whose evidence names a catalogue track with a match (``track_id`` and ``false_ma
 Anything else (a ``suspected_deepfake``, or a "copy" without that evidence) raises
 :class:`NotACopyrightCase` before a word is written.
 
+A generated voice that imitates a catalogue artist, in content with no recording of ours, is
+not a copyright matter: ``render_likeness_complaint`` makes a likeness / impersonation
+complaint for it, on the platform's own route (``platforms.<id>.likeness`` in cdk.json: a
+channel, an address, a law, "US-ROP" (right of publicity, under the platform's policy) or
+"DSA" (an Art. 16 notice naming the national personality right), the basis and the
+platform's policy), from the :class:`~takedown_core.likeness.LikenessSignal` stored on the
+case as ``likeness``. ``Notice.law`` is then "LIKENESS-US-ROP" or "LIKENESS-DSA". A platform
+without a route raises :class:`NoRoute`; a case that is not a likeness case raises
+:class:`NotALikenessCase`. ``render_for_case`` chooses between the two by the case's kind, and
+``route_for`` says where a case's notice goes before it is rendered.
+
 The words are in templates, one file per law (``templates/notices/DMCA.txt.j2``,
-``DSA.txt.j2``: a macro per element, the subject, the addressee, the opening and the closing),
-the wording both share (``common.txt.j2``: the work, the upload's location, the evidence, how
-the notice was approved) and the layout of the text and the HTML (``notice.txt.j2``,
-``notice.html.j2``). This module decides what can be said (and why an element is empty) and
+``DSA.txt.j2``, ``LIKENESS-US-ROP.txt.j2``, ``LIKENESS-DSA.txt.j2``: a macro per element, the
+subject, the addressee, the opening and the closing), the wording both copyright laws share
+(``common.txt.j2``: the work, the upload's location, the evidence, how the notice was
+approved), the wording both likeness routes share (``likeness.txt.j2``) and the layout of the
+text and the HTML (``notice.txt.j2``, ``notice.html.j2``). This module decides what can be said (and why an element is empty) and
 hands the templates words, never raw case data.
 """
 
@@ -35,6 +47,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 from .evidence import MatchEvidence
+from .likeness import FIELDS as LIKENESS_FIELDS
+from .likeness import LikenessSignal
 from .render import macros, render
 from .wording import clean, evidence_summary, matched_landmarks, one_line, platform_name, safe_http_url
 
@@ -57,6 +71,21 @@ LAWS: dict[str, list[str]] = {
 
 COPYRIGHT_LAWS = ("DMCA", "DSA")
 
+# The likeness / impersonation complaint: the same elements on either route, in reading order.
+LIKENESS_ELEMENTS = [
+    "person_impersonated",
+    "content_location",
+    "impersonation_evidence",
+    "synthetic_voice_statement",
+    "legal_basis",
+    "complainant",
+    "good_faith_statement",
+    "accuracy_statement",
+    "signature",
+]
+LIKENESS_ROUTES = {"US-ROP": "LIKENESS-US-ROP", "DSA": "LIKENESS-DSA"}  # route law -> Notice.law
+LAWS.update({law: list(LIKENESS_ELEMENTS) for law in LIKENESS_ROUTES.values()})
+
 # Element -> (heading, the provision it satisfies).
 ELEMENTS: dict[str, dict[str, tuple[str, str]]] = {
     "DMCA": {
@@ -77,12 +106,35 @@ ELEMENTS: dict[str, dict[str, tuple[str, str]]] = {
         "bona_fide_statement": ("Statement of bona fide belief", "Regulation (EU) 2022/2065, Art. 16(2)(d)"),
     },
 }
+_LIKENESS_HEADINGS = {
+    "person_impersonated": "Person impersonated",
+    "content_location": "Location of the content",
+    "impersonation_evidence": "What shows the impersonation",
+    "synthetic_voice_statement": "The voice is generated, not a recording of the artist",
+    "legal_basis": "Legal basis",
+    "complainant": "Who complains, and for whom",
+    "good_faith_statement": "Statement of good faith",
+    "accuracy_statement": "Statement of accuracy and authority",
+    "signature": "Signature",
+}
+_DSA_POINT = {
+    "person_impersonated": "a", "content_location": "b", "impersonation_evidence": "a",
+    "synthetic_voice_statement": "a", "legal_basis": "a", "complainant": "c", "accuracy_statement": "d",
+}
+# The US route cites nothing per element (no statute prescribes the complaint's form; the basis
+# is named in the legal basis); the DSA route cites the Art. 16(2) point each element meets.
+ELEMENTS["LIKENESS-US-ROP"] = {name: (heading, "") for name, heading in _LIKENESS_HEADINGS.items()}
+ELEMENTS["LIKENESS-DSA"] = {
+    name: (heading, f"Regulation (EU) 2022/2065, Art. 16(2)({_DSA_POINT[name]})" if name in _DSA_POINT else "")
+    for name, heading in _LIKENESS_HEADINGS.items()
+}
 
 # Case kinds (a case stored without one is "copy"): which may hold our recording, and which
 # were opened for an artist's likeness.
 KINDS = ("copy", "partial", "suspected_deepfake", "suspected_ai_cover")
 COPYRIGHT_KINDS = frozenset({"copy", "partial", "suspected_ai_cover"})
 LIKENESS_KINDS = frozenset({"suspected_deepfake", "suspected_ai_cover"})
+LIKENESS_ROUTE_KEYS = frozenset({"channel", "address", "law", "basis", "policy"})
 
 RECIPIENT = "recipient"  # not a legal element, but a notice with nowhere to go is not sent either
 
@@ -112,6 +164,20 @@ class NotACopyrightCase(NoticeIncomplete):
 
     def __init__(self, reason: str):
         super().__init__(["recording_evidence"], {"recording_evidence": reason})
+
+
+class NotALikenessCase(NoticeIncomplete):
+    """The case was not opened for an artist's likeness: no likeness complaint is made for it."""
+
+    def __init__(self, reason: str):
+        super().__init__(["likeness_case"], {"likeness_case": reason})
+
+
+class NoRoute(NoticeIncomplete):
+    """The platform has no usable route for likeness complaints (``platforms.<id>.likeness``)."""
+
+    def __init__(self, reason: str):
+        super().__init__(["route"], {"route": reason})
 
 
 def case_kind(case: Mapping[str, Any]) -> str:
@@ -161,7 +227,7 @@ class RecordingEvidence:
 
 @dataclass
 class Notice:
-    law: str                     # "DMCA" | "DSA"
+    law: str                     # "DMCA" | "DSA" | "LIKENESS-US-ROP" | "LIKENESS-DSA"
     subject: str
     text: str
     to: str                      # the platform channel's address (email or web form)
@@ -352,18 +418,29 @@ def render_notice(
     case_id = _s(case, "case_id", 120)
     words = _words(law)
     pname = one_line(p.get("name"), 120) or platform_name(_s(src, "platform", 80))
-    subject = one_line(words.subject(_s(work, "title", 120), case_id), 200)
+    return _assemble(
+        law, fields, why, case_id=case_id, date=date, now=now,
+        subject=one_line(words.subject(_s(work, "title", 120), case_id), 200),
+        addressee=words.addressee(pname), intro=words.intro(owner),
+        closing=words.closing(_s(c, "signature", 200)),
+        to=p.get("address"), channel=p.get("channel"),
+    )
+
+
+def _assemble(law: str, fields: dict[str, str], why: dict[str, str], *, case_id: str, date: str, now: str,
+              subject: str, addressee: str, intro: str, closing: str, to: Any, channel: Any) -> Notice:
+    """The notice's text and HTML from its elements' texts, or NoticeIncomplete naming the empty ones."""
     sections = [
         {"heading": ELEMENTS[law][name][0], "cite": ELEMENTS[law][name][1], "text": fields[name]}
         for name in _order(law)
     ]
     values = {
         "subject": subject,
-        "addressee": words.addressee(pname),
+        "addressee": addressee,
         "date": date,
         "case_id": case_id,
-        "intro": words.intro(owner),
-        "closing": words.closing(_s(c, "signature", 200)),
+        "intro": intro,
+        "closing": closing,
     }
     # the text ends in one line break, whatever its last line held (a signature's "Date: " with no date)
     text = render("notices/notice.txt.j2", **values,
@@ -375,10 +452,10 @@ def render_notice(
         subject=subject,
         text=text,
         html=html_doc,
-        to=one_line(p.get("address"), 300),
+        to=one_line(to, 300),
         fields=fields,
         case_id=case_id,
-        channel=one_line(p.get("channel"), 60),
+        channel=one_line(channel, 60),
         created_at=one_line(now, 40),
         reasons={k: v for k, v in why.items() if v and not fields.get(k)},
     )
@@ -391,8 +468,210 @@ def render_notice(
     return notice
 
 
+# --------------------------------------------------------------------------- likeness complaints
+
+
+def likeness_route_problems(route: Any) -> list[str]:
+    """What is wrong with a platform's likeness route (``platforms.<id>.likeness``), [] if
+    nothing: {"channel": "email", "address": an email address, "law": "US-ROP" | "DSA",
+    "basis": the law it rests on (completes "unlawful under ..."), "policy": optional, the
+    platform's policy (completes "contrary to ...")}. config.py refuses a route with problems
+    at synthesis; a likeness complaint on one raises NoRoute."""
+    if not isinstance(route, Mapping):
+        return ["must be an object with channel, address, law, basis and optionally policy"]
+    problems = []
+    unknown = sorted(set(route) - LIKENESS_ROUTE_KEYS)
+    if unknown:
+        problems.append(f"unknown key(s) {unknown}; allowed: {sorted(LIKENESS_ROUTE_KEYS)}")
+    if route.get("channel") != "email":
+        problems.append("channel must be 'email'")
+    if not isinstance(route.get("address"), str) or not _EMAIL.match(route["address"]):
+        problems.append("address must be an email address")
+    if not isinstance(route.get("law"), str) or route["law"] not in LIKENESS_ROUTES:
+        problems.append(f"law must be one of {sorted(LIKENESS_ROUTES)} (right of publicity, or a DSA Art. 16 notice)")
+    for key, required in (("basis", True), ("policy", False)):
+        value = route.get(key)
+        if (value is None and not required) or (isinstance(value, str) and value.strip() and len(value) <= 500):
+            continue
+        problems.append(f"{key} must be a non-empty text of at most 500 characters" + ("" if required else " if given"))
+    return problems
+
+
+def route_for(case: Mapping[str, Any], platform: Mapping[str, Any]) -> dict[str, str]:
+    """Where the notice ``render_for_case`` makes for ``case`` goes, before it is made:
+    {"notice": "copyright" | "likeness", "law" (as Notice.law), "channel", "address"}.
+    Raises NoRoute for a likeness case on a platform without a usable likeness route."""
+    if case_kind(case) == "suspected_deepfake":
+        route = _likeness_route(platform)
+        return {"notice": "likeness", "law": LIKENESS_ROUTES[route["law"]], "channel": route["channel"],
+                "address": route["address"]}
+    return {"notice": "copyright", "law": str(platform.get("law", "")), "channel": str(platform.get("channel", "")),
+            "address": str(platform.get("address", ""))}
+
+
+def render_for_case(
+    case: Mapping[str, Any],
+    *,
+    complainant: Mapping[str, Any],
+    platform: Mapping[str, Any],
+    now: str,
+) -> Notice:
+    """The notice a case's kind calls for: a likeness complaint for a ``suspected_deepfake``
+    (it holds none of our recordings), else the copyright notice under the platform's law
+    (which still refuses, with NotACopyrightCase, a case without recording evidence)."""
+    if case_kind(case) == "suspected_deepfake":
+        return render_likeness_complaint(case, complainant=complainant, platform=platform, now=now)
+    return render_notice(case, law=str(platform.get("law", "")), complainant=complainant, platform=platform, now=now)
+
+
+def _likeness_route(platform: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    p = platform or {}
+    name = one_line(p.get("name"), 80) or "the platform"
+    route = p.get("likeness")
+    if not route:
+        raise NoRoute(f"{name} has no route for likeness complaints (platforms.<id>.likeness in cdk.json)")
+    problems = likeness_route_problems(route)
+    if problems:
+        raise NoRoute(f"{name}'s route for likeness complaints is not usable: " + "; ".join(problems))
+    return route
+
+
+def _signal(case: Mapping[str, Any]) -> tuple[LikenessSignal | None, str]:
+    try:
+        return LikenessSignal.from_dict(case.get("likeness")), ""
+    except ValueError as e:
+        return None, f"the case holds no usable likeness signal ({e})"
+
+
+def _approval_how(decision: Any) -> tuple[str, str]:
+    """("person" | "", why-not): a likeness complaint is approved by a person, never by policy."""
+    if not isinstance(decision, Mapping) or decision.get("decision") != "approve":
+        return "", ""
+    if str(decision.get("by", "")).startswith("policy:"):
+        return "", "a likeness complaint is sent only after a person's review, never approved by policy"
+    return "person", ""
+
+
+def render_likeness_complaint(
+    case: Mapping[str, Any],
+    *,
+    complainant: Mapping[str, Any],
+    platform: Mapping[str, Any],
+    now: str,
+) -> Notice:
+    """The likeness / impersonation complaint for ``case`` on ``platform``'s likeness route.
+
+    ``case`` is ``Case.to_dict()`` with ``kind`` "suspected_deepfake" or "suspected_ai_cover"
+    and ``likeness`` (``LikenessSignal.to_dict()``); ``complainant`` as for render_notice;
+    ``platform`` is the platform's configuration, with ``name`` and ``likeness`` (the route:
+    see ``likeness_route_problems``); ``now`` is an ISO-8601 time. ``Notice.law`` is
+    "LIKENESS-US-ROP" or "LIKENESS-DSA"; ``to`` and ``channel`` are the route's.
+
+    Raises NotALikenessCase for any other kind and NoRoute for a platform without a usable
+    route (both before any text is made); NoticeIncomplete if an element is empty: no
+    likeness signal on the case, no organisation acting for the artist, no signature, no
+    name or valid email, no http(s) URL, or an approval by policy.
+    """
+    kind = case_kind(case)
+    if kind not in LIKENESS_KINDS:
+        raise NotALikenessCase(f"a {kind} case was not opened for an artist's likeness; its notice is a copyright notice")
+    route = _likeness_route(platform)
+    law = LIKENESS_ROUTES[route["law"]]
+    words, shared = _words(law), _words("likeness")
+    src = dict(case.get("source") or {})
+    c = dict(complainant or {})
+    p = dict(platform or {})
+    date = _date(now)
+    organisation = _s(c, "organisation", 200)
+    name = _s(c, "name", 200)
+    email = _s(c, "email", 300)
+    signal, no_signal = _signal(case)
+    artist = one_line(signal.artist_name, 200) if signal else ""
+    basis = one_line(route.get("basis"), 500)
+    policy = one_line(route.get("policy"), 500)
+    fields: dict[str, str] = {}
+    why: dict[str, str] = {}
+    no_org = "no organisation is configured to act for the artist"
+
+    if not signal:
+        fields["person_impersonated"], why["person_impersonated"] = "", no_signal
+    elif not organisation:
+        fields["person_impersonated"], why["person_impersonated"] = "", no_org
+    else:
+        fields["person_impersonated"] = shared.person_impersonated(artist, one_line(signal.artist_id, 80), organisation)
+
+    loc, why["content_location"] = _location(case, src)
+    pname = one_line(p.get("name"), 120) or platform_name(_s(src, "platform", 80))
+    fields["content_location"] = shared.content_location(loc, pname) if loc else ""
+
+    how, why_not = _approval_how(case.get("decision"))
+    if not signal:
+        fields["impersonation_evidence"], why["impersonation_evidence"] = "", no_signal
+    elif why_not:
+        fields["impersonation_evidence"], why["impersonation_evidence"] = "", why_not
+    else:
+        fields["impersonation_evidence"] = shared.impersonation_evidence(artist, _evidence_fields(signal),
+                                                                        shared.approval(how))
+    fields["synthetic_voice_statement"] = (
+        shared.synthetic_voice_statement(artist, kind == "suspected_deepfake") if signal else "")
+    why["synthetic_voice_statement"] = no_signal
+    fields["legal_basis"] = words.legal_basis(artist, policy, basis) if signal else ""
+    why["legal_basis"] = no_signal
+
+    if not signal or not organisation or not email or not _EMAIL.match(email):
+        fields["complainant"] = ""
+        why["complainant"] = no_signal or no_org if (not signal or not organisation) else "complainant has no valid email"
+    else:
+        fields["complainant"] = shared.complainant(name, organisation, artist, email, _s(c, "address"), _s(c, "phone"))
+    fields["good_faith_statement"] = shared.good_faith_statement(artist) if signal else ""
+    why["good_faith_statement"] = no_signal
+    fields["accuracy_statement"] = shared.accuracy_statement(artist, organisation) if signal and organisation else ""
+    why["accuracy_statement"] = no_signal or no_org
+    sig = _s(c, "signature", 200)
+    if not signal or not sig or not (name or organisation):
+        fields["signature"] = ""
+        why["signature"] = no_signal or ("no signature is configured for the complainant" if not sig
+                                         else "no name is configured for the complainant")
+    else:
+        fields["signature"] = shared.signature(sig, name or organisation, organisation, artist, date)
+    fields = {element: fields.get(element, "") for element in LAWS[law]}
+
+    case_id = _s(case, "case_id", 120)
+    return _assemble(
+        law, fields, why, case_id=case_id, date=date, now=now,
+        subject=one_line(words.subject(artist or "an artist", case_id), 200),
+        addressee=words.addressee(pname),
+        intro=words.intro(artist or "the artist", organisation or "the rights owner", policy, basis),
+        closing=words.closing(sig),
+        to=route.get("address"), channel=route.get("channel"),
+    )
+
+
+def _evidence_fields(signal: LikenessSignal) -> list[dict[str, Any]]:
+    """Per field of the upload that showed the signal: the upload's words for the artist
+    (other than the artist's name as configured) and for AI, each once, as the template wants them."""
+    def key(text: str) -> str:
+        return " ".join(one_line(text).casefold().split())
+
+    out = []
+    for where in LIKENESS_FIELDS:
+        names = [h for h in signal.names if h.field == where]
+        terms = [h for h in signal.terms if h.field == where]
+        if not names and not terms:
+            continue
+        aliases = list(dict.fromkeys(one_line(h.found, 120) for h in names
+                                     if key(h.found) != key(signal.artist_name)))
+        out.append({
+            "field": where,
+            "named": bool(names),
+            "aliases": aliases,
+            "terms": list(dict.fromkeys(one_line(h.found, 120) for h in terms)),
+        })
+    return out
+
+
 def _order(law: str) -> list[str]:
-    """Reading order in the notice (the signature closes a DMCA notice)."""
+    """Reading order in the notice (the signature closes a DMCA notice and a likeness complaint)."""
     if law == "DMCA":
         return [
             "copyrighted_work",

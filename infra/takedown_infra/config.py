@@ -13,6 +13,7 @@ from typing import Any
 
 from takedown_core.likeness import LikenessConfigError, LikenessRules
 from takedown_core.locations import LocationError, Locations
+from takedown_core.notices import likeness_route_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON = ROOT / "cdk.json"
@@ -119,6 +120,8 @@ def validate(cfg: EnvConfig) -> EnvConfig:
         licensed = plat.get("licensed_uploaders", [])
         if not isinstance(licensed, list) or not all(isinstance(u, str) and u.strip() for u in licensed):
             problems.append(f"platform {name}: licensed_uploaders must be a list of uploader / channel names")
+        if plat.get("likeness") is not None:  # the route for likeness complaints; without one, such a case fails at dispatch
+            problems.extend(f"platform {name}: likeness: {p}" for p in likeness_route_problems(plat["likeness"]))
     try:
         LikenessRules.from_config(cfg.raw.get("likeness"))
     except LikenessConfigError as e:

@@ -43,6 +43,23 @@ PLATFORMS = {
     "DMCA": {"name": "YouTube", "law": "DMCA", "channel": "email", "address": "copyright@youtube.example"},
     "DSA": {"name": "SoundCloud", "law": "DSA", "channel": "email", "address": "dsa@soundcloud.example"},
 }
+# A likeness complaint's two routes (platforms.<id>.likeness in cdk.json).
+LIKENESS_PLATFORMS = {
+    "LIKENESS-US-ROP": {**PLATFORMS["DMCA"], "likeness": {
+        "channel": "email", "address": "privacy@youtube.example", "law": "US-ROP",
+        "policy": "YouTube's impersonation policy and its privacy guidelines for AI-generated content",
+        "basis": "the right of publicity, including Tennessee's Personal Rights Protection Act as amended by the "
+                 "ELVIS Act of 2024 (Tenn. Code Ann. § 47-25-1101 et seq.)"}},
+    "LIKENESS-DSA": {**PLATFORMS["DSA"], "likeness": {
+        "channel": "email", "address": "dsa@soundcloud.example", "law": "DSA",
+        "basis": "the general right of personality under German law (Art. 2(1) with Art. 1(1) Basic Law; "
+                 "§§ 823(1), 1004 Civil Code)"}},
+}
+LIKENESS = {
+    "artists": [{"id": "lanterns", "name": "The Lanterns", "aliases": ["Lanterns", "Лантернс"]},
+                {"id": "evil", "name": EVIL, "aliases": [EVIL_ATTR]}],
+    "terms": {"en": ["ai", "ai cover", "rvc", "voice model", "not real"], "de": ["ki cover"], "es": ["cover ia"]},
+}
 POLICY_DECISION = {
     "decision": "approve", "by": "policy:stay-down", "at": "2026-11-02T09:00:00.000Z",
     "basis": {"case_id": "case-earlier", "location": "https://www.youtube.com/watch?v=first", "platform": "youtube",
@@ -185,12 +202,44 @@ def cases(evidence: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def likeness_cases() -> dict[str, dict[str, Any]]:
+    """name -> a case opened for an artist's likeness (kind, and the LikenessSignal found in
+    its metadata as ``likeness``), from which likeness complaints are rendered and copyright
+    notices refused."""
+    from takedown_core.likeness import LikenessRules
+
+    rules = LikenessRules.from_config(LIKENESS)
+    reviewed = {"decision": "approve", "by": "alice@label.example", "at": "2026-01-01T10:00:00.000Z"}
+    made = {
+        "deepfake": dict(title="Lanterns - Midnight Harbour (AI cover)", uploader="AI Covers Daily",
+                         description="RVC v2 voice model. Not real!", tags=("the lanterns", "ki cover")),
+        "deepfake_cyrillic": dict(title="Лантернс — Полночь (cover IA)", uploader="someone", description=None, tags=()),
+        "deepfake_hostile": dict(title=f"{EVIL} (AI cover)", uploader=EVIL_ATTR, description=f"{EVIL_ATTR} rvc",
+                                 tags=(EVIL,)),
+        "ai_cover": dict(title="The Lanterns - Midnight Harbour (AI cover)", uploader="covers", description=None,
+                         tags=("rvc",)),
+    }
+    out = {}
+    for name, meta in made.items():
+        kind = "suspected_ai_cover" if name == "ai_cover" else "suspected_deepfake"
+        case = _case(evidence=copy.deepcopy(HAND_EVIDENCE) if kind == "suspected_ai_cover" else {},
+                     title=meta["title"], uploader=meta["uploader"], decision=reviewed,
+                     url=f"https://www.youtube.com/watch?v={name}")
+        case["source"].update(description=meta["description"], tags=list(meta["tags"]))
+        if kind == "suspected_deepfake":
+            case["work"], case["track_id"] = {}, ""
+        case["kind"] = kind
+        case["likeness"] = rules.find({**meta, "tags": list(meta["tags"])}).to_dict()
+        out[name] = case
+    return out
+
+
 # --------------------------------------------------------------------------- renderings
 
 
 def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
     from takedown_core.emails import digest_email, review_request_email
-    from takedown_core.notices import NoticeIncomplete, render_notice
+    from takedown_core.notices import NoticeIncomplete, render_likeness_complaint, render_notice
     from takedown_core.pages import PROBLEMS, SECURITY_HEADERS, decided_page, message_page, problem_page, review_page
 
     out: dict[str, Any] = {"pages/security_headers": SECURITY_HEADERS}
@@ -218,6 +267,20 @@ def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
                                                             case=case, at="2026-01-01T10:00:00.000Z")
         out[f"pages/decided/reject/{name}"] = decided_page(decision={"decision": "reject", "reason": "licensed"},
                                                            reviewer=EVIL, case=case)
+    for name, case in likeness_cases().items():
+        out[f"likeness/{name}/signal"] = case["likeness"]
+        for law, platform in LIKENESS_PLATFORMS.items():
+            try:
+                n = render_likeness_complaint(case, complainant=COMPLAINANT, platform=platform, now=NOW_ISO)
+                out[f"notices/{law}/{name}"] = n.to_dict()
+            except NoticeIncomplete as e:
+                out[f"notices/{law}/{name}"] = {"incomplete": str(e), "missing": getattr(e, "missing", None)}
+        for law, platform in PLATFORMS.items():  # a copyright notice is made for the AI cover only
+            try:
+                out[f"notices/{law}/{name}"] = render_notice(case, law=law, complainant=COMPLAINANT, platform=platform,
+                                                             now=NOW_ISO).to_dict()
+            except NoticeIncomplete as e:
+                out[f"notices/{law}/{name}"] = {"refused": type(e).__name__, "incomplete": str(e), "missing": e.missing}
     out["emails/digest"] = digest_email([(c, URL, EXP) for c in all_cases.values()], reviewer="alice@label.example")
     out["emails/digest_hostile"] = digest_email([(all_cases["hostile"], URL)], reviewer=EVIL_ATTR)
     for problem in sorted(PROBLEMS):

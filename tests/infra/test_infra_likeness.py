@@ -1,5 +1,5 @@
 """The deepfake signal's settings reach the fingerprint function; every function's environment
-fits Lambda's 4 KB; config.py refuses a bad likeness block at synthesis."""
+fits Lambda's 4 KB; config.py refuses a bad likeness block or route at synthesis."""
 
 from __future__ import annotations
 
@@ -30,6 +30,19 @@ def test_given_each_environment_when_synthesized_then_the_fingerprint_function_g
     lid, _ = each_env.function_for("ingest")
     got = json.loads(each_env.env_text(lid, "LIKENESS"))
     assert got == each_env.config.likeness and got["artists"] and got["terms"]
+
+
+def test_given_each_environment_when_synthesized_then_only_dispatch_gets_the_likeness_routes(each_env):
+    ingest, _ = each_env.function_for("ingest")
+    dispatch, _ = each_env.function_for("notice")
+    cfg = each_env.config.platforms
+    at_ingest = json.loads(each_env.env_text(ingest, "PLATFORMS"))
+    assert set(at_ingest) == set(cfg)
+    for pid, plat in at_ingest.items():
+        assert "likeness" not in plat
+        assert plat == {k: v for k, v in cfg[pid].items() if k != "likeness"}
+    assert json.loads(each_env.env_text(dispatch, "PLATFORMS")) == cfg
+    assert any("likeness" in p for p in cfg.values())
 
 
 def test_given_each_environment_when_synthesized_then_every_functions_variables_fit_lambdas_4kb(each_env):
@@ -67,11 +80,23 @@ def test_given_the_4kb_budget_then_a_likeness_block_of_about_2kb_more_would_not_
     ({"likeness": {"artists": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}}, "duplicate id 'x'"),
     ({"likeness": {"terms": {"en": ["ai", ""]}}}, "likeness.terms.en: must be a list of non-empty strings"),
     ({"likeness": {"term": {}}}, "unknown key(s) ['term']"),
+    ({"platforms": {"youtube": {"likeness": {"law": "UK"}}}}, "platform youtube: likeness: law must be one of"),
+    ({"platforms": {"youtube": {"likeness": {"address": "nobody"}}}}, "platform youtube: likeness: address must be"),
+    ({"platforms": {"youtube": {"likeness": {"basis": ""}}}}, "platform youtube: likeness: basis must be"),
+    ({"platforms": {"youtube": {"likeness": {"channel": "web"}}}}, "platform youtube: likeness: channel must be 'email'"),
+    ({"platforms": {"youtube": {"likeness": {"form": "x"}}}}, "platform youtube: likeness: unknown key(s) ['form']"),
+    ({"platforms": {"youtube": {"likeness": "privacy@youtube.example"}}}, "platform youtube: likeness: must be an object"),
 ])
 def test_given_bad_likeness_settings_when_loaded_then_config_error_names_them(overrides, says):
     with pytest.raises(ConfigError) as err:
         load("dev", overrides=overrides)
     assert says in str(err.value)
+
+
+def test_given_a_platform_without_a_likeness_route_then_the_environment_still_loads():
+    # a likeness case on it fails at dispatch (notices.NoRoute), not the deployment
+    cfg = load("dev", context={"environments": {"dev": {"platforms": {"tiktok": {"likeness": None}}}}})
+    assert cfg.platforms["tiktok"]["likeness"] is None
 
 
 def test_given_an_environment_without_likeness_settings_then_nothing_is_configured():
