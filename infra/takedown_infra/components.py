@@ -189,11 +189,6 @@ class Catalogue(Construct):
         self.bucket = _private_bucket(self, "IndexBucket", retain=retain, versioned=True)
 
 
-def _without_likeness_routes(platforms: dict[str, Any]) -> dict[str, Any]:
-    """The platforms as ingest needs them: everything but the route for likeness complaints."""
-    return {pid: {k: v for k, v in p.items() if k != "likeness"} for pid, p in platforms.items()}
-
-
 class Ingestion(Construct):
     """Partner landing buckets -> ingest queue (DLQ) -> fingerprint Lambda."""
 
@@ -268,10 +263,9 @@ class Ingestion(Construct):
                 "CATALOG_BUCKET": catalogue.bucket_name,
                 "QUARANTINE_BUCKET": self.quarantine.bucket_name,
                 "PARTNERS": partner_env,
-                # without the likeness complaint routes: dispatch sends those, and a function's
-                # variables share Lambda's 4 KB
-                "PLATFORMS": json.dumps(_without_likeness_routes(platforms)),
-                # the deepfake signal's artists and terms (takedown_core.likeness), compact
+                "PLATFORMS": json.dumps(platforms),
+                # the deepfake signal's artists and terms (takedown_core.likeness), compact: a
+                # function's variables share Lambda's 4 KB
                 "LIKENESS": json.dumps(likeness or {}, separators=(",", ":"), ensure_ascii=False),
                 "EVIDENCE_BUCKET": evidence.bucket_name,
                 "MAX_UPLOAD_BYTES": str(int(limits["max_upload_mb"]) * 1024 * 1024),

@@ -32,17 +32,15 @@ def test_given_each_environment_when_synthesized_then_the_fingerprint_function_g
     assert got == each_env.config.likeness and got["artists"] and got["terms"]
 
 
-def test_given_each_environment_when_synthesized_then_only_dispatch_gets_the_likeness_routes(each_env):
+def test_given_each_environment_when_synthesized_then_dispatch_gets_the_likeness_routes_in_platforms(each_env):
+    # ingest gets the same PLATFORMS: the local runtime runs every function in one process, so
+    # a variable two functions define must be the same in both (takedown_local.lambda_patch)
     ingest, _ = each_env.function_for("ingest")
     dispatch, _ = each_env.function_for("notice")
     cfg = each_env.config.platforms
-    at_ingest = json.loads(each_env.env_text(ingest, "PLATFORMS"))
-    assert set(at_ingest) == set(cfg)
-    for pid, plat in at_ingest.items():
-        assert "likeness" not in plat
-        assert plat == {k: v for k, v in cfg[pid].items() if k != "likeness"}
     assert json.loads(each_env.env_text(dispatch, "PLATFORMS")) == cfg
-    assert any("likeness" in p for p in cfg.values())
+    assert each_env.env_text(ingest, "PLATFORMS") == each_env.env_text(dispatch, "PLATFORMS")
+    assert any(p.get("likeness") for p in cfg.values())
 
 
 def test_given_each_environment_when_synthesized_then_every_functions_variables_fit_lambdas_4kb(each_env):
@@ -54,9 +52,10 @@ def test_given_each_environment_when_synthesized_then_every_functions_variables_
     assert not over, f"{each_env.env}: over Lambda's 4 KB of environment variables: {over}"
 
 
-def test_given_the_4kb_budget_then_a_likeness_block_of_about_2kb_more_would_not_fit():
+def test_given_the_4kb_budget_then_sixty_more_artists_would_not_fit():
     """What the check above guards: the artists and terms live in an environment variable, so a
-    label with many artists outgrows it (move them to the catalogue bucket then)."""
+    label with many artists outgrows it (about 480 bytes are left in dev: move them to the
+    catalogue bucket then)."""
     from takedown_infra.synth import ensure_node
 
     ensure_node()
