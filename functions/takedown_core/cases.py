@@ -119,6 +119,10 @@ class Source:
     description: str | None = None
     tags: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # a tuple however it arrives: DynamoDB and JSON give the stored tags back as a list
+        object.__setattr__(self, "tags", tuple(self.tags or ()))
+
     @property
     def location(self) -> str:
         return self.url or f"s3://{self.bucket}/{self.key}"

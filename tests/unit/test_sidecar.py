@@ -336,3 +336,15 @@ def test_given_any_json_in_description_and_tags_then_the_parser_returns_a_dict_o
         assert all(isinstance(t, str) and t for t in out.get("tags", []))
 
     check()
+
+
+def test_given_a_source_stored_and_read_back_then_its_tags_are_a_tuple_again():
+    """DynamoDB and JSON give a stored tuple back as a list; the Source is equal either way."""
+    from dataclasses import asdict
+
+    from takedown_core.cases import Source
+
+    src = build_source(partner=PARTNER, bucket="b", key="k", sidecar={"tags": ["ai cover"], "description": "d"})
+    stored = json.loads(json.dumps(asdict(src)))
+    assert stored["tags"] == ["ai cover"] and Source(**stored) == src
+    assert Source(partner="p", platform="youtube", tags=None).tags == ()
