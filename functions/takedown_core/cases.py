@@ -50,6 +50,38 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 TERMINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 
 
+class CaseKind(str, enum.Enum):
+    """What a case claims, which decides its legal route (and that it never skips a person).
+
+    COPY: the upload is essentially our recording (copyright notice; stay-down may approve).
+    PARTIAL: our recording is certainly in it, beside or under other material (copyright
+    notice for the portion that is ours; always reviewed).
+    SUSPECTED_AI_COVER: a partial match whose presentation names our artist with words such
+    as "AI cover" (our recording and a cloned voice: copyright notice, and a likeness
+    complaint; always reviewed).
+    SUSPECTED_DEEPFAKE: no recording of ours, but the presentation names our artist with such
+    words (a likeness / impersonation complaint, never a copyright notice; always reviewed).
+    """
+
+    COPY = "copy"
+    PARTIAL = "partial"
+    SUSPECTED_AI_COVER = "suspected_ai_cover"
+    SUSPECTED_DEEPFAKE = "suspected_deepfake"
+
+    def __str__(self) -> str:  # pragma: no cover - convenience for f-strings
+        return self.value
+
+    @property
+    def holds_our_recording(self) -> bool:
+        """True when the evidence is a match of one of our recordings (a copyright claim can rest on it)."""
+        return self is not CaseKind.SUSPECTED_DEEPFAKE
+
+    @property
+    def may_skip_review(self) -> bool:
+        """Only a plain copy may be approved by the stay-down policy without a person."""
+        return self is CaseKind.COPY
+
+
 class IllegalTransition(Exception):
     """A status change the domain does not allow (e.g. REJECTED -> NOTICE_SENT)."""
 
@@ -116,8 +148,8 @@ class Source:
     bucket: str = ""           # landing bucket of the media
     key: str = ""              # object key of the media
     territory: str | None = None  # ISO country / "EU" where the content is served, if known
-    description: str | None = None
-    tags: tuple[str, ...] = ()
+    description: str | None = None  # the upload's description on the platform, if the partner has it
+    tags: tuple[str, ...] = ()     # the upload's tags / hashtags, if the partner has them
 
     def __post_init__(self) -> None:
         # a tuple however it arrives: DynamoDB and JSON give the stored tags back as a list
@@ -148,6 +180,8 @@ class Case:
     decision: dict[str, Any] | None = None
     failure: dict[str, Any] | None = None
     notice: dict[str, Any] | None = None
+    kind: CaseKind = CaseKind.COPY
+    likeness: dict[str, Any] | None = None   # why a likeness case was opened (LikenessSignal.to_dict())
 
     @classmethod
     def open(
@@ -160,6 +194,8 @@ class Case:
         policy: dict[str, Any],
         submission: str,
         location: Location | None = None,
+        kind: CaseKind = CaseKind.COPY,
+        likeness: dict[str, Any] | None = None,
     ) -> "Case":
         """A new DETECTED case. ``location`` is the item's canonical Location (per-platform
         rules, ``locations.Locations``); without it the source's location is normalised
@@ -175,17 +211,22 @@ class Case:
             evidence=evidence,
             policy=policy,
             submission=submission,
+            kind=CaseKind(kind),
+            likeness=likeness,
         )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["status"] = self.status.value
+        d["kind"] = self.kind.value
+        d["source"]["tags"] = list(self.source.tags)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Case":
         d = dict(d)
         d["status"] = Status(d["status"])
+        d["kind"] = CaseKind(d.get("kind") or CaseKind.COPY.value)  # cases from before kinds are copies
         d["source"] = Source(**d["source"])
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 

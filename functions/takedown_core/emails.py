@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from .likeness import LikenessSignal
 from .render import macros, render
-from .wording import clean, evidence_summary, fmt_epoch, one_line, platform_name, round_number
+from .wording import clean, evidence_summary, fmt_epoch, likeness_artist, one_line, platform_name, round_number
 
 KINDS = ("request", "reminder", "escalation")
 _WORDS = "emails/words.txt.j2"
@@ -30,7 +31,7 @@ def _facts(case: Mapping[str, Any]) -> dict[str, str]:
     ev = evidence_summary(case.get("evidence"))
     return {
         "work": one_line(work.get("title"), 120) or one_line(case.get("track_id"), 120) or "one of our recordings",
-        "artist": one_line(work.get("artist"), 120),
+        "artist": one_line(work.get("artist") or likeness_artist(case.get("likeness")), 120),
         "isrc": one_line(work.get("isrc"), 40),
         "platform": platform_name(one_line(src.get("platform"), 60)) or "an unknown platform",
         "url": one_line(src.get("url"), 500),
@@ -42,7 +43,19 @@ def _facts(case: Mapping[str, Any]) -> dict[str, str]:
         "upload_segment": ev["upload_segment"],
         "reference_segment": ev["reference_segment"],
         "change": ev["change"],
+        "kind": one_line(case.get("kind") or "copy", 40),
+        "why": _likeness_sentence(case.get("likeness")),
     }
+
+
+def _likeness_sentence(likeness: Any) -> str:
+    """Why a likeness case was opened, in one sentence ("" for other cases)."""
+    if not likeness:
+        return ""
+    try:
+        return one_line(LikenessSignal.from_dict(likeness).describe(), 600)
+    except ValueError:
+        return "The upload's presentation names one of our artists with AI or voice-model words."
 
 
 def review_request_email(
@@ -71,7 +84,7 @@ def review_request_email(
         "prefix": words.request_prefix(kind),
         "work": words.work_line(f),
         "intro": words.request_intro(kind, f, round_number(round)),
-        "what_to_do": words.what_to_do(),
+        "what_to_do": words.what_to_do(f),
         "validity": words.validity(who, expiry),
         "do_not_forward": words.do_not_forward(),
     }

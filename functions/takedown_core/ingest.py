@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .decode_report import DecodeReport
-from .cases import AuditEvent, Case, Status, utcnow
+from .cases import AuditEvent, Case, CaseKind, Status, utcnow
 from .evidence import bound_evidence, evidence_document, query_document
+from .likeness import LikenessRules, LikenessSignal
 from .locations import LocationError, Locations
 from .ports import (
     CaseExists,
@@ -79,10 +80,13 @@ class IngestService:
         policy: IngestPolicy,
         decode_error: type[Exception],
         evidence: EvidenceStore,
+        likeness: Mapping[str, Any] | None = None,
     ) -> None:
         """``platforms`` is the environment's platform registry (cdk.json ``platforms``): a
         sidecar may name only these; their ``location`` rules make locations canonical and
-        their ``licensed_uploaders`` are the label's own or licensed channels."""
+        their ``licensed_uploaders`` are the label's own or licensed channels. ``likeness`` is
+        the environment's artists, aliases and terms (cdk.json ``likeness``): an upload
+        presented as an AI imitation of one of our artists opens a likeness case."""
         self.repo = repo
         self.media = media
         self.matcher_factory = matcher_factory
@@ -95,6 +99,7 @@ class IngestService:
         self.policy = policy
         self.decode_error = decode_error
         self.evidence = evidence
+        self.likeness = LikenessRules.from_config(likeness) if likeness else None
 
     # ------------------------------------------------------------------------------------
     def process(self, *, bucket: str, key: str, size: int, etag: str = "") -> UploadRecord | None:
@@ -149,6 +154,11 @@ class IngestService:
         if submission.outcome == "quarantined":
             return self._quarantine(bucket, key, partner, submission.reason or Reason.CORRUPT,
                                     match.get("detail", "undecodable"), etag, content_hash, decode=decoded)
+        signal = self._likeness(source)
+        if submission.outcome == "no_match" and signal is not None:
+            if self._licensed(source):
+                return self._licensed_record(bucket, key, partner, etag, source, submission.content_hash, None, decoded)
+            return self._open_likeness_case(bucket, key, partner, etag, submission, source, location, decoded, signal)
         if submission.outcome == "no_match":
             partial = query.get("partial")
             if partial:
@@ -160,13 +170,31 @@ class IngestService:
                 reason, detail = Reason.SILENT, "the decoded audio holds no sound the fingerprint can use (silence or near-silence)"
             return self._record(bucket, key, partner, "no_match", etag, reason=reason, detail=detail,
                                 content_hash=content_hash, partial=partial or None, decode=decoded)
-        if normalize_uploader(source.uploader) in self.licensed.get(source.platform, set()):
-            detail = (f"uploader {source.uploader!r} is one of the label's own or licensed channels on "
-                      f"{source.platform} (platforms.{source.platform}.licensed_uploaders): no case is opened")
-            log.info("match on a licensed channel", extra={"bucket": bucket, "key": key, "platform": source.platform})
-            return self._record(bucket, key, partner, "licensed", etag, reason=Reason.LICENSED, detail=detail,
-                                content_hash=content_hash, track_id=submission.track_id, decode=decoded)
-        return self._open_case(bucket, key, partner, etag, submission, source, location, decoded)
+        if self._licensed(source):
+            return self._licensed_record(bucket, key, partner, etag, source, content_hash, submission.track_id, decoded)
+        kind = CaseKind.PARTIAL if match.get("kind") == CaseKind.PARTIAL.value else CaseKind.COPY
+        if kind is CaseKind.PARTIAL and signal is not None:
+            kind = CaseKind.SUSPECTED_AI_COVER
+        return self._open_case(bucket, key, partner, etag, submission, source, location, decoded, kind=kind,
+                               signal=signal if kind is CaseKind.SUSPECTED_AI_COVER else None)
+
+    # ------------------------------------------------------------------------------------
+    def _likeness(self, source) -> LikenessSignal | None:
+        """The presentation names one of our artists together with AI / voice-model words."""
+        if self.likeness is None:
+            return None
+        return self.likeness.find({"title": source.title, "uploader": source.uploader,
+                                   "description": source.description, "tags": list(source.tags)})
+
+    def _licensed(self, source) -> bool:
+        return normalize_uploader(source.uploader) in self.licensed.get(source.platform, set())
+
+    def _licensed_record(self, bucket, key, partner, etag, source, content_hash, track_id, decoded) -> UploadRecord:
+        detail = (f"uploader {source.uploader!r} is one of the label's own or licensed channels on "
+                  f"{source.platform} (platforms.{source.platform}.licensed_uploaders): no case is opened")
+        log.info("licensed channel", extra={"bucket": bucket, "key": key, "platform": source.platform})
+        return self._record(bucket, key, partner, "licensed", etag, reason=Reason.LICENSED, detail=detail,
+                            content_hash=content_hash, track_id=track_id, decode=decoded)
 
     # ------------------------------------------------------------------------------------
     def _analyse(self, path: str, content_hash: str) -> Submission:
@@ -186,34 +214,53 @@ class IngestService:
             match=bound_evidence(full, ref=ref), first_seen=utcnow(),
         )
 
-    def _open_case(self, bucket, key, partner, etag, submission: Submission, source, location, decoded) -> UploadRecord:
-        match = dict(submission.match or {})
-        track_id = submission.track_id or match["track_id"]
-        work = dict(match.get("metadata") or {})
-        work.setdefault("track_id", track_id)
-        work.setdefault("title", track_id)  # a catalogue entry without metadata is known by its id
-        stay_down_case = self.repo.get_stay_down(track_id, submission.content_hash)
+    def _open_likeness_case(self, bucket, key, partner, etag, submission: Submission, source, location, decoded,
+                            signal: LikenessSignal) -> UploadRecord:
+        """No recording of ours, but presented as an AI imitation of our artist: the case's
+        "work" is the artist's voice and likeness (track id ``artist:<id>``), with no evidence
+        of a recording, so no copyright notice can ever be made from it."""
+        work = {"track_id": f"artist:{signal.artist_id}", "title": f"The voice and likeness of {signal.artist_name}",
+                "artist": signal.artist_name, "artist_id": signal.artist_id}
+        return self._open_case(bucket, key, partner, etag, submission, source, location, decoded,
+                               kind=CaseKind.SUSPECTED_DEEPFAKE, signal=signal, work=work, evidence={})
+
+    def _open_case(self, bucket, key, partner, etag, submission: Submission, source, location, decoded, *,
+                   kind: CaseKind, signal: LikenessSignal | None = None, work: dict[str, Any] | None = None,
+                   evidence: dict[str, Any] | None = None) -> UploadRecord:
+        match = dict(submission.match or {}) if evidence is None else evidence
+        if work is None:
+            track_id = submission.track_id or match["track_id"]
+            work = dict(match.get("metadata") or {})
+            work.setdefault("track_id", track_id)
+            work.setdefault("title", track_id)  # a catalogue entry without metadata is known by its id
+        track_id = work["track_id"]
+        stay_down_case = self.repo.get_stay_down(track_id, submission.content_hash) if kind.may_skip_review else None
         auto = bool(self.policy.stay_down_auto_approve and stay_down_case)
-        policy = {
-            "max_false_match_rate": self.policy.max_false_match_rate,
-            "auto_approve": auto,
-            "reason": (
-                f"stay-down: identical content was taken down before in {stay_down_case}"
-                if auto else "match above threshold: human review required"
-            ),
-        }
+        if auto:
+            reason = f"stay-down: identical content was taken down before in {stay_down_case}"
+        elif kind is CaseKind.COPY:
+            reason = "match above threshold: human review required"
+        elif kind is CaseKind.PARTIAL:
+            reason = "partial match (our recording beside or under other material): human review required"
+        elif kind is CaseKind.SUSPECTED_AI_COVER:
+            reason = "partial match presented as an AI imitation of our artist: human review required"
+        else:
+            reason = "no recording of ours; presented as an AI imitation of our artist: human review required"
+        policy = {"max_false_match_rate": self.policy.max_false_match_rate, "auto_approve": auto, "reason": reason}
         if auto:
             policy["stay_down_case"] = stay_down_case
         case = Case.open(
             track_id=track_id, work=work, source=source, evidence=match,
             policy=policy, submission=submission.content_hash, location=location,
+            kind=kind, likeness=signal.to_dict() if signal is not None else None,
         )
         if match.get("full_evidence"):  # the full evidence, under the case (same key for the same bytes)
             case.evidence["full_evidence"] = self.evidence.copy(
                 match["full_evidence"], f"cases/{case.case_id}/{submission.content_hash}.json")
         event = AuditEvent(
             case.case_id, utcnow(), f"system:ingest:{partner['id']}", "opened", None, Status.DETECTED.value,
-            {"bucket": bucket, "key": key, "false_match_rate": match.get("false_match_rate"), "policy": policy},
+            {"bucket": bucket, "key": key, "kind": kind.value, "false_match_rate": match.get("false_match_rate"),
+             "policy": policy},
         )
         try:
             self.repo.create_case(case, event)
@@ -222,12 +269,13 @@ class IngestService:
             log.info("case already open for this work and location", extra={"case_id": case.case_id})
             if existing is not None and existing.status != Status.DETECTED:
                 return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
-                                    case_id=case.case_id, track_id=track_id, duplicate=True, decode=decoded)
+                                    case_id=case.case_id, track_id=track_id, duplicate=True, decode=decoded,
+                                    kind=existing.kind.value)
             if existing is not None:
-                auto = bool(existing.policy.get("auto_approve"))
+                auto = bool(existing.policy.get("auto_approve")) and existing.kind.may_skip_review
         self.starter.start(case.case_id, {"case_id": case.case_id, "auto_approve": auto, "round": 0})
         return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
-                            case_id=case.case_id, track_id=track_id, decode=decoded)
+                            case_id=case.case_id, track_id=track_id, decode=decoded, kind=kind.value)
 
     def _quarantine(self, bucket, key, partner, reason, detail, etag, content_hash=None, decode=None) -> UploadRecord:
         where = self.media.quarantine(bucket, key, reason=reason, detail=detail)

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from .chart import alignment_svg
 from .evidence import MatchEvidence
+from .likeness import LikenessSignal
 from .render import esc, render  # noqa: F401 - esc re-exported, as for the wording helpers
 from .review_links import NOTE_MAX, REJECT_REASONS
 from .wording import (  # noqa: F401 - re-exported: callers import the wording helpers from here
@@ -36,7 +37,9 @@ from .wording import (  # noqa: F401 - re-exported: callers import the wording h
     one_line,
     other_matches,
     pitch_phrase,
+    likeness_artist,
     platform_name,
+    portion_phrase,
     round_number,
     safe_http_url,
     speed_phrase,
@@ -91,7 +94,7 @@ def review_page(
         status=status_phrase(case.get("status")),
         round=round_number(review.get("round")),
         work_title=clean(work.get("title"), 200) or clean(case.get("track_id"), 200) or "our recording",
-        artist=clean(work.get("artist"), 200),
+        artist=clean(work.get("artist") or likeness_artist(case.get("likeness")), 200),
         platform=platform_name(src.get("platform")) or "an unknown platform",
         reviewer=clean(review.get("reviewer")),
         expires=clean(fmt_epoch(expires_at)),
@@ -123,7 +126,27 @@ def review_page(
         reasons=[(clean(code), clean(label)) for code, label in REJECT_REASONS.items()],
         note_max=NOTE_MAX,
         error=clean(error) if error else None,
+        kind=clean(case.get("kind") or "copy"),
+        portion=clean(portion_phrase(ev)) if case.get("kind") in ("partial", "suspected_ai_cover") else "",
+        likeness=likeness_words(case.get("likeness")),
     )
+
+
+def likeness_words(likeness: Any) -> dict[str, Any] | None:
+    """Why a likeness case was opened, for the review page: the signal's sentence and its hits
+    as (field, words) rows, cleaned; None when the case has no likeness signal."""
+    if not likeness:
+        return None
+    try:
+        signal = LikenessSignal.from_dict(dict(likeness))
+    except (TypeError, ValueError, KeyError):
+        return {"sentence": "The upload's presentation named one of our artists with AI or voice-model words.",
+                "hits": []}
+    rows = [(f"Names our artist ({h.field})", f"“{h.found}” (alias “{h.text}”)" if h.found != h.text else f"“{h.found}”")
+            for h in signal.names]
+    rows += [(f"Says it is AI ({h.field})", f"“{h.found}”" + (f" (term “{h.text}”, {h.lang})" if h.lang else ""))
+             for h in signal.terms]
+    return {"sentence": clean(signal.describe()), "hits": [(clean(a), clean(b)) for a, b in rows]}
 
 
 _ICONS = {"info": "ℹ️", "success": "✅", "warning": "⚠️", "error": "⛔"}

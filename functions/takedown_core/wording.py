@@ -300,3 +300,20 @@ def status_phrase(status: Any) -> str:
 def round_number(round_: Any) -> int:
     """The review round as a whole number (0: the first ask; 1, 2, ...: asked again), 0 when unknown."""
     return int(num(round_) or 0)
+
+
+def portion_phrase(evidence: "MatchEvidence | Mapping[str, Any] | None") -> str:
+    """Which part of an upload is our recording, for a partial match, in words: where in the
+    upload, where in our recording, and (when measured) what share of the upload's prominent
+    sound is ours. E.g. "0:12–0:52 of the upload (40 s) is 1:05–1:45 of our recording (40 s);
+    38% of the upload's prominent sound ... (19 of 50 peaks)"."""
+    summary = evidence_summary(evidence)
+    text = f"{summary['upload_segment']} of the upload is {summary['reference_segment']} of our recording"
+    return f"{text}; {summary['content']}" if summary["content"] else text
+
+
+def likeness_artist(likeness: Any) -> Any:
+    """The artist a stored likeness signal names (``{"artist": {"id", "name"}, ...}``), for a
+    case whose work does not say; None when there is none."""
+    artist = likeness.get("artist") if isinstance(likeness, Mapping) else None
+    return artist.get("name") if isinstance(artist, Mapping) else None

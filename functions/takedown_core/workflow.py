@@ -252,6 +252,8 @@ class WorkflowService:
 
     def _stay_down_basis(self, case: Case) -> tuple[dict[str, Any] | None, str]:
         """(basis, "") when the stay-down policy may approve ``case``, else (None, why not)."""
+        if not case.kind.may_skip_review:
+            return None, f"a {case.kind.value} case always goes to a person"
         earlier_id = case.policy.get("stay_down_case")
         earlier = self.repo.get_case(earlier_id) if earlier_id else None
         if earlier is None:

@@ -68,6 +68,7 @@ def _service() -> IngestService:
             ),
             decode_error=DecodeError,
             evidence=S3EvidenceStore(s3, env("EVIDENCE_BUCKET")),
+            likeness=env_json("LIKENESS"),
         )
 
     return cached("ingest", build)

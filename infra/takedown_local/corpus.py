@@ -19,6 +19,7 @@ import numpy as np
 PACKAGE = "warzone2100-music"
 CACHE = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "corpus"
 DEMO_SEED = 7
+DEMO_VERSION = "demo v2: with a derivative and a deepfake\n"  # a cached demo folder of another version is rebuilt
 
 
 class CorpusUnavailable(RuntimeError):
@@ -58,12 +59,21 @@ def _load(path: Path, rate: int, seconds: float | None = None):
     return decode_audio(path, sample_rate=rate, max_seconds=seconds)
 
 
+def _mix(ours, theirs, ours_db: float):
+    """``ours`` ``ours_db`` dB under ``theirs`` (RMS), summed and kept under full scale."""
+    n = min(len(ours), len(theirs))
+    ours, theirs = ours[:n].astype(np.float64), theirs[:n].astype(np.float64)
+    gain = 10 ** (ours_db / 20) * np.sqrt(np.mean(theirs ** 2) / max(np.mean(ours ** 2), 1e-12))
+    mixed = theirs + gain * ours
+    return (mixed * (0.9 / max(np.max(np.abs(mixed)), 1e-9))).astype(np.float32)
+
+
 def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
     """Write a catalogue folder and an uploads folder under workdir; returns both."""
     from .media import add_white_noise, resample_linear, synth_track, write_audio
 
     catalog, uploads = workdir / "catalog", workdir / "uploads"
-    if (workdir / "READY").exists():
+    if (workdir / "READY").exists() and (workdir / "READY").read_text() == DEMO_VERSION:
         return catalog, uploads
     shutil.rmtree(workdir, ignore_errors=True)
     catalog.mkdir(parents=True)
@@ -98,6 +108,7 @@ def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
         other_audio = [synth_track(900 + i, 90, sample_rate=rate) for i in range(3)]
 
     ids = list(cat_audio)
+    artist = json.loads((catalog / f"{ids[0]}.json").read_text())["artist"]
     a, b, c = (cat_audio[ids[0]], cat_audio[ids[1]], cat_audio[ids[2]])
 
     def cut(x, start_s, seconds):
@@ -120,6 +131,16 @@ def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
             "source_url": "https://www.youtube.com/watch?v=original0001", "platform": "youtube",
             "uploader": "indie artist", "title": "my own song"}),
         ("monitor-a/original-song-2.mp3", cut(other_audio[1], 10, 30), None),
+        # a derivative: our recording 6 dB under someone else's lead (a cover over our backing)
+        ("monitor-a/cover-over-our-track.mp3", _mix(cut(c, 60, 30), cut(other_audio[2], 40, 30), -6.0), {
+            "source_url": "https://www.youtube.com/watch?v=covermix0001", "platform": "youtube",
+            "uploader": "bedroom covers", "title": "my cover (karaoke version)"}),
+        # a deepfake: none of our recordings, presented as our artist's voice made by AI
+        ("monitor-a/ai-voice-unreleased.mp3", cut(other_audio[2], 5, 30), {
+            "source_url": "https://www.youtube.com/watch?v=deepfake0001", "platform": "youtube",
+            "uploader": "ai vocals lab", "title": f"{artist} - Unreleased (AI Cover)",
+            "description": "Voice model trained on the album, made with RVC. Not the real band.",
+            "tags": ["AI cover", "RVC", artist]}),
     ]
     for rel, samples, sidecar in plan:
         path = uploads / rel
@@ -134,5 +155,5 @@ def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
     write_audio(bad / "bad-sidecar.flac", cut(b, 5, 12), rate)
     (bad / "bad-sidecar.json").write_text('{"source_url": "not a url", "platform": 42')
     (workdir / "SOURCE.txt").write_text(source + "\n")
-    (workdir / "READY").write_text("ok\n")
+    (workdir / "READY").write_text(DEMO_VERSION)
     return catalog, uploads

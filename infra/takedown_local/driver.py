@@ -274,7 +274,7 @@ def failure_reason(case: Any) -> str | None:
 
 def summarize(stack: LocalStack, uploads: list[Upload], *, unfinished: list[str] | None = None,
               problems: list[str] | None = None) -> dict[str, Any]:
-    """One row per upload (its outcome, and its case's status); what is not done is counted:
+    """One row per upload (its outcome, its case's kind and status); what is not done is counted:
     ``lost`` (no outcome recorded), ``unfinished`` (cases still moving when the run stopped),
     ``failed`` (cases that ended FAILED, their cause in the row's reason), ``dead_letters``."""
     repo = stack.repository()
@@ -285,6 +285,7 @@ def summarize(stack: LocalStack, uploads: list[Upload], *, unfinished: list[str]
             lost += 1
             why = repo.get_ingest_failure(u.bucket, u.key)
             rows.append({"file": u.file, "outcome": None, "case_id": None, "track_id": None, "case_status": None,
+                         "kind": None,
                          "reason": f"no outcome recorded (last attempt: {why['error']}: {why['message'][:200]})"
                          if why else "no outcome recorded"})
             continue
@@ -294,6 +295,7 @@ def summarize(stack: LocalStack, uploads: list[Upload], *, unfinished: list[str]
         rows.append({
             "file": u.file, "outcome": rec.outcome, "reason": cause or rec.reason, "case_id": rec.case_id,
             "track_id": rec.track_id, "case_status": case.status.value if case else None,
+            "kind": case.kind.value if case else None,
         })
     return {"uploads": rows, "lost": lost, "unfinished": sorted(set(unfinished or [])), "failed": failed,
             "problems": list(problems or []), "dead_letters": dlq_depth(stack)}

@@ -196,6 +196,8 @@ def cases(evidence: dict[str, Any]) -> dict[str, dict[str, Any]]:
                                                                           "by": "alice@label.example",
                                                                           "at": "2026-01-01T10:00:00.000Z"}),
     }
+    out["partial"] = {**_case(evidence=copy.deepcopy(HAND_EVIDENCE), title="my cover (karaoke version)"),
+                      "kind": "partial"}
     for name, ev in evidence.items():
         if name.startswith("evidence/single/") and name.endswith("/bounded"):
             out["engine_" + name.split("/")[2]] = _case(evidence=copy.deepcopy(ev))
@@ -269,6 +271,11 @@ def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
                                                            reviewer=EVIL, case=case)
     for name, case in likeness_cases().items():
         out[f"likeness/{name}/signal"] = case["likeness"]
+        out[f"pages/review/{name}/round0"] = review_page(
+            case=case, review={"review_id": "rv-7f3a", "reviewer": "alice@label.example", "expires_at": EXP, "round": 0},
+            action_url="/review/rv-7f3a", csrf="c" * 43, exp=EXP, sig="v1.sig", now=NOW)
+        out[f"emails/request/{name}"] = review_request_email(case, url=URL, reviewer="alice@label.example",
+                                                             expires_at=EXP, round=0, kind="request")
         for law, platform in LIKENESS_PLATFORMS.items():
             try:
                 n = render_likeness_complaint(case, complainant=COMPLAINANT, platform=platform, now=NOW_ISO)

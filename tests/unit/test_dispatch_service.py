@@ -14,15 +14,33 @@ from tests.fakes import COMPLAINANT, InMemoryCaseRepository, RecordingCallback, 
 pytestmark = pytest.mark.usefixtures("no_network")
 
 URL = "https://www.youtube.com/watch?v=abc123"
+LIKENESS_ROUTE = {"channel": "email", "address": "privacy@youtube.example", "law": "US-ROP",
+                  "policy": "YouTube's impersonation policy",
+                  "basis": "the right of publicity, including Tennessee's ELVIS Act (Tenn. Code Ann. § 47-25-1101 et seq.)"}
 PLATFORMS = {
-    "youtube": {"name": "YouTube", "law": "DMCA", "channel": "email", "address": "copyright@youtube.example"},
+    "youtube": {"name": "YouTube", "law": "DMCA", "channel": "email", "address": "copyright@youtube.example",
+                "likeness": LIKENESS_ROUTE},
     "tiktok": {"name": "TikTok", "law": "DSA", "channel": "email", "address": "dsa-notices@tiktok.example"},
 }
 KEY = b"review-link-key-" * 2
 NOW = 1_767_268_800
 
 
-def make_case(*, platform="youtube", url=URL) -> Case:
+SIGNAL = {"artist": {"id": "lanterns", "name": "The Lanterns"},
+          "names": [{"field": "title", "alias": "Lanterns", "found": "Lanterns"}],
+          "terms": [{"field": "title", "term": "ai cover", "lang": "en", "found": "AI cover"}]}
+
+
+def make_case(*, platform="youtube", url=URL, kind="copy") -> Case:
+    if kind == "suspected_deepfake":
+        return Case.open(
+            track_id="artist:lanterns",
+            work={"track_id": "artist:lanterns", "title": "The voice and likeness of The Lanterns",
+                  "artist": "The Lanterns", "artist_id": "lanterns"},
+            source=Source(partner="scanco", platform=platform, url=url, uploader="ai covers",
+                          title="Lanterns - new song (AI cover)", bucket="scanco-landing", key="up/song.mp3"),
+            evidence={}, policy={"auto_approve": False}, submission="cd" * 32, kind=kind, likeness=SIGNAL,
+        )
     return Case.open(
         track_id="trk-0042",
         work={"title": "Midnight Harbour", "artist": "The Lanterns", "isrc": "GBXYZ2400123",
@@ -34,6 +52,8 @@ def make_case(*, platform="youtube", url=URL) -> Case:
                   "aligned_hashes": 120, "landmarks": []},
         policy={"auto_approve": True, "reason": "stay-down"},
         submission="ab" * 32,
+        kind=kind,
+        likeness=SIGNAL if kind == "suspected_ai_cover" else None,
     )
 
 
@@ -258,3 +278,59 @@ def test_given_a_platform_without_a_channel_when_dispatched_then_not_allowed(wor
 def test_given_an_unknown_case_when_dispatched_then_not_allowed(world):
     with pytest.raises(NoticeNotAllowed):
         world.service().dispatch(case_id="case-nope")
+
+
+# --------------------------------------------------------------------------- each kind's legal route (issue 15)
+
+
+def test_given_an_approved_deepfake_then_a_likeness_complaint_goes_to_the_likeness_route_and_no_copyright_notice(world):
+    case = world.approved(kind="suspected_deepfake")
+    out = world.service().dispatch(case_id=case.case_id)
+    [mail] = world.mailer.sent
+    assert mail["to"] == ["privacy@youtube.example"] and out["law"] == "LIKENESS-US-ROP"
+    assert "ELVIS Act" in mail["text"] and "asserts no copyright" in mail["text"]
+    assert "DMCA" not in mail["subject"] and "good faith belief that use of the" not in mail["text"]
+    assert world.repo.get_notice(case.case_id, channel_of("youtube")) is None
+    assert world.repo.get_notice(case.case_id, "likeness:email:privacy@youtube.example")["state"] == "sent"
+    assert world.repo.get_case(case.case_id).status is Status.NOTICE_SENT
+
+
+def test_given_an_approved_ai_cover_then_a_copyright_notice_and_a_likeness_complaint_each_once(world):
+    case = world.approved(kind="suspected_ai_cover")
+    out = world.service().dispatch(case_id=case.case_id)
+    assert [m["to"] for m in world.mailer.sent] == [["copyright@youtube.example"], ["privacy@youtube.example"]]
+    assert [n["law"] for n in out["notices"]] == ["DMCA", "LIKENESS-US-ROP"]
+    world.service().dispatch(case_id=case.case_id)  # a repeated step sends nothing more
+    assert len(world.mailer.sent) == 2
+
+
+def test_given_the_likeness_complaint_fails_after_the_copyright_notice_went_then_the_retry_sends_only_the_complaint(world):
+    case = world.approved(kind="suspected_ai_cover")
+
+    class FailSecond(RecordingMailer):
+        failed = False
+
+        def send(self, **kw):
+            if not self.failed and kw["to"] == ["privacy@youtube.example"]:
+                self.failed = True
+                raise ConnectionError("mail relay down")
+            return super().send(**kw)
+
+    mailer = FailSecond()
+    with pytest.raises(NoticeChannelError):
+        world.service(mailer).dispatch(case_id=case.case_id)
+    world.service(mailer).dispatch(case_id=case.case_id)
+    assert [m["to"] for m in mailer.sent] == [["copyright@youtube.example"], ["privacy@youtube.example"]]
+    assert world.repo.get_case(case.case_id).status is Status.NOTICE_SENT
+
+
+def test_given_a_deepfake_on_a_platform_without_a_likeness_route_then_nothing_is_sent_and_it_says_why(world):
+    case = world.approved(kind="suspected_deepfake", platform="tiktok", url="https://www.tiktok.com/@x/video/1")
+    with pytest.raises(NoticeNotAllowed, match="no route for likeness complaints"):
+        world.service().dispatch(case_id=case.case_id)
+    assert world.mailer.sent == []
+
+
+def test_given_a_partial_case_then_its_notice_is_the_copyright_notice(world):
+    case = world.approved(kind="partial")
+    assert world.service().dispatch(case_id=case.case_id)["law"] == "DMCA"

@@ -35,6 +35,9 @@ PLATFORMS = {
     "soundcloud": {"name": "SoundCloud", "law": "DSA", "channel": "email", "address": "copyright@soundcloud.example"},
 }
 MAX_BYTES = 1000
+LIKENESS = {"artists": [{"id": "lanterns", "name": "The Lanterns", "aliases": ["Lanterns"]},
+                        {"id": "ai", "name": "Ai"}],
+            "terms": {"en": ["ai", "ai cover", "rvc", "voice model"], "es": ["cover ia"]}}
 
 MATCHING = b"ID3 a re-upload of Midnight Harbour"
 OTHER_MATCHING = b"ID3 the same work, re-encoded"
@@ -123,6 +126,7 @@ class World:
                                 stay_down_auto_approve=stay_down_auto_approve),
             decode_error=DecodeError,
             evidence=self.evidence,
+            likeness=LIKENESS,
         )
 
     def upload(self, key: str, data: bytes, *, bucket: str = SCAN, sidecar: dict | bytes | None = None,
@@ -562,3 +566,49 @@ def test_given_a_badly_damaged_upload_then_it_is_quarantined_corrupt_with_its_fi
     rec = world.upload("damaged.mp3", CORRUPT)
     assert (rec.outcome, rec.reason) == ("quarantined", Reason.CORRUPT)
     assert rec.extra["decode"]["bad_packets"] == 212 and "0.96 s" in rec.extra["detail"]
+
+
+# --------------------------------------------------------------------------- kinds of case (issue 15)
+
+DEEPFAKE = b"ID3 a generated song in our artist's voice"
+
+
+def test_given_no_recording_of_ours_but_an_ai_imitation_of_our_artist_then_a_deepfake_case_without_evidence():
+    world = World()
+    world.matcher.answers[DEEPFAKE] = None
+    rec = world.upload("song.mp3", DEEPFAKE, sidecar={"source_url": URL_1, "title": "Lanterns – new song (AI cover)"})
+    assert (rec.outcome, rec.extra["kind"], rec.track_id) == ("case", "suspected_deepfake", "artist:lanterns")
+    case = world.repo.get_case(rec.case_id)
+    assert case.kind.value == "suspected_deepfake" and case.evidence == {} and not case.kind.holds_our_recording
+    assert case.work["artist"] == "The Lanterns" and case.policy["auto_approve"] is False
+    assert case.likeness["artist"] == {"id": "lanterns", "name": "The Lanterns"}
+    assert [t["term"] for t in case.likeness["terms"]] == ["ai cover"]
+    assert world.starter.calls == [(rec.case_id, {"case_id": rec.case_id, "auto_approve": False, "round": 0})]
+
+
+@pytest.mark.parametrize("sidecar", [
+    {"title": "Lanterns – new song"},                          # our artist, no AI words
+    {"title": "my AI cover of a folk song", "tags": ["RVC"]},   # AI words, no artist of ours
+    {"title": "Aitana - new song (cover IA)"},                 # "Ai" is not inside "Aitana"
+    {"title": "Ai - new song"},                                # the artist "Ai", and no term beside the name
+])
+def test_given_an_artist_without_a_term_or_a_term_without_an_artist_then_no_case(sidecar):
+    world = World()
+    world.matcher.answers[DEEPFAKE] = None
+    rec = world.upload("song.mp3", DEEPFAKE, sidecar={"source_url": URL_1, **sidecar})
+    assert (rec.outcome, rec.case_id) == ("no_match", None) and world.repo.cases == {}
+
+
+def test_given_a_copy_whose_title_says_ai_then_it_stays_a_copy_of_our_recording():
+    world = World()
+    rec = world.upload("clip.mp3", MATCHING, sidecar={"source_url": URL_1, "title": "Lanterns (AI cover)"})
+    case = world.repo.get_case(rec.case_id)
+    assert (case.kind.value, case.likeness) == ("copy", None)
+
+
+def test_given_an_ai_imitation_on_the_labels_own_channel_then_no_case():
+    world = World()
+    world.matcher.answers[DEEPFAKE] = None
+    rec = world.upload("song.mp3", DEEPFAKE, sidecar={"source_url": URL_1, "uploader": "ExampleRecordsVEVO",
+                                                      "title": "The Lanterns (AI cover) - official experiment"})
+    assert (rec.outcome, rec.reason) == ("licensed", Reason.LICENSED) and world.repo.cases == {}

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from takedown_core.cases import AuditEvent, Case, ConcurrentChange, Source, Status
+from takedown_core.cases import AuditEvent, Case, CaseKind, ConcurrentChange, Source, Status
 from takedown_core.review_links import verify_link
 from takedown_core.workflow import REVIEW_RECORD_GRACE, CaseNotFound, ReviewSettings, WorkflowService, assign_reviewer
 from tests.fakes import InMemoryCaseRepository, RecordingMailer, approve_as_reviewer
@@ -301,6 +301,16 @@ def test_given_no_standing_basis_when_approved_by_policy_then_it_declines_and_a_
     assert out["approved"] is False and out["reason"]
     assert world.repo.get_case(case.case_id).status is Status.DETECTED
     assert world.actions(case.case_id)[-1] == "policy_declined"
+
+
+@pytest.mark.parametrize("kind", [CaseKind.PARTIAL, CaseKind.SUSPECTED_AI_COVER, CaseKind.SUSPECTED_DEEPFAKE])
+def test_given_a_case_that_is_not_a_plain_copy_then_the_stay_down_policy_never_approves_it(world, kind):
+    earlier = taken_down(world)
+    case = world.open(url="https://www.youtube.com/watch?v=again", auto=True, stay_down_case=earlier.case_id)
+    world.repo.cases[case.case_id].kind = kind
+    out = world.wf.approve_by_policy(case_id=case.case_id)
+    assert out["approved"] is False and "always goes to a person" in out["reason"]
+    assert world.repo.get_case(case.case_id).status is Status.DETECTED
 
 
 def test_given_a_case_in_review_when_approved_by_policy_then_it_refuses(world):

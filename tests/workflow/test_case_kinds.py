@@ -1,0 +1,44 @@
+"""Each kind of case through the running stack to its own legal route (issue 15): a deepfake
+presented as our artist's AI voice is reviewed by a person and ends in a likeness complaint
+on the platform's likeness route, never in a copyright notice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from takedown_local import driver
+from takedown_local.runtime import LocalStack
+
+from tests.workflow.conftest import uploads_dir
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_given_a_deepfake_of_our_artist_when_a_reviewer_approves_then_a_likeness_complaint_and_no_copyright_notice(
+        tmp_path, media):
+    sidecars = {
+        "unrelated.json": json.dumps({"source_url": "https://www.youtube.com/watch?v=fake01", "platform": "youtube",
+                                      "uploader": "voice lab", "title": "The Lanterns - Unreleased (AI Cover)",
+                                      "tags": ["RVC", "voice model"]}),
+        "excerpt.json": json.dumps({"source_url": "https://www.youtube.com/watch?v=copy01", "platform": "youtube",
+                                    "title": "Reference 0 (AI cover)"}),
+    }
+    with LocalStack("dev") as stack:
+        up = uploads_dir(tmp_path, media, ["unrelated.ogg", "excerpt.mp3"], sidecars)
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="approve")
+        rows = {r["file"]: r for r in summary["uploads"]}
+        assert summary["lost"] == 0 and not summary["failed"]
+        fake, copy = rows["unrelated.ogg"], rows["excerpt.mp3"]
+        assert (fake["outcome"], fake["kind"], fake["track_id"], fake["case_status"]) == (
+            "case", "suspected_deepfake", "artist:lanterns", "NOTICE_SENT")
+        assert (copy["kind"], copy["case_status"]) == ("copy", "NOTICE_SENT")  # our recording: a copy, whatever its title
+        case = stack.repository().get_case(fake["case_id"])
+        assert case.evidence == {} and case.likeness["artist"]["name"] == "The Lanterns"
+        assert case.decision["decision"] == "approve" and not str(case.decision["by"]).startswith("policy:")
+        to_fake = [m for m in stack.sent_mail() if "fake01" in m["body"] and not m["subject"].lower().startswith(
+            ("review", "[review", "reminder"))]
+        assert [m["to"] for m in to_fake] == [["privacy@youtube.example"]]
+        assert "asserts no copyright" in to_fake[0]["body"] and "ELVIS Act" in to_fake[0]["body"]
+        assert case.notice["law"] == "LIKENESS-US-ROP"
