@@ -90,9 +90,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([c.to_dict() for c in cases], indent=2))
         return 0
-    print(f"{'case':<38}  {'status':<15}  {'track':<22}  {'reviewer':<28}  location")
+    print(f"{'case':<38}  {'status':<15}  {'kind':<18}  {'track':<22}  {'reviewer':<28}  location")
     for c in cases:
-        print(f"{c.case_id:<38}  {c.status.value:<15}  {c.track_id[:22]:<22}  {str(c.reviewer or '-')[:28]:<28}  {c.location}")
+        print(f"{c.case_id:<38}  {c.status.value:<15}  {c.kind.value:<18}  {c.track_id[:22]:<22}  "
+              f"{str(c.reviewer or '-')[:28]:<28}  {c.location}")
         if c.status == Status.FAILED:  # a failed case always shows why
             f = c.failure or {}
             print(f"{'':<38}  cause: {f.get('error') or 'failed'}: {f.get('cause') or 'no cause recorded'}")

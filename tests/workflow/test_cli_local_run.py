@@ -32,8 +32,9 @@ def test_given_catalogue_and_uploads_when_local_run_with_approve_then_the_summar
     rows = {r["file"]: r for r in summary["uploads"]}
     assert set(rows) == {"excerpt.mp3", "unrelated.ogg", "platform-b/clip.m4a", "readme.txt", "empty.mp3"}
     for r in rows.values():
-        assert set(r) == {"file", "outcome", "reason", "case_id", "track_id", "case_status"}
+        assert set(r) == {"file", "outcome", "reason", "case_id", "track_id", "case_status", "kind"}
     assert rows["excerpt.mp3"]["case_status"] == "NOTICE_SENT" and rows["excerpt.mp3"]["track_id"] == "ref-0"
+    assert rows["excerpt.mp3"]["kind"] == "copy" and rows["unrelated.ogg"]["kind"] is None
     assert rows["platform-b/clip.m4a"]["case_status"] == "NOTICE_SENT"
     assert rows["platform-b/clip.m4a"]["track_id"] == "ref-1"
     assert rows["unrelated.ogg"]["outcome"] == "no_match"
