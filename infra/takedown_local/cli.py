@@ -92,8 +92,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"summary JSON: {args.summary or '(use --summary FILE)'}")
     if notices:
         print("\nfirst notice sent:\n" + "-" * 72)
-        print(notices[0]["subject"])
-        print(_text_of(notices[0]["body"])[:1800])
+        body = _text_of(notices[0]["body"])
+        if not body.startswith(notices[0]["subject"]):  # the HTML body opens with the subject as its heading
+            print(notices[0]["subject"])
+        print(body[:1800])
     _write_summary(summary, args.summary)
     return 3 if needs_attention(summary) else 0
 

@@ -377,11 +377,13 @@ def print_summary(summary: dict[str, Any], stream=None) -> None:
     stream = stream or sys.stdout
     rows = summary["uploads"]
     w = max([len(r["file"]) for r in rows] + [4])
-    print(f"\n{'file'.ljust(w)}  {'outcome':<11}  {'case status':<15}  {'track':<24}  reason", file=stream)
-    print(f"{'-' * w}  {'-' * 11}  {'-' * 15}  {'-' * 24}  {'-' * 20}", file=stream)
+    print(f"\n{'file'.ljust(w)}  {'outcome':<11}  {'case kind':<18}  {'case status':<15}  {'track':<24}  reason",
+          file=stream)
+    print(f"{'-' * w}  {'-' * 11}  {'-' * 18}  {'-' * 15}  {'-' * 24}  {'-' * 20}", file=stream)
     for r in rows:
-        print(f"{r['file'].ljust(w)}  {str(r['outcome']):<11}  {str(r['case_status'] or '-'):<15}  "
-              f"{str(r['track_id'] or '-')[:24]:<24}  {r['reason'] or ''}", file=stream)
+        print(f"{r['file'].ljust(w)}  {str(r['outcome']):<11}  {str(r.get('kind') or '-'):<18}  "
+              f"{str(r['case_status'] or '-'):<15}  {str(r['track_id'] or '-')[:24]:<24}  {r['reason'] or ''}",
+              file=stream)
     counts: dict[str, int] = {}
     for r in rows:
         counts[str(r["outcome"])] = counts.get(str(r["outcome"]), 0) + 1
