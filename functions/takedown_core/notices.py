@@ -275,7 +275,13 @@ def _work_identification(work: Mapping[str, Any], track_id: str, owner: str) -> 
 
 def _evidence_text(recording: RecordingEvidence, case: Mapping[str, Any]) -> str:
     ev = recording.evidence
-    return _words("common").evidence(evidence_summary(ev), matched_landmarks(ev), _approval_text(case.get("decision")))
+    return _words("common").evidence(evidence_summary(ev), matched_landmarks(ev), _approval_text(case.get("decision")),
+                                     _is_partial(recording))
+
+
+def _is_partial(recording: RecordingEvidence) -> bool:
+    """Our recording is only part of the upload (a partial match, or an AI cover over it)."""
+    return recording.kind in ("partial", "suspected_ai_cover")
 
 
 def _approval_text(decision: Any) -> str:
@@ -340,7 +346,8 @@ def _dmca(recording: RecordingEvidence, case, src, work, c, owner, date) -> tupl
     fields["copyrighted_work"] = words.copyrighted_work(ident) if ident else ""
     why["copyrighted_work"] = "" if fields["copyrighted_work"] else "the work has no title"
     loc, why["infringing_material"] = _location(case, src)
-    fields["infringing_material"] = words.infringing_material(loc, _evidence_text(recording, case)) if loc else ""
+    fields["infringing_material"] = words.infringing_material(loc, _evidence_text(recording, case),
+                                                              _is_partial(recording)) if loc else ""
     contact = {k: _s(c, k, 300) for k in ("name", "organisation", "address", "phone", "email")}
     lacking = [k for k in ("address", "phone", "email") if not contact[k]]
     if not (contact["name"] or contact["organisation"]):
@@ -368,7 +375,7 @@ def _dsa(recording: RecordingEvidence, case, src, work, c, owner, date) -> tuple
     elif not evidence:
         fields["explanation"], why["explanation"] = "", "there is no match evidence to substantiate the notice"
     else:
-        fields["explanation"] = words.explanation(ident, owner, evidence)
+        fields["explanation"] = words.explanation(ident, owner, evidence, _is_partial(recording))
     loc, why["exact_location"] = _location(case, src)
     fields["exact_location"] = words.exact_location(loc, platform_name(_s(src, "platform", 80))) if loc else ""
     name = _s(c, "name", 200) or _s(c, "organisation", 200)
