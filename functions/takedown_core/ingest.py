@@ -150,7 +150,7 @@ class IngestService:
             return self._quarantine(bucket, key, partner, submission.reason or Reason.CORRUPT,
                                     match.get("detail", "undecodable"), etag, content_hash, decode=decoded)
         if submission.outcome == "no_match":
-            partial = query.get("partial")
+            partial = query.get("declined", query.get("partial"))
             if partial:
                 log.info("no match; shares material with catalogue tracks", extra={"bucket": bucket, "key": key, "partial": partial})
             reason, detail = None, None
