@@ -239,5 +239,5 @@ class FakeMatcher:
             raise answer
         result = QueryResult(best=answer, others=list(self.others) if answer else [],
                              query_duration_s=self.query_duration_s, query_hashes=self.query_hashes,
-                             max_false_match_rate=1e-6, partial=list(self.partial))
+                             max_false_match_rate=1e-6, declined=list(self.partial))
         return MatchAnswer(result, DecodeReport.from_dict(self.decode), "v-test", "e" * 64, 1)

@@ -193,7 +193,8 @@ class S3IndexStore:
             unknown = sorted(set(shards) - set(by_number))
             if unknown:
                 raise ValueError(f"index version {version} has no shard(s) {unknown}")
-            names = [manifest["tracks_file"]] + [by_number[n][k] for n in sorted(set(shards)) for k in ("hashes", "postings")]
+            names = [manifest["tracks_file"]] + [by_number[n][k] for n in sorted(set(shards))
+                                                 for k in ("hashes", "postings", "shared") if k in by_number[n]]
         for name in names:
             self._download(f"{self.PREFIX}/{version}/{name}", dest / name, version, manifest["files"].get(name))
         return dest

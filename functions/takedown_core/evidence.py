@@ -1,7 +1,7 @@
 """Match evidence that fits a DynamoDB item by design, whatever the upload or the catalogue.
 
 The engine's full answer for one upload (the best match, every other track that also
-matched, up to 200 landmarks each, the partial matches, the query's figures) grows with the
+matched, up to 200 landmarks each, the declined alignments, the query's figures) grows with the
 upload's length and with how many versions of a recording the catalogue holds: a 15-minute
 compilation against a catalogue with several versions of each recording produced 1 MB, and
 DynamoDB refuses items over 400 KB. So the full answer is written to S3 under the case
@@ -23,7 +23,7 @@ from .ports import MatchAnswer
 MAX_EVIDENCE_BYTES = 64 * 1024   # JSON bytes of the bounded evidence; DynamoDB's item limit is 400 KB
 MAX_LANDMARKS = 200              # landmarks drawn on the review page (the engine's own cap)
 MAX_OTHERS = 10                  # other catalogue tracks that also matched, strongest first
-MAX_PARTIAL = 5                  # partial matches (shared loop / sample) reported for audit
+MAX_DECLINED = 5                 # declined alignments (shared loop / sample ...) reported for audit
 MAX_TEXT = 300                   # characters of any one metadata value
 MAX_METADATA_KEYS = 20
 _OTHER_FIELDS = ("track_id", "score", "false_match_rate", "offset_s", "query_start_s", "matched_duration_s",
@@ -66,7 +66,7 @@ def bound_evidence(full: Mapping[str, Any], *, ref: str | None = None) -> dict[s
     ``full_evidence``. Returns a new dict with the best match's fields (metadata values
     clipped to ``MAX_TEXT`` characters, landmarks thinned to ``MAX_LANDMARKS``), the
     ``MAX_OTHERS`` strongest other matches without landmarks, ``others_total``, the query
-    figures with at most ``MAX_PARTIAL`` partial matches, and ``full_evidence``. Its JSON is
+    figures with at most ``MAX_DECLINED`` declined alignments, and ``full_evidence``. Its JSON is
     at most ``MAX_EVIDENCE_BYTES``: if the limits above still leave more (long metadata,
     many keys), landmarks and then the other matches are halved until it fits.
     """
@@ -79,8 +79,9 @@ def bound_evidence(full: Mapping[str, Any], *, ref: str | None = None) -> dict[s
     out["others_total"] = len(others)
     if "query" in full:
         query = dict(full.get("query") or {})
-        if "partial" in query:
-            query["partial"] = list(query.get("partial") or [])[:MAX_PARTIAL]
+        for key in ("declined", "partial"):  # "partial": documents before the match kinds
+            if key in query:
+                query[key] = list(query.get(key) or [])[:MAX_DECLINED]
         out["query"] = _clip(query)
     if ref:
         out["full_evidence"] = ref
@@ -92,7 +93,8 @@ def bound_evidence(full: Mapping[str, Any], *, ref: str | None = None) -> dict[s
         else:  # only unbounded text can be left: keep the decision's figures, drop the rest
             keep = ("track_id", "score", "false_match_rate", "offset_s", "query_start_s", "matched_duration_s",
                     "speed", "pitch_semitones", "time_stretch", "transform", "aligned_hashes", "salient_share",
-                    "salient_peaks", "salient_confirmed", "others_total", "full_evidence")
+                    "salient_peaks", "salient_confirmed", "kind", "share", "upload_span_s", "reference_span_s",
+                    "shared_with", "others_total", "full_evidence")
             out = {k: out[k] for k in keep if k in out} | {"landmarks": [], "others": [], "truncated": True}
             break
     return out
@@ -100,15 +102,20 @@ def bound_evidence(full: Mapping[str, Any], *, ref: str | None = None) -> dict[s
 
 # --------------------------------------------------------------------------- the storage edge
 
-_PARTIAL_FIELDS = ("track_id", "false_match_rate", "salient_share", "offset_s", "query_start_s", "matched_duration_s")
+_DECLINED_FIELDS = ("track_id", "false_match_rate", "salient_share", "offset_s", "query_start_s", "matched_duration_s",
+                    "declined_reason", "shared_with")
 
 
 def query_document(answer: MatchAnswer) -> dict[str, Any]:
     """The ``query`` part of the stored evidence: the query's figures, the index searched,
-    the decode report and (for audit) up to five partial matches (a shared loop, sample or
-    short part: never a case). Keys: query_duration_s (s, 3 decimals), query_hashes,
-    max_false_match_rate, index_version, index_sha256, shards_searched, shard_invocations
-    (fan-out only), decode (``DecodeReport.to_dict``), partial (when there are any)."""
+    the decode report and (for audit) up to five declined alignments (a shared loop, sample or
+    short part, a segment another catalogue track also holds, an excluded range: never a
+    case). Keys: query_duration_s (s, 3 decimals), query_hashes, max_false_match_rate,
+    index_version, index_sha256, shards_searched, shard_invocations (fan-out only), decode
+    (``DecodeReport.to_dict``), declined (when there are any: track_id, false_match_rate,
+    salient_share, offset_s, query_start_s, matched_duration_s, declined_reason -- "low_share",
+    "short", "weak", "repeated", "shared_segment" or "excluded" -- and shared_with, the other
+    tracks holding the segments it touched)."""
     result = answer.result
     info: dict[str, Any] = {
         "query_duration_s": round(float(result.query_duration_s), 3),
@@ -121,8 +128,8 @@ def query_document(answer: MatchAnswer) -> dict[str, Any]:
     if answer.shard_invocations is not None:
         info["shard_invocations"] = answer.shard_invocations
     info["decode"] = answer.decode.to_dict()
-    if result.partial:
-        info["partial"] = [{k: m.to_dict()[k] for k in _PARTIAL_FIELDS} for m in result.partial[:MAX_PARTIAL]]
+    if result.declined:
+        info["declined"] = [{k: m.to_dict()[k] for k in _DECLINED_FIELDS} for m in result.declined[:MAX_DECLINED]]
     return info
 
 
@@ -130,6 +137,8 @@ def evidence_document(answer: MatchAnswer) -> dict[str, Any] | None:
     """The full evidence of a match as stored in S3 (and bounded on the case by
     :func:`bound_evidence`): the best match's ``Match.to_dict()`` with ``others`` (every other
     track that also matched, ``Match.to_dict()`` each) and ``query`` (:func:`query_document`).
+    The best match's ``kind`` ("copy" or "partial"), ``share``, ``upload_span_s`` and
+    ``reference_span_s`` ([start, end] s) and ``shared_with`` say how the recording is used.
     None when nothing matched."""
     result = answer.result
     if result.best is None:

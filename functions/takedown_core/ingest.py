@@ -160,7 +160,7 @@ class IngestService:
                 return self._licensed_record(bucket, key, partner, etag, source, submission.content_hash, None, decoded)
             return self._open_likeness_case(bucket, key, partner, etag, submission, source, location, decoded, signal)
         if submission.outcome == "no_match":
-            partial = query.get("partial")
+            partial = query.get("declined", query.get("partial"))
             if partial:
                 log.info("no match; shares material with catalogue tracks", extra={"bucket": bucket, "key": key, "partial": partial})
             reason, detail = None, None

@@ -98,7 +98,7 @@ def _candidate_files(root: Path) -> list[Path]:
     return files
 
 
-def _sidecar_metadata(path: Path) -> dict:
+def _sidecar(path: Path) -> dict:
     side = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
     if not side.is_file():
         return {}
@@ -110,7 +110,23 @@ def _sidecar_metadata(path: Path) -> dict:
     if not isinstance(doc, dict):
         print(f"warning: {side}: metadata is not a JSON object; ignored", file=sys.stderr)
         return {}
+    return doc
+
+
+def _sidecar_metadata(path: Path) -> dict:
+    doc = _sidecar(path)
     return {k: doc[k] for k in METADATA_KEYS if k in doc}
+
+
+def _sidecar_exclusions(path: Path) -> list:
+    """The track's ``exclusions`` (time ranges the label does not hold exclusive rights to,
+    e.g. a licensed loop): ``[{"start_s": 12.0, "end_s": 20.5, "note": "..."}]`` in the
+    sidecar JSON. Not a list: ignored with a warning."""
+    value = _sidecar(path).get("exclusions") or []
+    if not isinstance(value, list):
+        print(f"warning: {path}: exclusions is not a list; ignored", file=sys.stderr)
+        return []
+    return value
 
 
 def cmd_catalog_build(args: argparse.Namespace) -> int:
@@ -139,7 +155,8 @@ def cmd_catalog_build(args: argparse.Namespace) -> int:
             progress.update(i + 1, path.name)
             continue
         try:
-            writer.add(track_id, samples, duration_s=samples.size / params.sample_rate, metadata=_sidecar_metadata(path))
+            writer.add(track_id, samples, duration_s=samples.size / params.sample_rate, metadata=_sidecar_metadata(path),
+                       exclusions=_sidecar_exclusions(path))
         except ValueError as exc:
             print(f"warning: skipping {path}: {exc}", file=sys.stderr)
             skipped += 1
@@ -155,7 +172,25 @@ def cmd_catalog_build(args: argparse.Namespace) -> int:
         f"into {len(manifest['shards'])} shard(s) at {out}; skipped {skipped}",
         file=sys.stderr,
     )
+    _report_self_match(out)
     return 0
+
+
+def _report_self_match(index_dir: Path) -> None:
+    """What the catalogue's self-match found, per track (stderr): versions of one recording
+    and segments another track also holds (a partial match resting only on them is no case)."""
+    tracks = json.loads((index_dir / "tracks.json").read_text())["tracks"]
+    for t in tracks:
+        if t.get("versions"):
+            print(f"  {t['id']}: versions of one recording with {', '.join(t['versions'])}", file=sys.stderr)
+        segs = t.get("shared_segments") or []
+        if segs:
+            shown = "; ".join(f"{s['start_s']:.1f}-{s['end_s']:.1f} s with {', '.join(s['with'])}" for s in segs[:5])
+            more = f" (+{len(segs) - 5} more)" if len(segs) > 5 else ""
+            print(f"  {t['id']}: shares {shown}{more}", file=sys.stderr)
+        if t.get("exclusions"):
+            ranges = "; ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s" for e in t["exclusions"])
+            print(f"  {t['id']}: excluded {ranges}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- match
@@ -202,7 +237,7 @@ def cmd_match(args: argparse.Namespace) -> int:
     rows = []
     failures = 0
     for path in args.files:
-        row: dict = {"file": path, "track_id": None, "offset_s": None, "score": 0.0}
+        row: dict = {"file": path, "track_id": None, "offset_s": None, "score": 0.0, "kind": None, "share": None}
         try:
             samples = decode_audio(path, sample_rate=index.params.sample_rate, max_seconds=MAX_QUERY_SECONDS)
             result = index.query(samples, max_false_match_rate=args.max_false_match_rate)
@@ -226,7 +261,15 @@ def cmd_match(args: argparse.Namespace) -> int:
                     aligned_hashes=b.aligned_hashes,
                     metadata=b.metadata,
                     others=[o.track_id for o in result.others],
+                    kind=b.kind,
+                    share=None if b.share is None else round(b.share, 4),
+                    upload_span_s=[round(x, 3) for x in b.upload_span_s] if b.upload_span_s else None,
+                    reference_span_s=[round(x, 3) for x in b.reference_span_s] if b.reference_span_s else None,
+                    shared_with=list(b.shared_with),
                 )
+            if result.declined:
+                row["declined"] = [{"track_id": m.track_id, "reason": m.declined_reason, "shared_with": list(m.shared_with),
+                                    "score": round(m.score, 3)} for m in result.declined]
         rows.append(row)
         if args.jsonl:
             print(json.dumps(row), flush=True)
@@ -236,13 +279,15 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def _print_table(rows: list[dict]) -> None:
-    headers = ["file", "track", "offset s", "score", "speed", "pitch st", "note"]
+    headers = ["file", "track", "kind", "share", "offset s", "score", "speed", "pitch st", "note"]
     table = []
     for r in rows:
         table.append(
             [
                 r["file"],
                 r["track_id"] or "-",
+                r.get("kind") or "-",
+                "-" if r.get("share") is None else f"{r['share']:.0%}",
                 "-" if r["offset_s"] is None else f"{r['offset_s']:.2f}",
                 f"{r['score']:.1f}",
                 "-" if "speed" not in r else f"{r['speed']:.3f}",

@@ -19,7 +19,7 @@ BEST = {"track_id": "trk-1", "score": 40.0, "false_match_rate": 1e-40, "offset_s
 def compilation_evidence(others: int = 239) -> dict:
     """What a 15-minute compilation against a catalogue of many versions produced: ~1 MB."""
     return {**BEST, "others": [{**BEST, "track_id": f"trk-v{i}", "score": 39.0 - i / 10} for i in range(others)],
-            "query": {"query_duration_s": 900.0, "partial": [{"track_id": f"p{i}"} for i in range(40)]}}
+            "query": {"query_duration_s": 900.0, "declined": [{"track_id": f"p{i}"} for i in range(40)]}}
 
 
 def open_case(evidence: dict) -> tuple[Case, AuditEvent]:
@@ -49,7 +49,7 @@ def test_given_a_compilations_evidence_bounded_then_the_case_is_written_and_read
     repo.create_case(case, opened)
     back = repo.get_case(case.case_id)
     assert back.evidence["others_total"] == 239 and back.evidence["full_evidence"].startswith("s3://")
-    assert len(back.evidence["landmarks"]) == 200 and len(back.evidence["query"]["partial"]) == 5
+    assert len(back.evidence["landmarks"]) == 200 and len(back.evidence["query"]["declined"]) == 5
 
 
 @pytest.mark.parametrize("n_meta", [1, 50, 5000])

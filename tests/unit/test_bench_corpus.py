@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.fingerprint import (
     MASTER_RATE,
@@ -139,8 +140,9 @@ def test_a_sustained_tone_of_the_same_pitch_is_not_shared_audio():
     spec = QuerySpec("n2", False, "clean", 10, 20.0, 1)
     answers = {spec.key: {**_answer(spec, "r"), "score": 6.0, "shares": [["r", 0.3, 31.0]]}}
     verify_negatives([spec], answers, {"n2": other, "r": ref}.__getitem__, seed=2)
-    ncc, null = answers[spec.key]["shared_audio"]["r"]
+    ncc, null, component, component_null = answers[spec.key]["shared_audio"]["r"]
     assert ncc > 0.5 and null > ncc - 0.2
+    assert component < component_null + 0.08  # the component check's null catches it too
     assert totals([spec], answers)["false_positive_no_shared_audio"] == 1.0
 
 
@@ -150,8 +152,42 @@ def test_a_candidate_without_a_master_counts_as_no_shared_audio():
     answers = {spec.key: {**_answer(spec, "distractor-x-v7"), "score": 5.0, "shares": [["distractor-x-v7", 0.3, 40.0]]}}
     masters = {"n3": _noise(7, 30.0)}
     check = verify_negatives([spec], answers, masters.get, seed=3)
-    assert check["checked"] == 0 and answers[spec.key]["shared_audio"] == {"distractor-x-v7": [0.0, 0.0]}
+    assert check["checked"] == 0 and answers[spec.key]["shared_audio"] == {"distractor-x-v7": [0.0, 0.0, 0.0, 0.0]}
     assert totals([spec], answers)["false_positive_no_shared_audio"] == 1.0
+
+
+def test_a_partial_answer_holds_our_recording_when_the_whole_excerpt_carries_it_as_a_component():
+    # Given a non-catalogue excerpt that is a catalogue track 9 dB under other material
+    ref = _noise(8, 60.0)
+    other = _noise(9, 60.0)
+    mix = (other + ref * 10 ** (-9 / 20)).astype(np.float32)
+    spec = QuerySpec("n4", False, "clean", 10, 20.0, 1)
+    answers = {spec.key: {**_answer(spec, "r"), "kind": "partial", "score": 30.0, "shares": [["r", 0.1, 20.0]]}}
+    verify_negatives([spec], answers, {"n4": mix, "r": ref}.__getitem__, seed=4)
+    ncc, null, component, component_null = answers[spec.key]["shared_audio"]["r"]
+    # Then a window's NCC says little (under the copy's bar), the whole excerpt says it is there
+    assert ncc < 0.5 and component > 0.3 and component > component_null + 0.2
+    assert totals([spec], answers)["false_positive_no_shared_audio"] == 0.0
+    assert totals([spec], answers)["false_positive_no_shared_audio_strict"] == 1.0
+    # and the same answer called a copy would be false: a copy must correlate as one
+    answers[spec.key]["kind"] = "copy"
+    assert totals([spec], answers)["false_positive_no_shared_audio"] == 1.0
+
+
+def test_a_derivative_measures_the_foreign_material_while_it_sounds_and_mixes_the_backing_under_it():
+    from bench import derivative
+
+    rate = 22050
+    voice = np.concatenate([_noise(11, 2.0), np.zeros(2 * rate, np.float32)])  # speaks, then pauses
+    # the pause does not count: -12 dB means 12 dB under the voice when it speaks
+    assert derivative.active_rms(voice, rate) == pytest.approx(float(np.sqrt(np.mean(voice[: 2 * rate] ** 2))), rel=0.02)
+    backing = _noise(10, 4.0)
+    y = derivative.mix(backing, voice, -12.0, rate)
+    pause = y[int(2.2 * rate):]  # only the backing sounds here
+    speaking = y[: int(1.8 * rate)]
+    level = 20 * np.log10(np.sqrt(np.mean(pause**2)) / np.sqrt(np.mean(speaking**2) - np.mean(pause**2)))
+    assert level == pytest.approx(-12.0, abs=0.3)
+    assert np.abs(y).max() == pytest.approx(10 ** (-1 / 20), rel=1e-6)
 
 
 def test_an_interrupted_benchmark_removes_its_work_directory(monkeypatch, tmp_path):

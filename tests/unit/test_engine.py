@@ -353,9 +353,9 @@ def test_a_different_piece_over_the_same_loop_is_not_a_match(loop_index):
     assert c["salient_confirmed"] < DEFAULT_PARAMS.min_salient_share * c["salient_peaks"]
     assert r.best is None
     # ... reported as shared material, for audit, with the share that kept it out
-    assert [m.track_id for m in r.partial] == ["loop-piece"]
-    assert r.partial[0].salient_share < DEFAULT_PARAMS.min_salient_share
-    assert QueryResult.from_dict(json.loads(json.dumps(r.to_dict()))).partial[0].track_id == "loop-piece"
+    assert [m.track_id for m in r.declined] == ["loop-piece"]
+    assert r.declined[0].salient_share < DEFAULT_PARAMS.min_salient_share
+    assert QueryResult.from_dict(json.loads(json.dumps(r.to_dict()))).declined[0].track_id == "loop-piece"
 
 
 def test_a_copy_under_0_db_noise_keeps_its_salient_content(loop_index):

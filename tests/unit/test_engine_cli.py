@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audio_fixtures import synth_track, write_audio  # noqa: E402
 
@@ -75,3 +77,34 @@ def test_building_into_a_non_empty_directory_is_refused(tmp_path, capsys):
     out.mkdir()
     (out / "manifest.json").write_text("{}")
     assert _run(["catalog", "build", str(refs), "--out", str(out)]) == 2
+
+
+def test_jsonl_says_how_the_recording_is_used_and_exclusions_come_from_the_sidecar(tmp_path, capsys):
+    import numpy as np
+
+    # Given a catalogue of two songs, one with a licensed loop excluded in its sidecar
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    song = synth_track(340, 40.0)
+    write_audio(refs / "song.flac", song, 22050)
+    write_audio(refs / "looped.flac", synth_track(341, 40.0), 22050)
+    (refs / "looped.json").write_text(json.dumps({"title": "Looped", "exclusions": [{"start_s": 0, "end_s": 40, "note": "library loop"}]}))
+    assert _run(["catalog", "build", str(refs), "--out", str(tmp_path / "ix")]) == 0
+    assert "looped: excluded 0.0-40.0 s" in capsys.readouterr().err
+    # When a copy, our song under a much louder new lead, and the excluded song are matched
+    backing = song[22050 * 5: 22050 * 25]
+    lead = synth_track(342, 20.0, pitch_semitones=12.0)
+    cover = lead / np.sqrt(np.mean(lead**2)) + backing / np.sqrt(np.mean(backing**2)) * 10 ** (-18 / 20)
+    write_audio(tmp_path / "copy.wav", song[22050 * 5: 22050 * 15], 22050)
+    write_audio(tmp_path / "cover.wav", (0.9 * cover / np.abs(cover).max()).astype(np.float32), 22050)
+    write_audio(tmp_path / "loop.wav", synth_track(341, 40.0)[22050 * 5: 22050 * 15], 22050)
+    files = [str(tmp_path / n) for n in ("copy.wav", "cover.wav", "loop.wav")]
+    assert _run(["match", "--index", str(tmp_path / "ix"), *files, "--jsonl"]) == 0
+    copy, cover_row, loop = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # Then each line says the kind and the share of the upload that is ours
+    assert (copy["track_id"], copy["kind"]) == ("song", "copy") and copy["share"] >= 0.4
+    assert (cover_row["track_id"], cover_row["kind"]) == ("song", "partial") and cover_row["share"] < 0.28
+    assert cover_row["reference_span_s"][0] == pytest.approx(5.0 + cover_row["upload_span_s"][0], abs=0.3)
+    # and the excluded song is claimed by no one, the reason given
+    assert (loop["track_id"], loop["kind"], loop["share"]) == (None, None, None)
+    assert loop["declined"] == [{"track_id": "looped", "reason": "excluded", "shared_with": [], "score": loop["declined"][0]["score"]}]

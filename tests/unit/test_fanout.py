@@ -80,12 +80,13 @@ def test_a_query_fingerprint_survives_the_trip_through_json():
 
 def test_the_wire_carries_peaks_not_pairs_so_a_long_upload_fits_one_lambda_request():
     """Lambda's synchronous request limit is 6 MB; pairs (15 per peak) of a 15-minute upload
-    came to ~5 MB. Peaks are 12 bytes each, about 0.3 MB for 15 minutes."""
+    came to ~5 MB. Peaks are 12 bytes each (13 with the mark of the first search's), about
+    0.6 MB for 15 minutes at the second search's density."""
     x = synth_track(79, 60.0, SR)
     fp = extract(x, DEFAULT_PARAMS, role="query")
     doc = json.dumps(query_to_wire(fp))
     assert "pairs" not in json.loads(doc)
-    assert len(doc) < 60 * DEFAULT_PARAMS.query_peaks_per_s * 12 * 4 / 3 * 1.1
+    assert len(doc) < 60 * DEFAULT_PARAMS.derivative_peaks_per_s * 13 * 4 / 3 * 1.1
     assert len(doc) * 15 < 6_000_000
 
 

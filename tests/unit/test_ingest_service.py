@@ -234,9 +234,9 @@ def test_given_content_that_matches_nothing_when_processed_then_it_is_recorded_a
 
 def test_given_an_upload_sharing_only_a_loop_with_a_track_then_no_case_but_the_record_names_the_track(world):
     shared = [{"track_id": "trk-9", "false_match_rate": 1e-9, "salient_share": 0.08, "offset_s": 12.0,
-               "query_start_s": 0.0, "matched_duration_s": 9.5}]
+               "query_start_s": 0.0, "matched_duration_s": 9.5, "declined_reason": "repeated", "shared_with": []}]
     world.matcher.partial = [make_match("trk-9", false_match_rate=1e-9, salient_share=0.08, offset_s=12.0,
-                                        query_start_s=0.0, matched_duration_s=9.5)]
+                                        query_start_s=0.0, matched_duration_s=9.5, declined_reason="repeated")]
     rec = world.upload("remix.mp3", UNRELATED)
     assert (rec.outcome, rec.case_id) == ("no_match", None)
     assert world.repo.cases == {} and world.starter.calls == []

@@ -26,7 +26,8 @@ SR = DEFAULT_PARAMS.sample_rate
 RATE = 1e-4
 MATCH_FIELDS = {"track_id", "metadata", "score", "false_match_rate", "offset_s", "query_start_s", "matched_duration_s",
                 "speed", "pitch_semitones", "time_stretch", "transform", "aligned_hashes", "landmarks",
-                "salient_share", "salient_peaks", "salient_confirmed"}
+                "salient_share", "salient_peaks", "salient_confirmed", "kind", "share", "upload_span_s",
+                "reference_span_s", "shared_with", "declined_reason"}
 QUERY_FIELDS = {"query_duration_s", "query_hashes", "max_false_match_rate", "index_version", "index_sha256",
                 "shards_searched", "decode"}
 DECODE_FIELDS = {"decoded_s", "claimed_s", "capped", "packets", "bad_packets", "stream_changes", "stopped_by",
@@ -96,10 +97,10 @@ def test_a_match_is_a_typed_answer_whose_stored_document_has_exactly_the_engines
     best = answer.result.best
     assert isinstance(best, Match) and best.track_id == "t2" and best.metadata == {"title": "T2"}
     assert 0 < best.false_match_rate <= RATE and best.score > 4
-    assert all(isinstance(o, Match) for o in answer.result.others + answer.result.partial)
+    assert all(isinstance(o, Match) for o in answer.result.others + answer.result.declined)
     doc = evidence_document(answer)
     assert set(doc) == MATCH_FIELDS | {"others", "query"}
-    assert set(doc["query"]) - {"shard_invocations", "partial"} == QUERY_FIELDS
+    assert set(doc["query"]) - {"shard_invocations", "declined"} == QUERY_FIELDS
     assert set(doc["query"]["decode"]) == DECODE_FIELDS
     assert Match.from_dict(doc).to_dict() == {k: doc[k] for k in MATCH_FIELDS}  # it survives storage
     json.dumps(doc)  # and is JSON as it is
@@ -111,7 +112,7 @@ def test_no_match_is_an_answer_without_a_best_and_still_says_what_was_searched(m
     assert answer.result.best is None and answer.result.others == []
     assert evidence_document(answer) is None
     q = query_document(answer)
-    assert set(q) - {"shard_invocations", "partial"} == QUERY_FIELDS and q["query_hashes"] > 0
+    assert set(q) - {"shard_invocations", "declined"} == QUERY_FIELDS and q["query_hashes"] > 0
     assert q["decode"]["partial"] is False and q["decode"]["decoded_s"] > 1.0
 
 

@@ -8,11 +8,15 @@ those listed before it:
 - ``result``: what a query answers (``Match``, ``QueryResult``) and their JSON forms.
 - ``shard``: one shard's arrays in memory and the keys a query hash is looked up under.
 - ``verdict``: the decision: pooling shards' evidence, calibration (why a score means the
-  same at any catalogue size), the content check, ``decide`` and ``merge_results``.
+  same at any catalogue size), the content check, how a match uses our recording (a copy
+  or a partial match, ``judge``), ``decide`` and ``merge_results``.
 - ``search``: one shard's search over playback changes (pitch, tempo, speed), which
   gathers the evidence the verdict decides on.
+- ``selfmatch``: the catalogue matched against itself at build time: the segments one
+  reference shares with another, which no partial match may rest on alone.
 - ``index``: the on-disk format (``IndexWriter``, ``Index``); ``Index.query`` runs the
-  search on every loaded shard and the verdict on the pooled evidence.
+  search on every loaded shard and the verdict on the pooled evidence (and, when that
+  finds no copy, a second search with the query's denser peaks).
 - ``wire``: a query fingerprint as JSON, for fanning one extraction out to shard matchers.
 """
 

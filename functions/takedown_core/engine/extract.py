@@ -59,6 +59,11 @@ class Fingerprint:
     peak_count: int
     pairs: QueryPairs | None = None  # present for query fingerprints
     peaks: Peaks | None = None  # present for query fingerprints (the content check)
+    # query fingerprints: the denser peaks (params.derivative_peaks_per_s, a superset of
+    # ``peaks``) that the search for our recording under louder material pairs and hashes;
+    # None when the index has no such search (params.derivative_peaks_per_s not above
+    # query_peaks_per_s)
+    dense_peaks: Peaks | None = None
 
     def __len__(self) -> int:
         return int(self.hashes.size)
@@ -177,10 +182,18 @@ def _grid(p: AnalysisParams) -> _LogGrid:
 
 
 def find_peaks(
-    samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, peaks_per_s: float | None = None, query: bool = False
-) -> Peaks:
+    samples: np.ndarray,
+    params: AnalysisParams = DEFAULT_PARAMS,
+    *,
+    peaks_per_s: float | None = None,
+    query: bool = False,
+    dense_per_s: float | None = None,
+) -> Peaks | tuple[Peaks, Peaks]:
     """Salient local maxima of the whitened log spectrogram, density-capped. ``query``: the
-    query's (smaller) neighbourhood, ``query_peak_radius_*``, instead of ``peak_radius_*``."""
+    query's (smaller) neighbourhood, ``query_peak_radius_*``, instead of ``peak_radius_*``.
+    With ``dense_per_s`` also the same maxima capped at that (higher) density: (peaks,
+    dense peaks), the first a subset of the second (a peak with fewer than N stronger
+    neighbours has fewer than M > N)."""
     p = params
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     n_frames = _frames_count(x.size, p.hop)
@@ -229,13 +242,20 @@ def find_peaks(
         out_s.append(W[tt, j].astype(np.float32))
     if not out_f:
         empty = np.zeros(0, np.float32)
-        return Peaks(np.zeros(0, np.int32), empty, empty)
+        none = Peaks(np.zeros(0, np.int32), empty, empty)
+        return none if dense_per_s is None else (none, none)
     frames = np.concatenate(out_f)
     semis = np.concatenate(out_st)
     sal = np.concatenate(out_s)
     keep = _per_frame_cap(frames, sal, p.max_peaks_per_frame)
     frames, semis, sal = frames[keep], semis[keep], sal[keep]
-    keep = _density_cap(frames, sal, peaks_per_s or p.ref_peaks_per_s, p)
+    capped = _sorted_peaks(frames, semis, sal, _density_cap(frames, sal, peaks_per_s or p.ref_peaks_per_s, p))
+    if dense_per_s is None:
+        return capped
+    return capped, _sorted_peaks(frames, semis, sal, _density_cap(frames, sal, dense_per_s, p))
+
+
+def _sorted_peaks(frames: np.ndarray, semis: np.ndarray, sal: np.ndarray, keep: np.ndarray) -> Peaks:
     frames, semis, sal = frames[keep], semis[keep], sal[keep]
     order = np.lexsort((semis, frames))
     return Peaks(frames[order], semis[order], sal[order])
@@ -357,13 +377,22 @@ def extract(samples: np.ndarray, params: AnalysisParams = DEFAULT_PARAMS, *, rol
         raise ValueError("role must be 'reference' or 'query'")
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     query = role == "query"
-    peaks = find_peaks(x, params, peaks_per_s=params.query_peaks_per_s if query else params.ref_peaks_per_s, query=query)
-    return fingerprint_peaks(peaks, params, role=role, duration_s=x.size / params.sample_rate, frame_count=_frames_count(x.size, params.hop))
+    dense = None
+    if query and params.derivative_peaks_per_s > params.query_peaks_per_s:
+        peaks, dense = find_peaks(x, params, peaks_per_s=params.query_peaks_per_s, query=True, dense_per_s=params.derivative_peaks_per_s)
+    else:
+        peaks = find_peaks(x, params, peaks_per_s=params.query_peaks_per_s if query else params.ref_peaks_per_s, query=query)
+    return fingerprint_peaks(
+        peaks, params, role=role, duration_s=x.size / params.sample_rate, frame_count=_frames_count(x.size, params.hop), dense_peaks=dense
+    )
 
 
-def fingerprint_peaks(peaks: Peaks, params: AnalysisParams, *, role: str, duration_s: float, frame_count: int) -> Fingerprint:
+def fingerprint_peaks(
+    peaks: Peaks, params: AnalysisParams, *, role: str, duration_s: float, frame_count: int, dense_peaks: Peaks | None = None
+) -> Fingerprint:
     """The second half of :func:`extract`: pair and hash ``peaks`` (sorted by frame). A shard
-    function rebuilds a query sent as peaks with it, so both ends derive the same query."""
+    function rebuilds a query sent as peaks with it, so both ends derive the same query.
+    ``dense_peaks`` (a query's) ride along, paired only when searched (:func:`dense`)."""
     query = role == "query"
     pairs = make_pairs(peaks, params, params.query_fanout if query else params.ref_fanout)
     hashes, valid = hash_pairs(pairs, params)
@@ -383,4 +412,14 @@ def fingerprint_peaks(peaks: Peaks, params: AnalysisParams, *, role: str, durati
         peak_count=int(peaks.frames.size),
         pairs=pairs if query else None,
         peaks=peaks if query else None,
+        dense_peaks=dense_peaks if query else None,
     )
+
+
+def dense(fp: Fingerprint, params: AnalysisParams) -> Fingerprint:
+    """The query fingerprint of ``fp``'s dense peaks (paired and hashed like any query);
+    its ``peaks`` stay ``fp``'s own, so the content check judges the same prominent sound."""
+    if fp.dense_peaks is None:
+        raise ValueError("this query fingerprint has no dense peaks")
+    d = fingerprint_peaks(fp.dense_peaks, params, role="query", duration_s=fp.duration_s, frame_count=fp.frame_count)
+    return Fingerprint(d.hashes, d.times, d.duration_s, d.frame_count, d.peak_count, pairs=d.pairs, peaks=fp.peaks)

@@ -4,7 +4,9 @@ Files (flat, so an S3 prefix holds it verbatim)::
 
     manifest.json            format_version, analysis params, dtypes, shard list, catalogue
                              statistics for calibration, sha256 of every other file
-    tracks.json              per track: id, duration, frames, entries, shard, metadata
+    tracks.json              per track: id, duration, frames, entries, shard, metadata, and
+                             what the catalogue does not claim alone: exclusions (given),
+                             shared_segments and versions (the self-match at build time)
     shard-0000.hashes.npy    uint32 (little-endian), sorted ascending
     shard-0000.postings.npy  uint32, aligned with hashes: local track << time_bits | frame
 
@@ -25,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, extract
+from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, dense, extract
 from .params import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams
 from .result import QueryResult
 from .search import search_shard, segments
+from .selfmatch import self_match
 from .shard import ShardData, hash_offsets
 from .verdict import decide, pool
 
@@ -57,9 +60,20 @@ class IndexWriter:
     def __len__(self) -> int:
         return len(self._tracks)
 
-    def add(self, track_id: str, samples_or_fingerprint, *, duration_s: float | None = None, metadata: dict | None = None) -> None:
+    def add(
+        self,
+        track_id: str,
+        samples_or_fingerprint,
+        *,
+        duration_s: float | None = None,
+        metadata: dict | None = None,
+        exclusions: list | None = None,
+    ) -> None:
         """Add one reference track (mono float32 samples at ``params.sample_rate``, or a
-        reference :class:`Fingerprint` made with the same params)."""
+        reference :class:`Fingerprint` made with the same params). ``exclusions``: time
+        ranges of the recording the label does not hold exclusive rights to (a licensed
+        loop, a sample), ``{"start_s", "end_s", "note"?}`` or ``(start_s, end_s)`` each:
+        a match resting only on them is never a case (:func:`verdict.judge`)."""
         if not track_id or not isinstance(track_id, str):
             raise ValueError("track_id must be a non-empty string")
         if track_id in self._ids:
@@ -73,6 +87,7 @@ class IndexWriter:
         hashes, times = fp.hashes[keep], fp.times[keep]
         frames = min(fp.frame_count, max_frame + 1)
         meta = json.loads(json.dumps(metadata or {}))  # JSON-clean copy
+        excl = [_exclusion(e, track_id) for e in exclusions or []]
         self._ids.add(track_id)
         self._tracks.append(
             {
@@ -81,13 +96,16 @@ class IndexWriter:
                 "frames": int(frames),
                 "entries": int(hashes.size),
                 "metadata": meta,
+                "exclusions": excl,
             }
         )
         self._hashes.append(hashes.astype(HASH_DTYPE, copy=False))
         self._times.append(times.astype(TIME_DTYPE, copy=False))
 
-    def write(self, out_dir: str | Path, *, shard_count: int | None = None) -> dict:
-        """Write the index to ``out_dir`` (new or empty); returns the manifest."""
+    def write(self, out_dir: str | Path, *, shard_count: int | None = None, match_itself: bool = True) -> dict:
+        """Write the index to ``out_dir`` (new or empty); returns the manifest. With
+        ``match_itself`` (the default) the catalogue is matched against itself first
+        (:mod:`selfmatch`), and each track records the segments other tracks also hold."""
         p = self.params
         out = Path(out_dir)
         if out.exists() and any(out.iterdir()):
@@ -100,6 +118,20 @@ class IndexWriter:
         count = max(min_shards, shard_count or 1)
         count = min(count, max(1, n))
         bounds = _balanced_bounds(entries, count, 1 << p.track_bits)
+        shared_count = 0
+        shared_frames = [np.zeros(0, np.int64)] * n
+        if match_itself:
+            fs = p.frame_seconds
+            found = self_match(self._hashes, self._times, [t["frames"] for t in self._tracks], p)
+            shared_frames = [f["frames"] for f in found]
+            for t, f in zip(self._tracks, found):
+                t["versions"] = sorted(self._tracks[b]["id"] for b in f["versions"])
+                t["shared_segments"] = sorted(
+                    ({"start_s": round(a * fs, 3), "end_s": round(z * fs, 3), "with": [self._tracks[b]["id"]]}
+                     for b, runs in f["shared"].items() for a, z in runs),
+                    key=lambda seg: (seg["start_s"], seg["end_s"], seg["with"]),
+                )
+                shared_count += len(t["shared_segments"])
 
         shards_meta = []
         files: dict[str, str] = {}
@@ -118,9 +150,16 @@ class IndexWriter:
             _save(out / pname, post)
             files[hname] = _sha256(out / hname)
             files[pname] = _sha256(out / pname)
+            # the anchor frames of its tracks that other tracks hold (self-match): sorted
+            # postings, local track << time_bits | frame
+            sname = f"shard-{s:04d}.shared.npy"
+            marks = [(np.uint32(i - a) << np.uint32(p.time_bits)) | shared_frames[i].astype(np.uint32) for i in range(a, b)]
+            _save(out / sname, np.sort(np.concatenate(marks)).astype(POSTING_DTYPE) if marks else np.zeros(0, POSTING_DTYPE))
+            files[sname] = _sha256(out / sname)
             frames = sum(self._tracks[i]["frames"] for i in range(a, b))
             shards_meta.append(
-                {"number": s, "hashes": hname, "postings": pname, "first_track": a, "track_count": b - a, "entries": int(h.size), "frames": int(frames)}
+                {"number": s, "hashes": hname, "postings": pname, "shared": sname, "first_track": a, "track_count": b - a,
+                 "entries": int(h.size), "frames": int(frames)}
             )
             for i in range(a, b):
                 self._tracks[i]["shard"] = s
@@ -145,11 +184,29 @@ class IndexWriter:
                 "distinct_hashes": int(np.unique(np.concatenate(self._hashes)).size) if total else 0,
             },
             "shards": shards_meta,
+            "self_match": {"done": bool(match_itself), "shared_segments": shared_count,
+                           "max_false_match_rate": p.self_match_max_false_match_rate},
             "tracks_file": TRACKS,
             "files": files,
         }
         _write_json(out / MANIFEST, manifest)  # last: a manifest means a complete index
         return manifest
+
+
+def _exclusion(e, track_id: str) -> dict:
+    """One exclusion as tracks.json keeps it: ``{"start_s", "end_s", "note"}``."""
+    if isinstance(e, dict):
+        start, end, note = e.get("start_s"), e.get("end_s"), e.get("note", "")
+    else:
+        start, end = e[0], e[1]
+        note = e[2] if len(e) > 2 else ""
+    try:
+        start, end = float(start), float(end)
+    except (TypeError, ValueError):
+        raise ValueError(f"{track_id}: an exclusion needs numeric start_s and end_s, not {e!r}") from None
+    if not (0.0 <= start < end) or not math.isfinite(end):
+        raise ValueError(f"{track_id}: exclusion {start}-{end} s is not a time range")
+    return {"start_s": round(start, 3), "end_s": round(end, 3), "note": str(note or "")[:300]}
 
 
 def _balanced_bounds(entries: np.ndarray, count: int, cap: int) -> list[int]:
@@ -247,6 +304,9 @@ class Index:
                     track_ids=[t["id"] for t in tr],
                     track_frames=np.array([t["frames"] for t in tr], dtype=np.int64),
                     track_metadata=[t.get("metadata") or {} for t in tr],
+                    track_segments=_track_segments(tr, AnalysisParams.from_dict(manifest["params"]))
+                    if any("shared_segments" in t or t.get("exclusions") for t in tracks) else None,
+                    shared=_load(d / sm["shared"], manifest["dtypes"]["postings"], mmap) if sm.get("shared") else None,
                 )
             )
         return cls(d, manifest, tracks, loaded)
@@ -271,6 +331,11 @@ class Index:
         With a subset of shards open, the result carries evidence for
         :func:`merge_results`; its own decision already uses the whole catalogue's
         multiplicity, so a shard alone is never more lenient than the full index.
+
+        When the first search finds no copy, a second one runs with the query's dense
+        peaks (``params.derivative_peaks_per_s``): our recording under louder new material
+        keeps too few of the 20 peaks per second. Its segments are marked ``"search": 2``
+        and count in the multiplicity (:func:`verdict.decide`).
         """
         fp = samples if isinstance(samples, Fingerprint) else self.fingerprint(samples)
         if fp.pairs is None:
@@ -278,14 +343,46 @@ class Index:
         threshold = DEFAULT_MAX_FALSE_MATCH_RATE if max_false_match_rate is None else max_false_match_rate
         if not self._shards:
             raise ValueError("no shards loaded")
-        evidence = {"segments": []}
-        for seg in segments(fp.frame_count, self.params):
-            evs = [
+        evidence = {"segments": self._search(fp)}
+        result = decide(evidence, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
+        if fp.dense_peaks is None or self.params.derivative_peaks_per_s <= self.params.query_peaks_per_s or (result.best is not None and result.best.kind == "copy" and self._whole):
+            return result  # a copy: nothing under other material to look for
+        # our recording under louder material: the second search, with the dense peaks. A
+        # subset of shards always makes it (another shard may hold the copy; the merge
+        # decides, as decide does here, on the first search first)
+        evidence["segments"] += [dict(ev, search=2) for ev in self._search(dense(fp, self.params))]
+        return decide(evidence, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
+
+    @property
+    def _whole(self) -> bool:
+        return len(self._shards) == len(self.manifest["shards"])
+
+    def _search(self, fp: Fingerprint) -> list[dict]:
+        """Pooled evidence of every loaded shard, per query segment."""
+        return [
+            pool([
                 search_shard(fp, s, self.params, catalogue_frames=self._total_frames, catalogue_tracks=self.track_count, segment=seg)
                 for s in self._shards
-            ]
-            evidence["segments"].append(pool(evs))
-        return decide(evidence, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
+            ])
+            for seg in segments(fp.frame_count, self.params)
+        ]
+
+
+def _track_segments(tracks: list[dict], p: AnalysisParams) -> list:
+    """Per track, its shared segments and exclusions as inclusive reference frame ranges:
+    (starts, ends, is_exclusion, other track ids) arrays, for the search."""
+    fs = p.frame_seconds
+    out = []
+    for t in tracks:
+        marks = [(s["start_s"], s["end_s"], False, list(s.get("with") or [])) for s in t.get("shared_segments") or []]
+        marks += [(e["start_s"], e["end_s"], True, []) for e in t.get("exclusions") or []]
+        out.append((
+            np.array([int(math.floor(m[0] / fs)) for m in marks], dtype=np.int64),
+            np.array([int(math.ceil(m[1] / fs)) for m in marks], dtype=np.int64),
+            np.array([m[2] for m in marks], dtype=bool),
+            [m[3] for m in marks],
+        ))
+    return out
 
 
 def _load(path: Path, dtype: str, mmap: bool) -> np.ndarray:

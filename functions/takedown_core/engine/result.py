@@ -32,6 +32,18 @@ class Match:
     at this alignment; salient_share: their ratio, the matched share of the query's salient
     content (a copy keeps it even under heavy noise; a different piece sharing only a loop
     or sample does not). None: not measured.
+
+    How the recording is used: ``kind`` is "copy" (the upload is essentially our recording:
+    ``salient_share`` reaches the index's ``min_salient_share``) or "partial" (our recording
+    is certainly in the upload, beside or under other material: a cover over our backing, a
+    voice-over, a mash-up). ``share`` is ``salient_share`` (the share of the upload's
+    prominent sound, in the matched span, that is ours). ``upload_span_s`` and
+    ``reference_span_s`` are the matched spans, (start, end) in seconds, in the upload and in
+    our recording. ``shared_with``: other catalogue tracks that also hold reference segments
+    this match touched (found by the catalogue's self-match at build time).
+    ``declined_reason``: None for a match; for an
+    alignment that is not one (``QueryResult.declined``) why: "low_share", "short",
+    "repeated", "shared_segment" or "excluded" (see :mod:`verdict`).
     """
 
     track_id: str
@@ -49,6 +61,17 @@ class Match:
     salient_share: float | None = None
     salient_peaks: int | None = None
     salient_confirmed: int | None = None
+    kind: str = "copy"
+    upload_span_s: tuple[float, float] | None = None
+    reference_span_s: tuple[float, float] | None = None
+    shared_with: list[str] = field(default_factory=list)
+    declined_reason: str | None = None
+
+    @property
+    def share(self) -> float | None:
+        """The share of the upload's prominent sound in the matched span that is ours (=
+        ``salient_share``)."""
+        return self.salient_share
 
     @property
     def time_stretch(self) -> float:
@@ -73,6 +96,12 @@ class Match:
             "salient_share": None if self.salient_share is None else round(self.salient_share, 4),
             "salient_peaks": self.salient_peaks,
             "salient_confirmed": self.salient_confirmed,
+            "kind": self.kind,
+            "share": None if self.salient_share is None else round(self.salient_share, 4),
+            "upload_span_s": _span_json(self.upload_span_s),
+            "reference_span_s": _span_json(self.reference_span_s),
+            "shared_with": list(self.shared_with),
+            "declined_reason": self.declined_reason,
         }
 
     @classmethod
@@ -93,7 +122,22 @@ class Match:
             salient_share=None if d.get("salient_share") is None else float(d["salient_share"]),
             salient_peaks=None if d.get("salient_peaks") is None else int(d["salient_peaks"]),
             salient_confirmed=None if d.get("salient_confirmed") is None else int(d["salient_confirmed"]),
+            kind=str(d.get("kind") or "copy"),
+            upload_span_s=_span_of(d.get("upload_span_s")),
+            reference_span_s=_span_of(d.get("reference_span_s")),
+            shared_with=[str(t) for t in d.get("shared_with") or []],
+            declined_reason=d.get("declined_reason"),
         )
+
+
+def _span_json(span: tuple[float, float] | None) -> list[float] | None:
+    return None if span is None else [round(float(span[0]), 3), round(float(span[1]), 3)]
+
+
+def _span_of(value) -> tuple[float, float] | None:
+    if not value:
+        return None
+    return float(value[0]), float(value[1])
 
 
 @dataclass
@@ -104,11 +148,12 @@ class QueryResult:
     tracks that also pass (near-duplicates: a remix, a re-release), best first.
     query_duration_s / query_hashes: how much the query held. max_false_match_rate: the
     threshold applied. best_rejected_score: score of the strongest candidate when it did not
-    pass (0.0 when nothing aligned), for logs. partial: tracks whose alignment passes the
-    rate threshold but whose content check fails (the upload shares a loop, a sample or a
-    short part with them and adds much of its own): never a match, reported so a label can
-    audit them. evidence: raw per-shard counts that :func:`merge_results` needs to
-    recalibrate (JSON-serialisable).
+    pass (0.0 when nothing aligned), for logs. declined: tracks whose alignment passes the
+    rate threshold but that are not a match, each with its ``declined_reason`` (a loop,
+    sample or short part shared with a different piece; a catalogue segment another track
+    also holds; an excluded range): never a case, reported so a label can audit them.
+    ``best`` may be a "partial" match (see :class:`Match`). evidence: raw per-shard counts
+    that :func:`merge_results` needs to recalibrate (JSON-serialisable).
     """
 
     best: Match | None
@@ -118,7 +163,7 @@ class QueryResult:
     max_false_match_rate: float = DEFAULT_MAX_FALSE_MATCH_RATE
     best_rejected_score: float = 0.0
     evidence: dict = field(default_factory=dict, repr=False)
-    partial: list[Match] = field(default_factory=list)
+    declined: list[Match] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -132,7 +177,7 @@ class QueryResult:
             "query_hashes": self.query_hashes,
             "max_false_match_rate": self.max_false_match_rate,
             "score": round(self.score, 3),
-            "partial": [m.to_dict() for m in self.partial],
+            "declined": [m.to_dict() for m in self.declined],
         }
         if with_evidence:
             d["evidence"] = self.evidence
@@ -149,5 +194,12 @@ class QueryResult:
             max_false_match_rate=float(d.get("max_false_match_rate", DEFAULT_MAX_FALSE_MATCH_RATE)),
             best_rejected_score=0.0 if best else float(d.get("score", 0.0)),
             evidence=d.get("evidence", {}),
-            partial=[Match.from_dict(m) for m in d.get("partial", [])],
+            # "partial" before the kinds: alignments the content check refused
+            declined=[_declined(Match.from_dict(m)) for m in d.get("declined", d.get("partial", []))],
         )
+
+
+def _declined(m: Match) -> Match:
+    if m.declined_reason is None:  # an older document: the content check refused it
+        m.declined_reason = "low_share"
+    return m

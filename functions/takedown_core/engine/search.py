@@ -91,6 +91,10 @@ def search_shard(
         "window": 2 * w + 1,
         "min_aligned": p.min_aligned_hashes,
         "min_salient_share": p.min_salient_share,
+        # what a partial match needs (verdict.judge); None: an index before partial matches
+        "partial": {"min_span_s": p.min_partial_span_s, "min_coverage": p.min_partial_coverage, "rate_factor": p.partial_rate_factor,
+                    "min_copy_share": p.min_copy_share}
+        if p.min_partial_span_s > 0 else None,
         "clump": p.clump_size,
         "shards": [shard.number],
         "candidates": [],
@@ -213,6 +217,8 @@ def search_shard(
         pitch, tempo = hyps[v]
         fit_tempo, start_off = _fit(qs, rs, tempo, centre_off, centre)
         q_lo, q_hi = _span(qs, p.dt_max_frames)
+        sustained = _sustained(qs, rs, uv, win, cell_s, q_s, r, q_lo, q_hi, p, shard, t)
+        s_lo, s_hi = sustained.pop("sustained_frames")
         salient = confirmed = None
         if n >= p.min_aligned_hashes and fp.peaks is not None:
             # the content check judges every frame the alignment touches (as calibrated): a
@@ -238,6 +244,10 @@ def search_shard(
                 "landmarks": [[float(qs[i] * fs), float(rs[i] * fs)] for i in idx],
                 "salient_peaks": salient,
                 "salient_confirmed": confirmed,
+                "reference_span_s": [(fit_tempo * q_lo + start_off) * fs, (fit_tempo * q_hi + start_off) * fs],
+                "sustained_span_s": [s_lo * fs, s_hi * fs],
+                "sustained_reference_span_s": [(fit_tempo * s_lo + start_off) * fs, (fit_tempo * s_hi + start_off) * fs],
+                **sustained,
             }
         )
     return ev
@@ -311,3 +321,100 @@ def _fit(qs: np.ndarray, rs: np.ndarray, tempo: float, centre_off: int, centre: 
         if abs(slope - tempo) < 0.02:
             return float(slope), float(intercept)
     return float(tempo), float(start)
+
+
+def _longest_run(frames: np.ndarray, gap: int) -> tuple[int, int]:
+    """(first, last) of the longest run of sorted distinct ``frames`` with no gap over ``gap``."""
+    if frames.size == 0:
+        return 0, 0
+    cut = np.flatnonzero(np.diff(frames) > gap) + 1
+    bounds = np.concatenate([[0], cut, [frames.size]])
+    i = int(np.argmax(frames[bounds[1:] - 1] - frames[bounds[:-1]]))
+    return int(frames[bounds[i]]), int(frames[bounds[i + 1] - 1])
+
+
+def _sustained(qs, rs, uv, win, cell_s, q_s, row: int, q_lo: int, q_hi: int, p: AnalysisParams, shard: ShardData, track: int) -> dict:
+    """What a partial match needs beyond the chance test (:func:`verdict.judge` decides):
+
+    - ``sustained_s``: the longest stretch of the query in which aligned hashes never stop
+      for more than two pairs' reach (2 x ``dt_max_frames``, 2.9 s: a voice-over hides the
+      music while it speaks, not for long), and ``coverage``, the share of its seconds
+      that hold aligned hashes (a loop shared for one bar covers one);
+    - ``position_aligned``: aligned query frames that align *only* here, at no other offset
+      of this track (under the same playback hypothesis) within the matched span's length
+      that holds at least ``rival_share`` of this offset's evidence. A loop or a repeated
+      bar aligns as well one period early or late, so its frames are not counted: what is
+      left is the evidence for this position of the recording (``rival_aligned``: the
+      strongest such other offset's count);
+    - ``clear_aligned``: of those, the ones whose reference frame is neither one that
+      another catalogue track holds (the self-match's marks, ``shared_aligned``; the tracks
+      named by the shared segments they lie in, ``shared_with``) nor inside the track's
+      exclusions (``excluded_aligned``); ``unexcluded_aligned``: all aligned frames whose
+      reference frame lies outside the exclusions (a copy of licensed material alone is
+      not ours to claim).
+    """
+    w = p.offset_window_frames
+    reach = max(q_hi - q_lo, 2 * w + 1)
+    base = int(uv[row])
+    a = int(np.searchsorted(uv, base - reach, side="left"))
+    b = int(np.searchsorted(uv, base + reach, side="right"))
+    near_cells = uv[a:b]
+    # same (hypothesis, track): the high bits of the cell key
+    rival = ((near_cells >> _OFFSET_BITS) == (base >> _OFFSET_BITS)) & (np.abs(near_cells - base) > 2 * w)
+    rival &= win[a:b] >= max(p.min_aligned_hashes, p.rival_share * int(win[row]))
+    rival_cells = near_cells[rival]
+    order = np.argsort(qs, kind="stable")
+    uq = _sorted_unique(qs)
+    if rival_cells.size:
+        ea = int(np.searchsorted(cell_s, base - reach, side="left"))
+        eb = int(np.searchsorted(cell_s, base + reach, side="right"))
+        cells = cell_s[ea:eb]
+        # an entry belongs to a rival alignment when its cell is within +-w of a rival centre
+        pos = np.searchsorted(rival_cells, cells)
+        near = np.zeros(cells.size, dtype=bool)
+        for d in (pos - 1, pos):
+            ok = (d >= 0) & (d < rival_cells.size)
+            near[ok] |= np.abs(cells[ok] - rival_cells[d[ok]]) <= w
+        only_here = uq[~np.isin(uq, _sorted_unique(q_s[ea:eb][near]), assume_unique=True)]
+    else:
+        only_here = uq
+    sec = max(1, int(round(1.0 / p.frame_seconds)))
+    s_lo, s_hi = _longest_run(uq, 2 * p.dt_max_frames)
+    bins = np.unique((uq[(uq >= s_lo) & (uq <= s_hi)] - s_lo) // sec)
+    out = {
+        "sustained_frames": (s_lo, s_hi),
+        "sustained_s": (s_hi - s_lo) * p.frame_seconds,
+        "coverage": float(bins.size) / float((s_hi - s_lo) // sec + 1),
+        "position_aligned": int(only_here.size),
+        "rival_aligned": int(win[a:b][rival].max()) if rival_cells.size else 0,
+        "clear_aligned": int(only_here.size),
+        "shared_aligned": 0,
+        "excluded_aligned": 0,
+        "unexcluded_aligned": int(uq.size),
+        "shared_with": [],
+    }
+
+    def ref_of(frames: np.ndarray) -> np.ndarray:  # each aligned query frame's reference frame
+        return rs[order][np.searchsorted(qs[order], frames)].astype(np.int64)
+
+    ref = ref_of(only_here)
+    shared = np.zeros(only_here.size, dtype=bool)
+    if shard.shared is not None and shard.shared.size and only_here.size:
+        key = (np.int64(track) << p.time_bits) | np.clip(ref, 0, (1 << p.time_bits) - 1)
+        at = np.clip(np.searchsorted(shard.shared, key), 0, shard.shared.size - 1)
+        shared = shard.shared[at].astype(np.int64) == key
+    excluded = np.zeros(only_here.size, dtype=bool)
+    segs = shard.track_segments[track] if shard.track_segments else None
+    if segs is not None and segs[0].size:
+        starts, ends, excl, names = segs
+        inside = (ref[:, None] >= starts[None, :]) & (ref[:, None] <= ends[None, :])
+        excluded = (inside & excl[None, :]).any(axis=1)
+        named = (inside[shared] & ~excl[None, :]).any(axis=0)
+        out["shared_with"] = sorted({t for j in np.flatnonzero(named) for t in names[j]})
+        if excl.any():
+            all_ref = ref_of(uq)
+            out["unexcluded_aligned"] = int((~((all_ref[:, None] >= starts[excl][None, :]) & (all_ref[:, None] <= ends[excl][None, :])).any(axis=1)).sum())
+    out["shared_aligned"] = int((shared & ~excluded).sum())
+    out["excluded_aligned"] = int(excluded.sum())
+    out["clear_aligned"] = int((~shared & ~excluded).sum())
+    return out

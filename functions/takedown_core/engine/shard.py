@@ -29,6 +29,13 @@ class ShardData:
     # start of every hash's postings (uint32, 2**hash_bits + 1 entries): the lookup is a
     # gather instead of two binary searches; None = look up with np.searchsorted
     offsets: np.ndarray | None = None
+    # per local track, the reference frames the catalogue does not claim alone: (starts,
+    # ends, is_exclusion, other track ids) arrays of its shared segments and exclusions,
+    # inclusive frame ranges (see index.py); None = an index without such marks
+    track_segments: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]]]] | None = None
+    # sorted postings (local track << time_bits | frame) of the anchor frames that another
+    # track holds at a shared alignment (the self-match); None = not matched against itself
+    shared: np.ndarray | None = None
 
 
 def hash_offsets(hashes: np.ndarray, hash_bits: int = 21) -> np.ndarray:

@@ -26,12 +26,15 @@ aligned counts; :func:`merge_results` pools ``P_v`` and cells over shards and re
 rate with the whole catalogue's ``C`` (from the manifest), so ten shards give the same
 decision as one.
 
-Content check: a chance-proof alignment is not yet a copy (a different piece can share a
-loop or a sample). The search measures, per candidate and where the shard's arrays are,
-how many of the query's salient peaks the reference confirms (:func:`salient_content`,
-over :func:`content_span`); :func:`decide` answers only a candidate whose confirmed share
-(:func:`salient_share`) reaches ``min_salient_share`` (or that carries no content check:
-evidence from an older engine) and reports the others as partial.
+Content check and kinds: a chance-proof alignment says our recording is in the upload, not
+how. The search measures, per candidate and where the shard's arrays are, how many of the
+query's salient peaks the reference confirms (:func:`salient_content`, over
+:func:`content_span`): a candidate whose confirmed share (:func:`salient_share`) reaches
+``min_salient_share`` is a copy. One under it is our recording beside or under other
+material, a partial match, when its alignment is sustained, strong, specific to one
+position of the recording and not resting on material the catalogue does not hold alone
+(:func:`judge`); otherwise it is declined with the reason (a loop or sample a different
+piece shares, a short part), never a case, and reported for audit.
 """
 
 from __future__ import annotations
@@ -106,20 +109,24 @@ def pool(evidences: list[dict]) -> dict:
     first = evidences[0]
     hyps = len(first["postings"])
     for e in evidences[1:]:
-        if len(e["postings"]) != hyps or e["catalogue_cells"] != first["catalogue_cells"]:
+        if len(e["postings"]) != hyps or e["catalogue_cells"] != first["catalogue_cells"] or e.get("search", 1) != first.get("search", 1):
             raise ValueError("results come from different indexes or different queries")
-    return {
+    out = {
         "postings": [sum(e["postings"][v] for e in evidences) for v in range(hyps)],
         "cells": sum(e["cells"] for e in evidences),
         "catalogue_cells": first["catalogue_cells"],
         "window": first["window"],
         "min_aligned": first["min_aligned"],
         "min_salient_share": first.get("min_salient_share", 0.0),
+        "partial": first.get("partial"),
         "clump": first.get("clump", 1.0),
         "shards": sorted(n for e in evidences for n in e["shards"]),
         "candidates": [c for e in evidences for c in e["candidates"]],
         "query_frames": first["query_frames"],
     }
+    if "search" in first:
+        out["search"] = first["search"]
+    return out
 
 
 def content_span(lo: int, hi: int, segment: tuple[int, int], params: AnalysisParams) -> tuple[int, int]:
@@ -247,37 +254,54 @@ def salient_share(candidate: dict) -> float | None:
 
 
 def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_false_match_rate: float) -> QueryResult:
-    """Calibrate every candidate against the pooled statistics and apply the threshold.
+    """Calibrate every candidate against the pooled statistics, apply the threshold, and
+    say how each passing track is used (:func:`judge`).
 
     ``evidence`` is ``{"segments": [pooled evidence per query segment]}``; a candidate's
-    rate counts every segment searched (the multiplicity of a long query)."""
-    segs = evidence["segments"]
+    rate counts every segment searched (the multiplicity of a long query). A track answers
+    once, with its strongest evidence that is a match; copies come before partial matches
+    (the upload is essentially the copied recording), each kind strongest first.
+
+    Segments marked ``"search": 2`` hold the second search, with the query's dense peaks
+    (:meth:`Index.query`): they count only when the first search found no copy, and then
+    every segment of both searches counts in the multiplicity."""
+    first = [s for s in evidence["segments"] if s.get("search", 1) == 1]
+    if len(first) < len(evidence["segments"]):
+        result = _decide(first, evidence, query_duration_s, query_hashes, max_false_match_rate)
+        if result.best is not None and result.best.kind == "copy":
+            return result
+    return _decide(evidence["segments"], evidence, query_duration_s, query_hashes, max_false_match_rate)
+
+
+def _decide(segs: list[dict], evidence: dict, query_duration_s: float, query_hashes: int, max_false_match_rate: float) -> QueryResult:
     scored = []
     for ev in segs:
         for c in ev["candidates"]:
             rate = false_match_rate(
                 c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0)
             )
-            scored.append((rate * len(segs), -c["aligned"], c, ev.get("min_salient_share", 0.0)))
+            scored.append((rate * len(segs), -c["aligned"], c, ev))
     ev = segs[0]
     scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))
     passing: list[Match] = []
-    partial: dict[str, Match] = {}
+    declined: dict[str, Match] = {}
     seen: set[str] = set()
     top_score = 0.0
-    for rate, _, c, min_share in scored:
+    for rate, _, c, seg_ev in scored:
         if c["track_id"] in seen:
             continue  # a track answers once, with its strongest passing evidence
         top_score = max(top_score, score_of(rate))
         if rate > max_false_match_rate or c["aligned"] < ev["min_aligned"]:
             continue
         share = salient_share(c)
-        m = _match(c, rate, share)
-        if share is None or share >= min_share:
+        kind, reason = judge(c, seg_ev, rate, len(segs), max_false_match_rate)
+        m = _match(c, rate, share, kind, reason)
+        if reason is None:
             seen.add(c["track_id"])
             passing.append(m)
         else:
-            partial.setdefault(c["track_id"], m)
+            declined.setdefault(c["track_id"], m)
+    passing.sort(key=lambda m: m.kind != "copy")  # stable: by rate within each kind
     best = passing[0] if passing else None
     return QueryResult(
         best=best,
@@ -287,11 +311,69 @@ def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_fa
         max_false_match_rate=max_false_match_rate,
         best_rejected_score=0.0 if best else top_score,
         evidence=evidence,
-        partial=[m for t, m in partial.items() if t not in seen],
+        declined=[m for t, m in declined.items() if t not in seen],
     )
 
 
-def _match(c: dict, rate: float, share: float | None) -> Match:
+def judge(c: dict, ev: dict, rate: float, n_segments: int, max_false_match_rate: float) -> tuple[str, str | None]:
+    """(kind, declined reason or None) of a candidate whose alignment passes the threshold.
+
+    - "copy": the reference confirms at least ``min_copy_share`` of the upload's prominent
+      peaks in the matched span (or the evidence carries no content check: an older
+      engine); between ``min_salient_share`` and that, a copy unless it is a partial match
+      by the rules below (a new lead at equal level leaves about a third of the prominent
+      sound ours; a copy under 0 dB noise keeps half or more), so nothing the content check
+      passed is lost. Declined "excluded" when what aligns outside the track's exclusions
+      (licensed material the catalogue does not claim) is not itself past the threshold.
+    - "partial": the rest, our recording beside or under other material, when the
+      alignment is *sustained* (``ev["partial"]``, the index's rules; None = an index
+      built before partial matches: declined "low_share", as the content check did):
+
+      * "short": it is sustained (``sustained_s``: no gap over 2.9 s) over less than
+        ``min_partial_span_s`` of the upload, or aligned hashes cover less than
+        ``min_partial_coverage`` of the seconds inside that stretch;
+      * "weak": the alignment is not ``partial_rate_factor`` times stronger than the
+        threshold asks: a partial match rests on its alignment alone, and one composer's
+        recordings share real material (a loop, a sample) that no chance model rules out;
+      * "repeated": what aligns *only* at this position of the recording (not one loop
+        period or repeated bar earlier or later, ``position_aligned``) is not that strong;
+      * "shared_segment" / "excluded": what is left outside the reference segments another
+        catalogue track also holds (named in ``shared_with``) and outside the track's
+        exclusions (``clear_aligned``) is not that strong.
+    """
+    share = salient_share(c)
+    min_share = ev.get("min_salient_share", 0.0)
+    rules = ev.get("partial")
+
+    def rate_of(n: int) -> float:
+        return n_segments * false_match_rate(n, ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0))
+
+    def copy() -> tuple[str, str | None]:
+        outside = c.get("unexcluded_aligned")
+        if outside is not None and outside < c["aligned"] and rate_of(outside) > max_false_match_rate:
+            return "copy", "excluded"
+        return "copy", None
+
+    if share is None or (share >= min_share and (not rules or share >= rules.get("min_copy_share", min_share))):
+        return copy()
+    if not rules or "position_aligned" not in c:
+        return "partial", "low_share"
+    reason = None
+    bar = max_false_match_rate * rules["rate_factor"]
+    if c.get("sustained_s", c["matched_duration_s"]) < rules["min_span_s"] or c.get("coverage", 1.0) < rules["min_coverage"]:
+        reason = "short"
+    elif rate > bar:
+        reason = "weak"
+    elif rate_of(c["position_aligned"]) > bar:
+        reason = "repeated"
+    elif rate_of(c["clear_aligned"]) > bar:
+        reason = "shared_segment" if c.get("shared_aligned", 0) >= c.get("excluded_aligned", 0) else "excluded"
+    if share >= min_share and reason is not None:
+        return copy()  # as the content check answered before partial matches
+    return "partial", reason
+
+
+def _match(c: dict, rate: float, share: float | None, kind: str = "copy", reason: str | None = None) -> Match:
     speed = float(c["speed"])
     pitch = float(c["pitch_semitones"])
     return Match(
@@ -310,6 +392,14 @@ def _match(c: dict, rate: float, share: float | None) -> Match:
         salient_share=share,
         salient_peaks=c.get("salient_peaks"),
         salient_confirmed=c.get("salient_confirmed"),
+        kind=kind,
+        # a partial match's spans: where it is sustained (a voice-over's pauses included)
+        upload_span_s=tuple(float(x) for x in c["sustained_span_s"]) if kind == "partial" and c.get("sustained_span_s")
+        else (float(c["query_start_s"]), float(c["query_start_s"]) + float(c["matched_duration_s"])),
+        reference_span_s=tuple(float(x) for x in c["sustained_reference_span_s"]) if kind == "partial" and c.get("sustained_reference_span_s")
+        else tuple(float(x) for x in c["reference_span_s"]) if c.get("reference_span_s") else None,
+        shared_with=list(c.get("shared_with") or []),
+        declined_reason=reason,
     )
 
 
