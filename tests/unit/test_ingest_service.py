@@ -573,6 +573,28 @@ def test_given_a_badly_damaged_upload_then_it_is_quarantined_corrupt_with_its_fi
 DEEPFAKE = b"ID3 a generated song in our artist's voice"
 
 
+def test_given_a_partial_match_then_the_case_is_partial_and_never_approved_by_stay_down():
+    world = World()
+    world.matcher.answers[MATCHING] = make_match("trk-0042", kind="partial", salient_share=0.2)
+    first = world.upload("cover.mp3", MATCHING, sidecar={"source_url": URL_1})
+    case = world.repo.get_case(first.case_id)
+    assert (case.kind.value, first.extra["kind"]) == ("partial", "partial")
+    assert case.policy["auto_approve"] is False and "partial match" in case.policy["reason"]
+    world.repo.mark_stay_down("trk-0042", first.content_hash, first.case_id)  # as if its notice had gone out
+    again = world.upload("cover-again.mp3", MATCHING, sidecar={"source_url": URL_2})
+    assert world.repo.get_case(again.case_id).policy["auto_approve"] is False
+    assert [p["auto_approve"] for _, p in world.starter.calls] == [False, False]
+
+
+def test_given_a_partial_match_presented_as_our_artists_ai_voice_then_a_suspected_ai_cover():
+    world = World()
+    world.matcher.answers[MATCHING] = make_match("trk-0042", kind="partial", salient_share=0.2)
+    rec = world.upload("cover.mp3", MATCHING, sidecar={"source_url": URL_1, "description": "The Lanterns RVC voice model"})
+    case = world.repo.get_case(rec.case_id)
+    assert case.kind.value == "suspected_ai_cover" and case.likeness["artist"]["id"] == "lanterns"
+    assert case.evidence["track_id"] == "trk-0042" and case.policy["auto_approve"] is False
+
+
 def test_given_no_recording_of_ours_but_an_ai_imitation_of_our_artist_then_a_deepfake_case_without_evidence():
     world = World()
     world.matcher.answers[DEEPFAKE] = None
