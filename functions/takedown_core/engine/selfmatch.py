@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .extract import DF_BITS, DT_BITS, F_BITS
 from .params import AnalysisParams
+from .shard import hash_offsets
 from .verdict import false_match_rate
 
 _D_BITS = 20  # offset + 2**19 in the vote key (frames are < 2**18)
+_BUCKETS = 1 << 20  # hashed (track, coarse offset) buckets of the first pass
 
 
 def self_match(hashes: list[np.ndarray], times: list[np.ndarray], frames: list[int], params: AnalysisParams) -> list[dict]:
@@ -43,53 +46,65 @@ def self_match(hashes: list[np.ndarray], times: list[np.ndarray], frames: list[i
     if n < 2:
         return out
     sizes = np.array([h.size for h in hashes], dtype=np.int64)
-    all_h = np.concatenate(hashes).astype(np.int64)
-    all_t = np.repeat(np.arange(n, dtype=np.int64), sizes)
-    all_f = np.concatenate(times).astype(np.int64)
+    all_h = np.concatenate(hashes)
     order = np.argsort(all_h, kind="stable")
-    hs, ts, fs = all_h[order], all_t[order], all_f[order]
+    # a lookup is a gather in the offset table, as in a shard (binary searches in tens of
+    # millions of hashes took 40 % of the time)
+    offsets = hash_offsets(all_h[order], DF_BITS + DT_BITS + F_BITS).astype(np.int64)
+    del all_h
+    # the whole catalogue's postings, in hash order: track << 18 | frame
+    post = (np.repeat(np.arange(n, dtype=np.int64), sizes) << 18 | np.concatenate(times).astype(np.int64))[order]
+    del order
     total_frames = float(sum(frames))
     w = p.offset_window_frames
     window = 2 * w + 1
     sec = max(1, int(round(1.0 / p.frame_seconds)))
     for a in range(n):
-        h, fa = hashes[a].astype(np.int64), times[a].astype(np.int64)
+        h, fa = hashes[a], times[a].astype(np.int64)
         if h.size == 0:
             continue
-        lo = np.searchsorted(hs, h, side="left")
-        cnt = np.searchsorted(hs, h, side="right") - lo
+        lo = offsets[h]
+        cnt = offsets[h.astype(np.int64) + 1] - lo
         cnt[cnt > p.self_match_max_postings] = 0
-        if cnt.sum() == 0:
+        total = int(cnt.sum())
+        if total == 0:
             continue
         item = np.repeat(np.arange(h.size), cnt)
-        first = np.cumsum(cnt) - cnt
-        pos = lo[item] + (np.arange(int(cnt.sum())) - first[item])
-        other = ts[pos]
-        keep = other != a
-        item, pos, other = item[keep], pos[keep], other[keep]
+        pos = lo[item] + (np.arange(total) - (np.cumsum(cnt) - cnt)[item])
+        hit = post[pos]
+        keep = (hit >> 18) != a
+        item, hit = item[keep], hit[keep]
         postings = int(item.size)
         if postings == 0:
             continue
-        d = fs[pos] - fa[item]
-        key = (other << _D_BITS) | (d + (1 << (_D_BITS - 1)))
-        # distinct anchor frames per (track, offset), summed over +-w offsets
-        pair = np.unique((key << 18) | fa[item])
-        cell = pair >> 18
-        anchor = pair & ((1 << 18) - 1)
-        uk, counts = np.unique(cell, return_counts=True)
+        bar = _min_count(postings, total_frames + n * frames[a], window, p)
+        # (other track, offset) of every pair, offsets biased to stay positive
+        other = hit >> 18
+        off = (hit & ((1 << 18) - 1)) - fa[item] + (1 << (_D_BITS - 1))
+        # a cheap first pass, a superset of what the exact count below keeps: an offset
+        # whose +-w window holds `bar` distinct anchor frames has `bar` pairs in at most two
+        # coarse bins of 4 offsets, so half of them in one, whose hashed bucket then counts
+        # at least as many (collisions only add). Sorting every pair took most of the time.
+        coarse = off >> 2
+        counts = np.bincount(_bucket(other, coarse), minlength=_BUCKETS)
+        hot = counts >= (bar + 1) // 2
+        near = hot[_bucket(other, coarse)] | hot[_bucket(other, coarse - 1)] | hot[_bucket(other, coarse + 1)]
+        if not near.any():
+            continue
+        key, anchor = (other[near] << _D_BITS) | off[near], fa[item[near]]
+        # distinct anchor frames per key, summed over +-w
+        pair = np.sort((key << 18) | anchor)
+        pair = pair[np.append(True, pair[1:] != pair[:-1])]
+        cell, anchor = pair >> 18, pair & ((1 << 18) - 1)
+        uk, first = _unique_sorted(cell)
+        counts = np.diff(np.append(first, cell.size))
         csum = np.concatenate([[0], np.cumsum(counts)])
         win = csum[np.searchsorted(uk, uk + w, side="right")] - csum[np.searchsorted(uk, uk - w, side="left")]
-        cells = total_frames + n * frames[a]
-        bar = _min_count(postings, cells, window, p)
         strong = uk[win >= bar]
         if strong.size == 0:
             continue
         # every vote within +-w of a strong offset belongs to a shared alignment
-        at = np.searchsorted(strong, cell)
-        near = np.zeros(cell.size, dtype=bool)
-        for j in (at - 1, at):
-            ok = (j >= 0) & (j < strong.size)
-            near[ok] |= np.abs(cell[ok] - strong[j[ok]]) <= w
+        near = _within(cell, strong, w)
         shared_t = cell[near] >> _D_BITS
         shared_f = anchor[near]
         marked = []
@@ -108,6 +123,26 @@ def self_match(hashes: list[np.ndarray], times: list[np.ndarray], frames: list[i
         if marked:
             out[a]["frames"] = np.unique(np.concatenate(marked))
     return out
+
+
+def _bucket(track: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """A (track, coarse offset) pair hashed to one of ``_BUCKETS`` (multiplicative hashing)."""
+    return ((track * 0x9E3779B1 + coarse * 0x85EBCA77) >> 7) & (_BUCKETS - 1)
+
+
+def _unique_sorted(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of sorted ``a`` and where each first occurs (np.unique without its
+    hash table, which numpy 2 uses and which is far slower on large int64 arrays)."""
+    first = np.flatnonzero(np.append(True, a[1:] != a[:-1])) if a.size else np.zeros(0, np.int64)
+    return a[first], first
+
+
+def _within(values: np.ndarray, centres: np.ndarray, radius: int) -> np.ndarray:
+    """Mask of ``values`` within ``radius`` of some sorted ``centres``."""
+    at = np.searchsorted(centres, values)
+    below = centres[np.maximum(at - 1, 0)]
+    above = centres[np.minimum(at, centres.size - 1)]
+    return (np.abs(values - below) <= radius) | (np.abs(values - above) <= radius)
 
 
 def _min_count(postings: int, cells: float, window: int, p: AnalysisParams) -> int:
