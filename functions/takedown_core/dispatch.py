@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .cases import AuditEvent, Case, CaseKind, Status, utcnow
-from .notices import NoRoute, Notice, NoticeIncomplete, render_likeness_complaint, render_notice, route_for
+from .notices import NoRoute, Notice, NoticeIncomplete, likeness_route, render_likeness_complaint, render_notice
 from .ports import DeliveryInDoubt, DispatchRepository, Mailer
 
 
@@ -80,9 +80,9 @@ class NoticeService:
                 notice = render_notice(case.to_dict(), law=platform["law"], complainant=self.complainant,
                                        platform=platform, now=utcnow())
                 return f"{platform['channel']}:{platform['address']}", notice
-            doc = case.to_dict()
-            route = route_for({**doc, "kind": CaseKind.SUSPECTED_DEEPFAKE.value}, platform)  # the likeness route
-            notice = render_likeness_complaint(doc, complainant=self.complainant, platform=platform, now=utcnow())
+            route = likeness_route(platform)
+            notice = render_likeness_complaint(case.to_dict(), complainant=self.complainant, platform=platform,
+                                               now=utcnow())
             return f"likeness:{route['channel']}:{route['address']}", notice
         except NoRoute as e:
             raise NoticeNotAllowed(str(e)) from e

@@ -28,8 +28,8 @@ channel, an address, a law, "US-ROP" (right of publicity, under the platform's p
 platform's policy), from the :class:`~takedown_core.likeness.LikenessSignal` stored on the
 case as ``likeness``. ``Notice.law`` is then "LIKENESS-US-ROP" or "LIKENESS-DSA". A platform
 without a route raises :class:`NoRoute`; a case that is not a likeness case raises
-:class:`NotALikenessCase`. ``render_for_case`` chooses between the two by the case's kind, and
-``route_for`` says where a case's notice goes before it is rendered.
+:class:`NotALikenessCase`. Which notices a case sends is decided in one place,
+``dispatch.NOTICE_TYPES``; ``likeness_route`` says where a likeness complaint goes.
 
 The words are in templates, one file per law (``templates/notices/DMCA.txt.j2``,
 ``DSA.txt.j2``, ``LIKENESS-US-ROP.txt.j2``, ``LIKENESS-DSA.txt.j2``: a macro per element, the
@@ -504,34 +504,9 @@ def likeness_route_problems(route: Any) -> list[str]:
     return problems
 
 
-def route_for(case: Mapping[str, Any], platform: Mapping[str, Any]) -> dict[str, str]:
-    """Where the notice ``render_for_case`` makes for ``case`` goes, before it is made:
-    {"notice": "copyright" | "likeness", "law" (as Notice.law), "channel", "address"}.
-    Raises NoRoute for a likeness case on a platform without a usable likeness route."""
-    if case_kind(case) == "suspected_deepfake":
-        route = _likeness_route(platform)
-        return {"notice": "likeness", "law": LIKENESS_ROUTES[route["law"]], "channel": route["channel"],
-                "address": route["address"]}
-    return {"notice": "copyright", "law": str(platform.get("law", "")), "channel": str(platform.get("channel", "")),
-            "address": str(platform.get("address", ""))}
-
-
-def render_for_case(
-    case: Mapping[str, Any],
-    *,
-    complainant: Mapping[str, Any],
-    platform: Mapping[str, Any],
-    now: str,
-) -> Notice:
-    """The notice a case's kind calls for: a likeness complaint for a ``suspected_deepfake``
-    (it holds none of our recordings), else the copyright notice under the platform's law
-    (which still refuses, with NotACopyrightCase, a case without recording evidence)."""
-    if case_kind(case) == "suspected_deepfake":
-        return render_likeness_complaint(case, complainant=complainant, platform=platform, now=now)
-    return render_notice(case, law=str(platform.get("law", "")), complainant=complainant, platform=platform, now=now)
-
-
-def _likeness_route(platform: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def likeness_route(platform: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``platform``'s route for likeness complaints (``platforms.<id>.likeness``), checked.
+    Raises NoRoute when there is none or it is not usable."""
     p = platform or {}
     name = one_line(p.get("name"), 80) or "the platform"
     route = p.get("likeness")
@@ -582,7 +557,7 @@ def render_likeness_complaint(
     kind = case_kind(case)
     if kind not in LIKENESS_KINDS:
         raise NotALikenessCase(f"a {kind} case was not opened for an artist's likeness; its notice is a copyright notice")
-    route = _likeness_route(platform)
+    route = likeness_route(platform)
     law = LIKENESS_ROUTES[route["law"]]
     words, shared = _words(law), _words("likeness")
     src = dict(case.get("source") or {})

@@ -31,11 +31,10 @@ from takedown_core.notices import (
     NotALikenessCase,
     NoticeIncomplete,
     RecordingEvidence,
+    likeness_route,
     likeness_route_problems,
-    render_for_case,
     render_likeness_complaint,
     render_notice,
-    route_for,
 )
 from tests.fakes import COMPLAINANT
 
@@ -187,22 +186,9 @@ def test_given_the_kinds_then_the_copyright_and_likeness_kinds_are_as_designed()
 # --------------------------------------------------------------------------- choosing the notice
 
 
-@pytest.mark.parametrize(("kind", "law"), [(None, "DMCA"), ("copy", "DMCA"), ("partial", "DMCA"),
-                                          ("suspected_ai_cover", "DMCA"), ("suspected_deepfake", "LIKENESS-US-ROP")])
-def test_given_a_case_then_render_for_case_makes_the_notice_its_kind_calls_for(kind, law):
-    case = make_case(kind=kind)
-    n = render_for_case(case, complainant=COMPLAINANT, platform=YOUTUBE, now=NOW)
-    assert n.law == law
-    route = route_for(case, YOUTUBE)
-    assert (route["law"], route["address"], route["channel"]) == (law, n.to, n.channel)
-    assert route["notice"] == ("likeness" if law.startswith("LIKENESS") else "copyright")
-
-
 def test_given_a_deepfake_on_a_platform_without_a_route_then_no_route_says_so_before_rendering():
     platform = {k: v for k, v in YOUTUBE.items() if k != "likeness"}
-    for call in (lambda: route_for(make_case(), platform),
-                 lambda: render_for_case(make_case(), complainant=COMPLAINANT, platform=platform, now=NOW),
-                 lambda: complaint(platform=platform)):
+    for call in (lambda: likeness_route(platform), lambda: complaint(platform=platform)):
         with pytest.raises(NoRoute, match="YouTube has no route for likeness complaints") as err:
             call()
         assert err.value.missing == ["route"] and isinstance(err.value, NoticeIncomplete)
@@ -361,6 +347,6 @@ def _routes() -> list[tuple[str, str, dict]]:
 
 @pytest.mark.parametrize(("env", "pid", "platform"), _routes(), ids=[f"{e}-{p}" for e, p, _ in _routes()])
 def test_given_each_configured_route_then_a_deepfake_gets_a_complete_complaint(env, pid, platform):
-    n = render_for_case(make_case(), complainant=COMPLAINANT, platform=platform, now=NOW)
+    n = render_likeness_complaint(make_case(), complainant=COMPLAINANT, platform=platform, now=NOW)
     assert n.missing() == [] and n.to == platform["likeness"]["address"]
     assert platform["likeness"]["basis"] in " ".join(n.text.split())
