@@ -178,6 +178,43 @@ def pitch_phrase(semitones: Any) -> str:
     return f"Pitch {'raised' if p > 0 else 'lowered'} by {abs(p):.1f} {unit}"
 
 
+def change_phrase(speed: Any, semitones: Any, transform: str = "") -> str:
+    """Speed and pitch in one sentence, saying how they were changed.
+
+    ``speed`` is the tempo ratio (1.25 = the upload runs 25 % faster), ``semitones`` the
+    pitch change; ``transform`` the engine's label ("none", "speed", "time_stretch",
+    "pitch_shift", "mixed"; "" for evidence that predates it: then inferred from the two
+    numbers). A resampled copy ("speed") moves pitch by 12·log2(speed) semitones with the
+    tempo (1.05 → +0.84); "mixed" is a speed change with a further pitch shift on top, told
+    as the two parts (a "nightcore" edit: 1.25× and 2 semitones higher again, +5.9 in all).
+    """
+    s, p = num(speed), num(semitones)
+    sp, pi = speed_phrase(s), pitch_phrase(p)
+    if sp.startswith("Same") and pi.startswith("Same"):
+        return "No speed or pitch change"
+    change = f"{sp}; {pi[0].lower()}{pi[1:]}"
+    changed_speed = s is not None and s > 0 and abs(s - 1) >= 0.005
+    changed_pitch = p is not None and abs(p) >= 0.05
+    with_speed = 12 * math.log2(s) if s is not None and s > 0 else None
+    if not transform and changed_speed and changed_pitch and with_speed is not None:
+        transform = "speed" if abs(p - with_speed) < 0.35 else "mixed"
+    if transform == "speed" and (changed_speed or changed_pitch):
+        return change + " (speed and pitch changed together, as in a sped-up or slowed-down edit)"
+    if transform == "time_stretch" and changed_speed:
+        return change + " (tempo changed without changing the pitch)"
+    if transform == "pitch_shift" and changed_pitch:
+        return change + " (pitch shifted without changing the tempo)"
+    if transform == "mixed" and changed_pitch and with_speed is not None:
+        rest = p - with_speed
+        if changed_speed and abs(with_speed) >= 0.05 and abs(rest) >= 0.05:
+            nightcore = ", as in a \u201cnightcore\u201d edit" if s > 1 and rest > 0 else ""
+            return change + (f" ({abs(with_speed):.1f} {'higher' if with_speed > 0 else 'lower'} from the speed "
+                             f"change, then {abs(rest):.1f} {'higher' if rest > 0 else 'lower'} on top{nightcore})")
+        if changed_speed:
+            return change + " (tempo and pitch changed separately)"
+    return change
+
+
 def _fmt_score(score: Any) -> str:
     """The engine's score is -log10(false-match rate): one decimal is plenty."""
     f = num(score)
@@ -213,18 +250,7 @@ def evidence_summary(evidence: "MatchEvidence | Mapping[str, Any] | None") -> di
     else:
         reference_segment = "unknown"
     sp, pi = speed_phrase(ev.speed), pitch_phrase(ev.pitch_semitones)
-    change = "No speed or pitch change" if sp.startswith("Same") and pi.startswith("Same") else f"{sp}; {pi[0].lower()}{pi[1:]}"
-    p = ev.pitch_semitones
-    transform = ev.transform
-    changed_speed = bool(speed) and abs(speed - 1) >= 0.005
-    changed_pitch = p is not None and abs(p) >= 0.05
-    if transform == "speed" or (not transform and changed_speed and changed_pitch and abs(p - 12 * math.log2(speed)) < 0.35):
-        if changed_speed or changed_pitch:
-            change += " (speed and pitch changed together, as in a sped-up or slowed-down edit)"
-    elif transform == "time_stretch" and changed_speed:
-        change += " (tempo changed without changing the pitch)"
-    elif transform == "pitch_shift" and changed_pitch:
-        change += " (pitch shifted without changing the tempo)"
+    change = change_phrase(ev.speed, ev.pitch_semitones, ev.transform)
     return {
         "score": _fmt_score(ev.score),
         "strength": label,
