@@ -27,6 +27,8 @@ class InMemoryCaseRepository:
         self.notices: dict[tuple[str, str], dict[str, Any]] = {}
         self.stay_down: dict[tuple[str, str], str] = {}
         self.failures: dict[tuple[str, str], dict[str, Any]] = {}
+        self.manual: dict[tuple[str, str], dict[str, Any]] = {}
+        self.rates: dict[tuple[str, int], int] = {}
 
     def create_case(self, case: Case, event: AuditEvent) -> None:
         with self._lock:
@@ -110,9 +112,9 @@ class InMemoryCaseRepository:
         with self._lock:
             k = (case_id, channel)
             existing = self.notices.get(k)
-            if existing is not None and existing.get("state") != "failed":
+            if existing is not None and existing.get("state") not in ("failed", "deferred"):
                 return False
-            self.notices[k] = {**copy.deepcopy(notice), "state": "sending"}
+            self.notices[k] = {**copy.deepcopy(existing or {}), **copy.deepcopy(notice), "state": "sending"}
             return True
 
     def complete_notice(self, case_id: str, channel: str, result: dict[str, Any]) -> None:
@@ -120,6 +122,29 @@ class InMemoryCaseRepository:
 
     def get_notice(self, case_id: str, channel: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.notices.get((case_id, channel)))
+
+    def list_notices(self, case_id: str) -> list[dict[str, Any]]:
+        return [{**copy.deepcopy(n), "slot": slot} for (cid, slot), n in sorted(self.notices.items()) if cid == case_id]
+
+    def queue_manual(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.manual[(entry["case_id"], entry["slot"])] = copy.deepcopy(entry)
+
+    def list_manual(self) -> list[dict[str, Any]]:
+        return sorted((copy.deepcopy(e) for e in self.manual.values()), key=lambda e: (e["queued_at"], e["case_id"]))
+
+    def remove_manual(self, case_id: str, slot: str) -> bool:
+        with self._lock:
+            return self.manual.pop((case_id, slot), None) is not None
+
+    def take_rate_slot(self, key: str, limit: int, per_seconds: int, now: float) -> float:
+        with self._lock:
+            window = int(now // per_seconds) * per_seconds
+            used = self.rates.get((key, window), 0)
+            if used >= limit:
+                return window + per_seconds - now
+            self.rates[(key, window)] = used + 1
+            return 0.0
 
 
 class InMemoryEvidenceStore:
@@ -147,6 +172,21 @@ class RecordingMailer:
         if self.fail:
             raise RuntimeError("mail channel down")
         self.sent.append({"to": list(to), "subject": subject, "text": text, "html": html})
+        return f"msg-{len(self.sent)}"
+
+    def send_raw(self, *, to, data: bytes) -> str:
+        """A raw RFC 5322 message, recorded like ``send`` (text, html, attachments by filename)."""
+        if self.fail:
+            raise RuntimeError("mail channel down")
+        from email import message_from_bytes
+        from email.policy import default
+
+        msg = message_from_bytes(data, policy=default)
+        text = msg.get_body(("plain",))
+        html = msg.get_body(("html",))
+        attachments = {a.get_filename(): a.get_content() for a in msg.iter_attachments()}
+        self.sent.append({"to": list(to), "subject": str(msg["Subject"]), "text": text.get_content() if text else "",
+                          "html": html.get_content() if html else None, "attachments": attachments, "raw": data})
         return f"msg-{len(self.sent)}"
 
 

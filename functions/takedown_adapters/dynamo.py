@@ -325,8 +325,10 @@ class DynamoCaseRepository:
 
     # ---- notices -----------------------------------------------------------------------
     def claim_notice(self, case_id: str, channel: str, notice: dict[str, Any]) -> bool:
-        """Claim the (case, channel) slot. A failed earlier attempt may be retried; a slot
-        that is 'sending' or 'sent' is never claimed twice (no double notice)."""
+        """Claim the (case, channel) slot. A failed or deferred earlier attempt may be retried; a
+        slot that is 'sending', 'sent', 'queued', 'rejected' or 'in_doubt' is never claimed
+        twice (no double notice). The earlier attempt's fields are kept under the new ones."""
+        previous = self.get_notice(case_id, channel) or {}
         try:
             self.ddb.put_item(
                 TableName=self.table,
@@ -334,11 +336,11 @@ class DynamoCaseRepository:
                     "pk": {"S": f"CASE#{case_id}"},
                     "sk": {"S": f"NOTICE#{channel}"},
                     "state": {"S": "sending"},
-                    "data": {"S": json.dumps({**notice, "state": "sending"}, sort_keys=True)},
+                    "data": {"S": json.dumps({**previous, **notice, "state": "sending"}, sort_keys=True)},
                 },
-                ConditionExpression="attribute_not_exists(pk) OR #st = :failed",
+                ConditionExpression="attribute_not_exists(pk) OR #st IN (:failed, :deferred)",
                 ExpressionAttributeNames={"#st": "state"},
-                ExpressionAttributeValues={":failed": {"S": "failed"}},
+                ExpressionAttributeValues={":failed": {"S": "failed"}, ":deferred": {"S": "deferred"}},
             )
             return True
         except ClientError as err:
@@ -367,3 +369,45 @@ class DynamoCaseRepository:
         )
         item = r.get("Item")
         return json.loads(item["data"]["S"]) if item else None
+
+    def list_notices(self, case_id: str) -> list[dict[str, Any]]:
+        items = self._query_prefix(f"CASE#{case_id}", "NOTICE#")
+        return [{**json.loads(it["data"]["S"]), "slot": it["sk"]["S"][len("NOTICE#"):]} for it in items]
+
+    # ---- the manual queue: one partition, an item per waiting notice -----------------------
+    def queue_manual(self, entry: dict[str, Any]) -> None:
+        self.ddb.put_item(
+            TableName=self.table,
+            Item={"pk": {"S": "MANUALQ"}, "sk": {"S": f"{entry['case_id']}#{entry['slot']}"},
+                  "queued_at": {"S": str(entry.get("queued_at", ""))},
+                  "data": {"S": json.dumps(entry, sort_keys=True)}},
+        )
+
+    def list_manual(self) -> list[dict[str, Any]]:
+        entries = [json.loads(it["data"]["S"]) for it in self._query_prefix("MANUALQ", "")]
+        return sorted(entries, key=lambda e: (e.get("queued_at", ""), e.get("case_id", "")))
+
+    def remove_manual(self, case_id: str, slot: str) -> bool:
+        r = self.ddb.delete_item(TableName=self.table, Key={"pk": {"S": "MANUALQ"}, "sk": {"S": f"{case_id}#{slot}"}},
+                                 ReturnValues="ALL_OLD")
+        return bool(r.get("Attributes"))
+
+    # ---- rate limits: a counter item per (key, fixed window), expired by TTL --------------------
+    def take_rate_slot(self, key: str, limit: int, per_seconds: int, now: float) -> float:
+        """One atomic conditional ADD per attempt, so every sender shares the window's count."""
+        window = int(now // per_seconds) * per_seconds
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"RATE#{key}"}, "sk": {"S": f"W#{window}"}},
+                UpdateExpression="ADD #n :one SET #ttl = :ttl",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+                ExpressionAttributeNames={"#n": "n", "#ttl": "ttl"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":limit": {"N": str(int(limit))},
+                                           ":ttl": {"N": str(window + per_seconds + 3600)}},
+            )
+            return 0.0
+        except ClientError as err:
+            if _is_conditional_failure(err):
+                return window + per_seconds - now
+            raise

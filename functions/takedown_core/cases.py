@@ -24,13 +24,23 @@ class Status(str, enum.Enum):
     REJECTED = "REJECTED"              # a reviewer rejected: no notice is sent
     REVIEW_EXPIRED = "REVIEW_EXPIRED"  # nobody decided in time, after reminders and escalation
     NOTICE_SENT = "NOTICE_SENT"        # the notice went out on the platform's channel
-    CONTENT_REMOVED = "CONTENT_REMOVED"  # the platform confirmed removal
-    NOTICE_DISPUTED = "NOTICE_DISPUTED"  # counter-notice or refusal from the platform
+    NOTICE_QUEUED = "NOTICE_QUEUED"    # a web-form-only platform: the notice waits for a person
+    NOTICE_INVALID = "NOTICE_INVALID"  # a required element of the notice is missing: not sent
+    NOTICE_FAILED = "NOTICE_FAILED"    # the channel kept failing (or may have sent): cause recorded
+    NOTICE_REJECTED = "NOTICE_REJECTED"  # the platform refused the notice, with its reason
+    CONTENT_REMOVED = "CONTENT_REMOVED"  # the platform removed it (or it was found gone)
+    COUNTER_NOTICED = "COUNTER_NOTICED"  # the uploader counter-noticed (17 U.S.C. 512(g)): clock runs
+    RESTORED = "RESTORED"              # the platform restored it after the counter-notice
+    LEGAL_ACTION = "LEGAL_ACTION"      # the label went to court before restoration
+    NOTICE_DISPUTED = "NOTICE_DISPUTED"  # older cases: counter-notice or refusal (before the above)
     FAILED = "FAILED"                  # the workflow failed; the cause is recorded
 
     def __str__(self) -> str:  # pragma: no cover - convenience for f-strings
         return self.value
 
+
+_NOTICE_OUTCOMES = frozenset({Status.NOTICE_SENT, Status.NOTICE_QUEUED, Status.NOTICE_INVALID, Status.NOTICE_FAILED,
+                              Status.NOTICE_REJECTED})
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.DETECTED: frozenset({Status.IN_REVIEW, Status.APPROVED, Status.FAILED}),
@@ -38,11 +48,20 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.IN_REVIEW: frozenset(
         {Status.IN_REVIEW, Status.APPROVED, Status.REJECTED, Status.REVIEW_EXPIRED, Status.FAILED}
     ),
-    Status.APPROVED: frozenset({Status.NOTICE_SENT, Status.FAILED}),
-    Status.NOTICE_SENT: frozenset({Status.CONTENT_REMOVED, Status.NOTICE_DISPUTED, Status.FAILED}),
+    Status.APPROVED: _NOTICE_OUTCOMES | {Status.FAILED},
+    Status.NOTICE_QUEUED: frozenset({Status.NOTICE_SENT, Status.NOTICE_FAILED, Status.NOTICE_REJECTED, Status.FAILED}),
+    Status.NOTICE_SENT: frozenset({Status.CONTENT_REMOVED, Status.NOTICE_REJECTED, Status.COUNTER_NOTICED,
+                                   Status.NOTICE_DISPUTED, Status.FAILED}),
+    # a removal can still be counter-noticed; a counter-notice ends in restoration or in court
+    Status.CONTENT_REMOVED: frozenset({Status.COUNTER_NOTICED, Status.FAILED}),
+    Status.COUNTER_NOTICED: frozenset({Status.RESTORED, Status.LEGAL_ACTION, Status.FAILED}),
     Status.REJECTED: frozenset(),
     Status.REVIEW_EXPIRED: frozenset(),
-    Status.CONTENT_REMOVED: frozenset(),
+    Status.NOTICE_INVALID: frozenset(),
+    Status.NOTICE_FAILED: frozenset(),
+    Status.NOTICE_REJECTED: frozenset(),
+    Status.RESTORED: frozenset(),
+    Status.LEGAL_ACTION: frozenset(),
     Status.NOTICE_DISPUTED: frozenset(),
     Status.FAILED: frozenset(),
 }

@@ -178,6 +178,28 @@ class NoticeLedger(Protocol):
 
     def get_notice(self, case_id: str, channel: str) -> dict[str, Any] | None: ...
 
+    def list_notices(self, case_id: str) -> list[dict[str, Any]]:
+        """Every notice record of the case (each with its ``slot``), in slot order."""
+
+    def queue_manual(self, entry: dict[str, Any]) -> None:
+        """Add a prepared notice to the queue a person works through (``entry``: case_id, slot,
+        platform, notice_type, law, form, subject, queued_at, sha256)."""
+
+    def list_manual(self) -> list[dict[str, Any]]:
+        """The manual queue, oldest first."""
+
+    def remove_manual(self, case_id: str, slot: str) -> bool:
+        """Take an entry off the manual queue; False if it was not there."""
+
+
+@runtime_checkable
+class RateLimits(Protocol):
+    """Fixed-window counters shared by every sender (a platform's rate limit holds under a burst)."""
+
+    def take_rate_slot(self, key: str, limit: int, per_seconds: int, now: float) -> float:
+        """Take one of ``limit`` slots in the current ``per_seconds`` window of ``key``: 0.0 if
+        taken, else the seconds until the window ends (nothing taken: wait, then ask again)."""
+
 
 # What each service uses (the repository argument of each service is typed with these).
 class IngestRepository(CaseStore, UploadLedger, StayDownRegister, Protocol):
@@ -188,13 +210,23 @@ class ReviewRepository(CaseStore, ReviewStore, Protocol):
     """ReviewService and WorkflowService: cases and their review requests."""
 
 
-class DispatchRepository(CaseStore, NoticeLedger, StayDownRegister, Protocol):
+class DispatchRepository(CaseStore, NoticeLedger, StayDownRegister, RateLimits, Protocol):
     """NoticeService (dispatch.py): sends the notice once and marks the content for stay-down."""
 
 
 @runtime_checkable
-class CaseRepository(CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, Protocol):
+class CaseRepository(CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, RateLimits, Protocol):
     """Every storage port: what the one DynamoDB class (and the in-memory fake) implements."""
+
+
+class NoticeArchive(Protocol):
+    """Every notice exactly as it went out (S3, versioned, under the case)."""
+
+    def keep(self, case_id: str, slot: str, body: bytes, media_type: str) -> dict[str, Any]:
+        """Store ``body``; returns {"bucket", "key", "sha256", "media_type"}."""
+
+    def fetch(self, key: str) -> bytes:
+        """The stored bytes under ``key``; KeyError if there are none."""
 
 
 class EvidenceStore(Protocol):

@@ -33,10 +33,25 @@ ALLOWED = [
     (S.IN_REVIEW, S.REVIEW_EXPIRED),
     (S.IN_REVIEW, S.FAILED),
     (S.APPROVED, S.NOTICE_SENT),
+    (S.APPROVED, S.NOTICE_QUEUED),     # a web-form-only platform: a person submits it
+    (S.APPROVED, S.NOTICE_INVALID),    # a required element is missing: not sent
+    (S.APPROVED, S.NOTICE_FAILED),     # the channel kept failing
+    (S.APPROVED, S.NOTICE_REJECTED),   # the platform refused it at once
     (S.APPROVED, S.FAILED),
+    (S.NOTICE_QUEUED, S.NOTICE_SENT),
+    (S.NOTICE_QUEUED, S.NOTICE_FAILED),
+    (S.NOTICE_QUEUED, S.NOTICE_REJECTED),
+    (S.NOTICE_QUEUED, S.FAILED),
     (S.NOTICE_SENT, S.CONTENT_REMOVED),
+    (S.NOTICE_SENT, S.NOTICE_REJECTED),
+    (S.NOTICE_SENT, S.COUNTER_NOTICED),
     (S.NOTICE_SENT, S.NOTICE_DISPUTED),
     (S.NOTICE_SENT, S.FAILED),
+    (S.CONTENT_REMOVED, S.COUNTER_NOTICED),  # removed, then counter-noticed (17 U.S.C. 512(g))
+    (S.CONTENT_REMOVED, S.FAILED),
+    (S.COUNTER_NOTICED, S.RESTORED),
+    (S.COUNTER_NOTICED, S.LEGAL_ACTION),
+    (S.COUNTER_NOTICED, S.FAILED),
 ]
 ILLEGAL_SAMPLE = [
     (S.DETECTED, S.NOTICE_SENT),       # no notice without approval
@@ -54,6 +69,9 @@ ILLEGAL_SAMPLE = [
     (S.NOTICE_SENT, S.APPROVED),
     (S.CONTENT_REMOVED, S.NOTICE_SENT),
     (S.NOTICE_DISPUTED, S.CONTENT_REMOVED),
+    (S.NOTICE_INVALID, S.NOTICE_SENT),  # an invalid notice is never sent later by itself
+    (S.RESTORED, S.CONTENT_REMOVED),
+    (S.COUNTER_NOTICED, S.NOTICE_SENT),
     (S.FAILED, S.DETECTED),            # FAILED is the end, not a reset
     (S.FAILED, S.FAILED),
 ]
@@ -86,7 +104,8 @@ def test_given_an_illegal_transition_when_checked_then_illegal_transition_names_
 
 
 def test_given_the_table_then_terminal_states_are_the_ones_with_no_way_out():
-    assert TERMINAL == {S.REJECTED, S.REVIEW_EXPIRED, S.CONTENT_REMOVED, S.NOTICE_DISPUTED, S.FAILED}
+    assert TERMINAL == {S.REJECTED, S.REVIEW_EXPIRED, S.NOTICE_INVALID, S.NOTICE_FAILED, S.NOTICE_REJECTED,
+                        S.RESTORED, S.LEGAL_ACTION, S.NOTICE_DISPUTED, S.FAILED}
 
 
 @pytest.mark.parametrize("status", sorted(set(Status) - TERMINAL, key=lambda s: s.value), ids=lambda s: s.value)

@@ -207,13 +207,13 @@ def test_given_a_send_that_timed_out_unanswered_then_in_doubt_and_never_resent(w
     from takedown_core.ports import DeliveryInDoubt
 
     class Unanswered(RecordingMailer):
-        def send(self, **kw):
-            super().send(**kw)
+        def send_raw(self, **kw):
+            super().send_raw(**kw)
             raise DeliveryInDoubt("read timeout")
 
     case = world.approved()
     first = Unanswered()
-    with pytest.raises(NoticeInDoubt, match="check the provider"):
+    with pytest.raises(NoticeInDoubt, match="check the platform"):
         world.service(first).dispatch(case_id=case.case_id)
     with pytest.raises(NoticeInDoubt):
         world.service().dispatch(case_id=case.case_id)  # the state machine's retry, or a second approval
@@ -258,13 +258,20 @@ def test_given_a_case_that_is_not_approved_when_dispatched_then_not_allowed_and_
     assert world.mailer.sent == [] and world.repo.notices == {}
 
 
-def test_given_a_source_without_url_when_dispatched_then_the_incomplete_notice_is_not_allowed(world):
+def test_given_a_source_without_url_when_dispatched_then_the_case_is_notice_invalid_with_what_is_missing(world):
     case = world.approved(url=None)
-    with pytest.raises(NoticeNotAllowed) as err:
-        world.service().dispatch(case_id=case.case_id)
-    assert "DMCA" in str(err.value) and "missing" in str(err.value)
+    out = world.service().dispatch(case_id=case.case_id)
+    assert out["status"] == "NOTICE_INVALID"
+    invalid = out["invalid"]["copyright"]
+    assert invalid["law"] == "DMCA" and "infringing_material" in invalid["missing"]
     assert world.mailer.sent == [] and world.repo.notices == {}
-    assert world.repo.get_case(case.case_id).status is Status.APPROVED
+    now = world.repo.get_case(case.case_id)
+    assert now.status is Status.NOTICE_INVALID and now.notice["invalid"]["copyright"]["missing"] == invalid["missing"]
+    ev = world.repo.audit_trail(case.case_id)[-1]
+    assert (ev.action, ev.to_status) == ("notice_invalid", "NOTICE_INVALID")
+    # dispatching again changes nothing and sends nothing
+    assert world.service().dispatch(case_id=case.case_id)["status"] == "NOTICE_INVALID"
+    assert world.mailer.sent == []
 
 
 def test_given_a_platform_without_a_channel_when_dispatched_then_not_allowed(world):
@@ -310,11 +317,11 @@ def test_given_the_likeness_complaint_fails_after_the_copyright_notice_went_then
     class FailSecond(RecordingMailer):
         failed = False
 
-        def send(self, **kw):
+        def send_raw(self, **kw):
             if not self.failed and kw["to"] == ["privacy@youtube.example"]:
                 self.failed = True
                 raise ConnectionError("mail relay down")
-            return super().send(**kw)
+            return super().send_raw(**kw)
 
     mailer = FailSecond()
     with pytest.raises(NoticeChannelError):
@@ -326,9 +333,12 @@ def test_given_the_likeness_complaint_fails_after_the_copyright_notice_went_then
 
 def test_given_a_deepfake_on_a_platform_without_a_likeness_route_then_nothing_is_sent_and_it_says_why(world):
     case = world.approved(kind="suspected_deepfake", platform="tiktok", url="https://www.tiktok.com/@x/video/1")
-    with pytest.raises(NoticeNotAllowed, match="no route for likeness complaints"):
-        world.service().dispatch(case_id=case.case_id)
+    out = world.service().dispatch(case_id=case.case_id)
+    assert out["status"] == "NOTICE_INVALID"
+    assert out["invalid"]["likeness"]["missing"] == ["route"]
+    assert "TikTok takes no likeness notices" in out["invalid"]["likeness"]["reasons"]["route"]
     assert world.mailer.sent == []
+    assert world.repo.get_case(case.case_id).status is Status.NOTICE_INVALID
 
 
 def test_given_a_partial_case_then_its_notice_is_the_copyright_notice(world):

@@ -18,6 +18,7 @@ from takedown_core.ports import (
     DispatchRepository,
     IngestRepository,
     NoticeLedger,
+    RateLimits,
     ReviewRepository,
     ReviewStore,
     StayDownRegister,
@@ -25,7 +26,7 @@ from takedown_core.ports import (
 )
 from tests.fakes import InMemoryCaseRepository
 
-CONCERNS = (CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger)
+CONCERNS = (CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, RateLimits)
 
 
 def _methods(proto: type) -> set[str]:
