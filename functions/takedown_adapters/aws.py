@@ -242,6 +242,45 @@ class SesMailer:
             raise DeliveryInDoubt(f"SES did not answer after the message was sent ({e})") from e
         return r["MessageId"]
 
+    def send_raw(self, *, to: list[str], data: bytes) -> str:
+        """Send a prepared RFC 5322 message as is (SES SendRawEmail: the bytes kept are the
+        bytes sent). SES throttling answers ChannelBusy (wait a second, then send)."""
+        from takedown_core.channels import ChannelBusy
+
+        try:
+            r = self.ses.send_raw_email(Source=self.sender, Destinations=list(to), RawMessage={"Data": data})
+        except ReadTimeoutError as e:
+            raise DeliveryInDoubt(f"SES did not answer after the message was sent ({e})") from e
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("Throttling", "MaxSendingRateExceeded"):
+                raise ChannelBusy(1.0, f"SES is throttling: {e}") from e
+            raise
+        return r["MessageId"]
+
+
+class S3NoticeArchive:
+    """Every notice exactly as sent, under ``notices/<case>/<slot digest>/<sha256>`` in the
+    evidence bucket (versioned; retained in prod)."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str = "notices") -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix.strip("/")
+
+    def keep(self, case_id: str, slot: str, body: bytes, media_type: str) -> dict[str, Any]:
+        sha = hashlib.sha256(body).hexdigest()
+        slot_dir = hashlib.sha256(slot.encode()).hexdigest()[:16]
+        key = f"{self.prefix}/{case_id}/{slot_dir}/{sha}"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=media_type,
+                           Metadata={"case-id": case_id, "slot": slot[:1000].encode("ascii", "replace").decode()})
+        return {"bucket": self.bucket, "key": key, "sha256": sha, "media_type": media_type}
+
+    def fetch(self, key: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise KeyError(key) from e
+            raise
+
 
 class StepFunctionsStarter:
     def __init__(self, sfn: Any, state_machine_arn: str) -> None:

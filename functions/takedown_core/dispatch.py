@@ -23,6 +23,7 @@ Outcomes (``dispatch`` returns, the state machine branches on ``status``):
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from typing import Any, Callable, Mapping
@@ -224,7 +225,7 @@ class NoticeService:
         return {**record, **result}
 
     def _defer(self, case_id: str, route: Route, seconds: float, reason: str) -> dict[str, Any]:
-        seconds = round(max(1.0, seconds), 1)
+        seconds = int(math.ceil(max(1.0, seconds)))  # a Wait state's SecondsPath takes whole seconds
         self.repo.complete_notice(case_id, route.slot, {"state": "deferred", "deferred_at": utcnow(),
                                                         "deferred_seconds": seconds, "reason": reason})
         return {"deferred_seconds": seconds, "reason": reason}

@@ -281,17 +281,20 @@ class WorkflowService:
         }, ""
 
     def record_failure(self, *, case_id: str, error: dict[str, Any] | None) -> dict[str, Any]:
-        """Any failure ends the case in FAILED with its cause; never silent."""
+        """Any failure ends the case with its cause, never silently: NOTICE_FAILED when the notice
+        could not be sent (the case was approved), FAILED before that."""
         error = error or {}
         cause = {"error": error.get("Error", "Unknown"), "cause": str(error.get("Cause", ""))[:4000]}
         case = self.repo.get_case(case_id)
         if case is None:
             raise CaseNotFound(f"case {case_id} does not exist (failure was: {cause})")
+        # after approval the only step is the notice: its failure is NOTICE_FAILED, with the cause
+        ending = Status.NOTICE_FAILED if case.status in (Status.APPROVED, Status.NOTICE_QUEUED) else Status.FAILED
         event = AuditEvent(case_id, utcnow(), "system:workflow", "failed", case.status.value,
-                           Status.FAILED.value, cause)
+                           ending.value, cause)
         if case.status in TERMINAL:
             self.repo.append_audit(AuditEvent(case_id, event.at, event.actor, "failure_after_end",
                                               case.status.value, case.status.value, cause))
         else:
-            self.repo.transition(case_id, case.status, Status.FAILED, event, updates={"failure": cause})
-        return {"case_id": case_id, "failed": True, **cause}
+            self.repo.transition(case_id, case.status, ending, event, updates={"failure": cause})
+        return {"case_id": case_id, "failed": True, "status": ending.value, **cause}

@@ -28,6 +28,11 @@ def env(name: str, default: str | None = None) -> str:
     return value
 
 
+def env_optional(name: str) -> str | None:
+    """The variable's value, or None when it is unset or empty (an optional setting)."""
+    return os.environ.get(name) or None
+
+
 def env_json(name: str) -> Any:
     try:
         return json.loads(env(name))

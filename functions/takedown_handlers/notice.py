@@ -1,7 +1,14 @@
-"""Notice dispatch Lambda: render the approved case's notice and send it on its channel.
+"""Notice dispatch Lambda: render the approved case's notices and send each on its route.
 
 Errors keep their class name as the Lambda errorType, so the state machine retries
-NoticeChannelError with backoff and fails the case at once on NoticeNotAllowed.
+NoticeChannelError with backoff and jitter, and records the case NOTICE_FAILED at once on
+NoticeNotAllowed or NoticeInDoubt. A ``DEFERRED`` answer (a rate limit, the platform's
+Retry-After) makes the state machine wait ``deferred_seconds`` and dispatch again.
+
+Environment: TABLE_NAME, SENDER, COMPLAINANT (JSON), PLATFORMS (JSON: the platform registry),
+EVIDENCE_BUCKET (notices are kept under notices/), RIGHTS_DESK (address for copies; empty: none).
+API signing secrets are read from Secrets Manager by the name in ``platforms.<p>.api.secret``
+(Powertools Parameters, cached 5 minutes).
 """
 
 from __future__ import annotations
@@ -10,28 +17,47 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from takedown_adapters.aws import SesMailer
+from takedown_adapters.aws import S3NoticeArchive, SesMailer
 from takedown_adapters.dynamo import DynamoCaseRepository
+from takedown_adapters.https_channel import HttpsApiChannel
+from takedown_core.channels import EmailChannel, ManualChannel
 from takedown_core.dispatch import NoticeService
 
-from ._env import boto_client, cached, env, env_json, transient_errors_retryable
+from ._env import boto_client, cached, env, env_json, env_optional, transient_errors_retryable
 
 logger = Logger()
 tracer = Tracer()
 
 
+def _secret(name: str) -> bytes:
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(name, max_age=300)
+    return value.encode() if isinstance(value, str) else bytes(value)
+
+
 def _service() -> NoticeService:
-    return cached(
-        "notice",
-        lambda: NoticeService(
-            repo=DynamoCaseRepository(env("TABLE_NAME"), boto_client("dynamodb")),
-            # One attempt per send: the state machine retries with backoff and each attempt is
-            # recorded; botocore resending after a timeout could deliver a notice twice.
-            mailer=SesMailer(boto_client("ses", single_attempt=True), env("SENDER")),
+    def build() -> NoticeService:
+        import time
+
+        repo = DynamoCaseRepository(env("TABLE_NAME"), boto_client("dynamodb"))
+        # One attempt per send: the state machine retries with backoff and each attempt is
+        # recorded; botocore resending after a timeout could deliver a notice twice.
+        mailer = SesMailer(boto_client("ses", single_attempt=True), env("SENDER"))
+        return NoticeService(
+            repo=repo,
+            mailer=mailer,
             complainant=env_json("COMPLAINANT"),
             platforms=env_json("PLATFORMS"),
-        ),
-    )
+            channels={"email": EmailChannel(mailer, sender=env("SENDER"), clock=time.time),
+                      "api": HttpsApiChannel(_secret),
+                      "manual": ManualChannel(repo, clock=time.time)},
+            archive=S3NoticeArchive(boto_client("s3"), env("EVIDENCE_BUCKET")),
+            rights_desk=env_optional("RIGHTS_DESK"),
+            sender=env("SENDER"),
+        )
+
+    return cached("notice", build)
 
 
 @logger.inject_lambda_context
@@ -40,5 +66,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(case_id=event.get("case_id"))
     with transient_errors_retryable():  # throttled table: TransientError, retried like a channel error
         result = _service().dispatch(case_id=event["case_id"])
-    logger.info("notice dispatched", extra={k: result.get(k) for k in ("channel", "provider_id", "law")})
+    logger.info("notice dispatched", extra={k: result.get(k) for k in ("status", "channel", "provider_id", "law",
+                                                                       "deferred_seconds")})
     return result

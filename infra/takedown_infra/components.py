@@ -298,6 +298,14 @@ class Ingestion(Construct):
         idempotency.grant_read_write_data(self.function)
 
 
+def _slug(text: str) -> str:
+    """A construct id part from a name: letters and digits only, plus a digest so two names
+    that differ only in punctuation stay apart."""
+    import hashlib
+
+    return "".join(ch for ch in text.title() if ch.isalnum())[:40] + hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
 class Notices(Construct):
     """Renders a legal notice from an approved case and sends it on the platform's channel."""
 
@@ -311,6 +319,9 @@ class Notices(Construct):
         sender: str,
         complainant: dict[str, Any],
         platforms: dict[str, Any],
+        evidence: s3.IBucket,
+        rights_desk: str | None,
+        api_secrets: list[str],
     ) -> None:
         super().__init__(scope, cid)
         self.sender_identity = ses.EmailIdentity(self, "Sender", identity=ses.Identity.email(sender))
@@ -325,10 +336,19 @@ class Notices(Construct):
                 "SENDER": sender,
                 "COMPLAINANT": json.dumps(complainant),
                 "PLATFORMS": json.dumps(platforms),
+                "EVIDENCE_BUCKET": evidence.bucket_name,
+                "RIGHTS_DESK": rights_desk or "",
             },
         )
         table.grant_read_write_data(self.function)
         self.sender_identity.grant_send_email(self.function)
+        # every notice is kept exactly as sent, beside the evidence it rests on
+        # (s3:PutObject only, not bucket.grant_put's Abort* and object-ACL wildcards)
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"],
+                                                             resources=[evidence.arn_for_objects("notices/*")]))
+        # the API platforms' signing secrets, by name (Secrets Manager appends a random suffix)
+        for name in api_secrets:
+            secrets.Secret.from_secret_name_v2(self, f"ApiSecret{_slug(name)}", name).grant_read(self.function)
 
 
 class Review(Construct):
@@ -507,15 +527,28 @@ class Workflow(Construct):
             payload_response_only=True,
             result_path="$.notice",
         )
+        # Backoff with full jitter: a platform that was down for everyone is not hit by every
+        # waiting case at the same second when it comes back.
         dispatch_notice.add_retry(
             errors=["NoticeChannelError", *TRANSIENT_ERRORS],
             interval=cdk.Duration.seconds(int(notice["retry_interval_seconds"])),
             max_attempts=int(notice["retry_attempts"]),
             backoff_rate=2.0,
+            jitter_strategy=sfn.JitterType.FULL,
+            max_delay=cdk.Duration.seconds(int(notice.get("max_retry_delay_seconds", 3600))),
         )
         dispatch_notice.add_catch(record_failure, result_path="$.error")
+        # A rate limit or the platform's Retry-After: wait as long as it says, then dispatch again
+        # (queued, never dropped; the notice slot is free while it waits).
+        wait_for_platform = sfn.Wait(self, "Wait for the platform",
+                                     time=sfn.WaitTime.seconds_path("$.notice.deferred_seconds"))
+        wait_for_platform.next(dispatch_notice)
         notice_sent = sfn.Succeed(self, "Notice sent")
-        dispatch_notice.next(notice_sent)
+        dispatch_notice.next(
+            sfn.Choice(self, "Notice outcome?")
+            .when(sfn.Condition.string_equals("$.notice.status", "DEFERRED"), wait_for_platform)
+            .otherwise(notice_sent)
+        )
 
         decided = (
             sfn.Choice(self, "Decision?")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from takedown_core.channels import RegistryError, routes
 from takedown_core.likeness import LikenessConfigError, LikenessRules
 from takedown_core.locations import LocationError, Locations
 from takedown_core.notices import likeness_route_problems
@@ -80,6 +81,21 @@ class EnvConfig:
         return self.raw["notice"]
 
     @property
+    def rights_desk(self) -> str | None:
+        """The address that gets a copy of every notice sent (None: no copies)."""
+        return self.raw.get("rights_desk") or None
+
+    @property
+    def api_secrets(self) -> list[str]:
+        """The Secrets Manager names that sign notices to API platforms (platforms.<p>.api.secret)."""
+        names = []
+        for doc in self.platforms.values():
+            for route in (doc, doc.get("likeness") or {}):
+                if route.get("channel") == "api" and (route.get("api") or {}).get("secret"):
+                    names.append(str(route["api"]["secret"]))
+        return sorted(set(names))
+
+    @property
     def alarm_email(self) -> str | None:
         return self.raw.get("alarm_email")
 
@@ -115,8 +131,10 @@ def validate(cfg: EnvConfig) -> EnvConfig:
     for name, plat in cfg.platforms.items():
         if plat.get("law") not in ("DMCA", "DSA"):
             problems.append(f"platform {name}: law must be DMCA or DSA")
-        if plat.get("channel") != "email" or "@" not in str(plat.get("address", "")):
-            problems.append(f"platform {name}: channel 'email' with an address is required")
+        try:
+            routes(name, plat)
+        except RegistryError as e:
+            problems.append(str(e))
         licensed = plat.get("licensed_uploaders", [])
         if not isinstance(licensed, list) or not all(isinstance(u, str) and u.strip() for u in licensed):
             problems.append(f"platform {name}: licensed_uploaders must be a list of uploader / channel names")
@@ -126,6 +144,9 @@ def validate(cfg: EnvConfig) -> EnvConfig:
         LikenessRules.from_config(cfg.raw.get("likeness"))
     except LikenessConfigError as e:
         problems.extend(e.problems)
+    desk = cfg.raw.get("rights_desk")
+    if desk is not None and ("@" not in str(desk) or len(str(desk)) > 254):
+        problems.append("rights_desk: an e-mail address for copies of every notice (or leave it out)")
     if not cfg.reviewers.get("allow") or not cfg.reviewers.get("fallback"):
         problems.append("reviewers: 'allow' (a list) and 'fallback' are required")
     r = cfg.review

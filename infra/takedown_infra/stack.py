@@ -39,6 +39,9 @@ class TakedownStack(cdk.Stack):
             sender=config.sender,
             complainant=config.complainant,
             platforms=config.platforms,
+            evidence=self.cases.evidence,
+            rights_desk=config.rights_desk,
+            api_secrets=config.api_secrets,
         )
         self.review = c.Review(
             self,

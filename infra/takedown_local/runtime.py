@@ -265,8 +265,10 @@ class LocalStack:
         from moto.ses.models import ses_backends
 
         backend = ses_backends[ACCOUNT][self.region]
-        return [{"id": m.id, "from": m.source, "to": m.destinations.get("ToAddresses", []),
-                 "subject": m.subject, "body": m.body} for m in list(backend.sent_messages)]
+        return [_raw_mail(m) if hasattr(m, "raw_data") else
+                {"id": m.id, "from": m.source, "to": m.destinations.get("ToAddresses", []),
+                 "subject": m.subject, "body": m.body, "text": None, "attachments": {}}
+                for m in list(backend.sent_messages)]
 
     def review_links(self) -> list[dict[str, str]]:
         """Review links found in the captured mail, newest last (each mail is read once)."""
@@ -276,8 +278,33 @@ class LocalStack:
         with self._links_lock:
             sent = list(ses_backends[ACCOUNT][self.region].sent_messages)
             for m in sent[self._links_read:]:
+                if hasattr(m, "raw_data"):  # a notice (SendRawEmail): it holds no review link
+                    continue
                 for url in pattern.findall(m.body):
                     self._links.append({"to": ", ".join(m.destinations.get("ToAddresses", [])), "subject": m.subject,
                                         "url": html.unescape(url)})
             self._links_read = len(sent)
             return list(self._links)
+
+
+def _raw_mail(m: Any) -> dict[str, Any]:
+    """A raw message SES took (SendRawEmail: notices), read back like the others: ``body`` is
+    the HTML part when there is one, else the text (what moto keeps of a SendEmail), ``text``
+    the text part, ``attachments`` the attached files by name, ``raw`` the bytes as sent."""
+    from email import message_from_string
+    from email.policy import default
+
+    msg = message_from_string(m.raw_data, policy=default)
+    text = msg.get_body(("plain",))
+    html = msg.get_body(("html",))
+    text_s = text.get_content() if text else ""
+    html_s = html.get_content() if html else ""
+    to: list[str] = []
+    for address in m.destinations:  # moto adds the To header's addresses to the Destinations given
+        bare = address.split("<")[-1].rstrip(">").strip()
+        if bare not in to:
+            to.append(bare)
+    return {"id": m.id, "from": m.source, "to": to, "subject": str(msg["Subject"] or ""),
+            "body": html_s or text_s, "text": text_s,
+            "attachments": {a.get_filename(): a.get_content() for a in msg.iter_attachments()},
+            "raw": m.raw_data}

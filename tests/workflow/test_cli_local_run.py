@@ -50,7 +50,7 @@ def test_given_a_case_that_fails_when_run_then_its_cause_is_in_the_summary_and_t
     import takedown_local.cli as cli
     from takedown_local.runtime import LocalStack
 
-    # A complainant without a signature: the DMCA notice is refused, the case FAILS with that cause.
+    # A complainant without a signature: the DMCA notice is not sent, the case is NOTICE_INVALID with that cause.
     broken = {"complainant": {"signature": ""}}
     monkeypatch.setattr(cli, "_stack", lambda args, **kw: LocalStack("dev", overrides=broken))
     up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
@@ -60,7 +60,7 @@ def test_given_a_case_that_fails_when_run_then_its_cause_is_in_the_summary_and_t
     summary = json.loads(out.read_text())
     row = summary["uploads"][0]
     assert code == 3 and summary["failed"] == 1
-    assert row["case_status"] == "FAILED" and "signature" in row["reason"] and "NoticeNotAllowed" in row["reason"]
+    assert row["case_status"] == "NOTICE_INVALID" and "signature" in row["reason"] and "DMCA" in row["reason"]
     assert "cases failed: 1" in capsys.readouterr().out
 
 

@@ -126,7 +126,7 @@ def test_given_nobody_decides_when_the_review_times_out_then_reminder_escalation
         assert status in (409, 410)
 
 
-def test_given_the_notice_channel_fails_when_approved_then_the_case_fails_with_its_cause(tmp_path, media):
+def test_given_the_notice_channel_fails_when_approved_then_the_case_is_notice_failed_with_its_cause(tmp_path, media):
     with LocalStack("dev", overrides=FAST_NOTICE) as stack:
         up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
         summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="none")
@@ -137,7 +137,7 @@ def test_given_the_notice_channel_fails_when_approved_then_the_case_fails_with_i
         ex = _wait_execution_done(stack, case_id, timeout=60)
         assert ex["status"] == "FAILED"
         case = stack.repository().get_case(case_id)
-        assert case.status == Status.FAILED
+        assert case.status == Status.NOTICE_FAILED
         assert "NoticeChannelError" in json.dumps(case.failure)
         assert "failed" in _actions(stack, case_id)
         notice = stack.repository().get_notice(case_id, "email:copyright@items.monitor-a.example") or \

@@ -30,7 +30,8 @@ def _executions(stack: LocalStack) -> list[dict]:
 
 
 def _notices_sent(stack: LocalStack, case_id: str) -> int:
-    return sum(1 for m in stack.sent_mail() if case_id in m["subject"] and "notice" in m["subject"].lower())
+    return sum(1 for m in stack.sent_mail() if case_id in m["subject"] and "notice" in m["subject"].lower()
+               and not m["subject"].startswith("[copy]"))
 
 
 def _throttled(op: str) -> ClientError:
@@ -201,7 +202,7 @@ def test_given_the_notice_endpoint_times_out_then_it_recovers_or_stops_in_doubt_
         tmp_path, media, monkeypatch, fault):
     from takedown_adapters import aws
 
-    real_send_email = None
+    real_send_raw = None
     attempts = {"n": 0}
 
     def flaky_client(self, **kw):
@@ -209,25 +210,25 @@ def test_given_the_notice_endpoint_times_out_then_it_recovers_or_stops_in_doubt_
         if attempts["n"] == 1:
             if fault == "connect_timeout":
                 raise EndpointConnectionError(endpoint_url="https://email.eu-west-1.amazonaws.com")
-            real_send_email(**kw)  # it went out ...
+            real_send_raw(**kw)  # it went out ...
             raise ReadTimeoutError(endpoint_url="https://email.eu-west-1.amazonaws.com")  # ... no answer came
-        return real_send_email(**kw)
+        return real_send_raw(**kw)
 
-    real = aws.SesMailer.send
+    real = aws.SesMailer.send_raw
 
-    def send(self, *, to, subject, text, html=None):
-        nonlocal real_send_email
-        if "notice" not in subject.lower():
-            return real(self, to=to, subject=subject, text=text, html=html)
-        real_send_email = self.ses.send_email
+    def send_raw(self, *, to, data):
+        nonlocal real_send_raw
+        if not any(a.startswith("copyright@") for a in to):  # the rights desk's copy goes as usual
+            return real(self, to=to, data=data)
+        real_send_raw = self.ses.send_raw_email
 
         class Flaky:
-            def send_email(_, **kw):
+            def send_raw_email(_, **kw):
                 return flaky_client(self, **kw)
 
-        return real(aws.SesMailer(Flaky(), self.sender), to=to, subject=subject, text=text, html=html)
+        return real(aws.SesMailer(Flaky(), self.sender), to=to, data=data)
 
-    monkeypatch.setattr(aws.SesMailer, "send", send)
+    monkeypatch.setattr(aws.SesMailer, "send_raw", send_raw)
     with LocalStack("dev", overrides=FAST_NOTICE) as stack:
         up = uploads_dir(tmp_path, media, ["excerpt.mp3"], _sidecars(["excerpt.mp3"]))
         summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="approve")
@@ -236,7 +237,7 @@ def test_given_the_notice_endpoint_times_out_then_it_recovers_or_stops_in_doubt_
         if fault == "connect_timeout":
             assert (row["case_status"], attempts["n"]) == ("NOTICE_SENT", 2)
         else:
-            assert row["case_status"] == "FAILED" and "check the provider" in row["reason"]
+            assert row["case_status"] == "NOTICE_FAILED" and "check the platform" in row["reason"]
             assert attempts["n"] == 1
 
 
@@ -255,9 +256,16 @@ def test_given_recording_a_failure_fails_once_then_it_is_retried_and_the_case_en
         return real(self, **kw)
 
     monkeypatch.setattr(WorkflowService, "record_failure", flaky)
-    with LocalStack("dev", overrides={"complainant": {"signature": ""}}) as stack:  # the notice is refused
+    # the notice channel breaks (SES no longer takes mail from the sender): that failure is recorded
+    with LocalStack("dev", overrides=FAST_NOTICE) as stack:
         up = uploads_dir(tmp_path, media, ["excerpt.mp3"], _sidecars(["excerpt.mp3"]))
-        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="approve")
-        row = summary["uploads"][0]
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="none")
+        case_id = summary["uploads"][0]["case_id"]
+        stack.client("ses").delete_identity(Identity=stack.config.sender)
+        assert driver.decide_case(stack, case_id, "approve") == 200
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not driver.finished(stack, case_id):
+            time.sleep(0.5)
+        case = stack.repository().get_case(case_id)
         assert calls["n"] == 2
-        assert row["case_status"] == "FAILED" and "signature" in row["reason"]
+        assert case.status.value == "NOTICE_FAILED" and "NoticeChannelError" in json.dumps(case.failure)
