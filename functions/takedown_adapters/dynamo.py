@@ -384,7 +384,9 @@ class DynamoCaseRepository:
         )
 
     def list_manual(self) -> list[dict[str, Any]]:
-        entries = [json.loads(it["data"]["S"]) for it in self._query_prefix("MANUALQ", "")]
+        kw = {"TableName": self.table, "KeyConditionExpression": "pk = :p",
+              "ExpressionAttributeValues": {":p": {"S": "MANUALQ"}}, "ConsistentRead": True}
+        entries = [json.loads(it["data"]["S"]) for page in self._paginate("query", kw) for it in page]
         return sorted(entries, key=lambda e: (e.get("queued_at", ""), e.get("case_id", "")))
 
     def remove_manual(self, case_id: str, slot: str) -> bool:

@@ -264,3 +264,27 @@ class AuditEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Cases whose notice did not go out, or that failed before it: a person must look.
+NOT_SENT = frozenset({Status.FAILED, Status.NOTICE_FAILED, Status.NOTICE_INVALID, Status.NOTICE_REJECTED})
+
+
+def ending_reason(case: "Case | None") -> str | None:
+    """Why a case's notice did not go out, in one line (every view shows it): the failure's
+    cause (FAILED, NOTICE_FAILED), the missing elements (NOTICE_INVALID) or the platform's
+    reason (NOTICE_REJECTED); None for any other case."""
+    if case is None or case.status not in NOT_SENT:
+        return None
+    if case.status == Status.NOTICE_INVALID:
+        invalid = (case.notice or {}).get("invalid") or {}
+        parts = []
+        for notice_type, why in invalid.items():
+            reasons = why.get("reasons") or {}
+            missing = ", ".join(f"{m} ({reasons[m]})" if m in reasons else m for m in why.get("missing", []))
+            parts.append(f"{why.get('law') or notice_type} notice missing {missing}")
+        return ("NOTICE_INVALID: " + "; ".join(parts))[:500]
+    if case.status == Status.NOTICE_REJECTED:
+        return f"NOTICE_REJECTED: {(case.notice or {}).get('reason') or 'no reason given'}"[:500]
+    f = case.failure or {}
+    return f"{f.get('error') or 'failed'}: {f.get('cause') or 'no cause recorded'}"[:500]

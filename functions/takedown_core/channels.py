@@ -219,7 +219,7 @@ class Receipt:
 
 class Channel(Protocol):
     def prepare(self, outgoing: Outgoing) -> Prepared:
-        """The bytes that will be sent (deterministic given the outgoing notice and time)."""
+        """The bytes that will be sent; ``deliver`` sends exactly these (what the archive keeps)."""
 
     def deliver(self, prepared: Prepared) -> Receipt:
         """Send them. Raises ChannelBusy, ChannelRejected, ChannelUnavailable or DeliveryInDoubt."""

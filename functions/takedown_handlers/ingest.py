@@ -60,7 +60,7 @@ def _service() -> IngestService:
             matcher_factory=matcher,
             starter=StepFunctionsStarter(boto_client("stepfunctions"), env("STATE_MACHINE_ARN")),
             partners=env_json("PARTNERS"),
-            platforms=env_json("PLATFORMS"),
+            platforms=env_json("PLATFORM_LOCATIONS"),
             policy=IngestPolicy(
                 max_upload_bytes=int(env("MAX_UPLOAD_BYTES")),
                 max_false_match_rate=rate,

@@ -263,7 +263,11 @@ class Ingestion(Construct):
                 "CATALOG_BUCKET": catalogue.bucket_name,
                 "QUARANTINE_BUCKET": self.quarantine.bucket_name,
                 "PARTNERS": partner_env,
-                "PLATFORMS": json.dumps(platforms),
+                # only what ingest reads of each platform (where an item lives, whose uploads are
+                # licensed): a function's variables share Lambda's 4 KB. Its own name: the local
+                # runtime runs every function in one process, where one name has one value.
+                "PLATFORM_LOCATIONS": _compact({p: {k: v for k, v in doc.items() if k in ("location", "licensed_uploaders")}
+                                       for p, doc in platforms.items()}),
                 # the deepfake signal's artists and terms (takedown_core.likeness), compact: a
                 # function's variables share Lambda's 4 KB
                 "LIKENESS": json.dumps(likeness or {}, separators=(",", ":"), ensure_ascii=False),
@@ -296,6 +300,11 @@ class Ingestion(Construct):
         grant_read_objects(catalogue, self.function, prefix=f"{INDEX_PREFIX}/")
         table.grant_read_write_data(self.function)
         idempotency.grant_read_write_data(self.function)
+
+
+def _compact(doc: Any) -> str:
+    """JSON for an environment variable: no spaces, UTF-8 kept (Lambda's 4 KB counts bytes)."""
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 def _slug(text: str) -> str:
@@ -335,7 +344,9 @@ class Notices(Construct):
                 "TABLE_NAME": table.table_name,
                 "SENDER": sender,
                 "COMPLAINANT": json.dumps(complainant),
-                "PLATFORMS": json.dumps(platforms),
+                # the registry's routes (how each platform takes notices), not ingest's location rules
+                "PLATFORMS": _compact({p: {k: v for k, v in doc.items() if k not in ("location", "licensed_uploaders")}
+                                       for p, doc in platforms.items()}),
                 "EVIDENCE_BUCKET": evidence.bucket_name,
                 "RIGHTS_DESK": rights_desk or "",
             },

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from takedown_core.cases import Status
+from takedown_core.cases import Status, ending_reason
 
 STATE_FILE = Path(".takedown") / "local.json"
 
@@ -94,9 +94,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     for c in cases:
         print(f"{c.case_id:<38}  {c.status.value:<15}  {c.kind.value:<18}  {c.track_id[:22]:<22}  "
               f"{str(c.reviewer or '-')[:28]:<28}  {c.location}")
-        if c.status == Status.FAILED:  # a failed case always shows why
-            f = c.failure or {}
-            print(f"{'':<38}  cause: {f.get('error') or 'failed'}: {f.get('cause') or 'no cause recorded'}")
+        why = ending_reason(c)
+        if why:  # a case whose notice did not go out always shows why
+            print(f"{'':<38}  cause: {why}")
     print(f"{len(cases)} case(s)", file=sys.stderr)
     return 0
 
@@ -142,6 +142,101 @@ def cmd_reassign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kept_bytes(client, record: dict[str, Any]) -> bytes | None:
+    kept = record.get("kept") or {}
+    if not kept.get("bucket") or not kept.get("key"):
+        return None
+    return client("s3").get_object(Bucket=kept["bucket"], Key=kept["key"])["Body"].read()
+
+
+def _readable(body: bytes, media_type: str) -> str:
+    """A kept notice for a person: an e-mail's headers and text part, a JSON body pretty-printed."""
+    if media_type.startswith("message/rfc822"):
+        from email import message_from_bytes
+        from email.policy import default
+
+        msg = message_from_bytes(body, policy=default)
+        head = "\n".join(f"{k}: {msg[k]}" for k in ("From", "To", "Date", "Subject", "Message-ID") if msg[k])
+        part = msg.get_body(("plain",))
+        names = [a.get_filename() for a in msg.iter_attachments()]
+        return head + "\n\n" + (part.get_content() if part else "") + (
+            f"\n[attached: {', '.join(n for n in names if n)}]" if names else "")
+    if media_type.startswith("application/json"):
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    return body.decode("utf-8", "replace")
+
+
+def cmd_notice(args: argparse.Namespace) -> int:
+    """Every notice of the case exactly as it went out (``--raw``: the bytes), with its record."""
+    client, table, _ = _target(args)
+    repo = _repo(client, table)
+    if repo.get_case(args.case_id) is None:
+        print(f"error: no case {args.case_id}", file=sys.stderr)
+        return 1
+    records = repo.list_notices(args.case_id)
+    if not records:
+        print(f"case {args.case_id} has no notice yet", file=sys.stderr)
+        return 1
+    for r in records:
+        body = _kept_bytes(client, r)
+        if args.raw:
+            sys.stdout.buffer.write(body if body is not None else (r.get("text") or "").encode())
+            continue
+        when = r.get("sent_at") or r.get("queued_at") or r.get("rejected_at") or r.get("failed_at") or ""
+        print(f"=== {r.get('law')} notice to {r.get('to')} by {r.get('route') or r['slot'].split(':', 1)[0]}: "
+              f"{r.get('state')} {when}" + (f", ticket {r['ticket']}" if r.get("ticket") else "")
+              + (f", reason: {r['reason']}" if r.get("reason") else ""))
+        kept = r.get("kept") or {}
+        if body is not None:
+            print(f"    kept as s3://{kept['bucket']}/{kept['key']} (sha256 {kept.get('sha256')})\n")
+            print(_readable(body, kept.get("media_type", "")))
+        else:
+            print("    (sent before notices were kept as sent: the text as rendered)\n")
+            print(r.get("text") or "")
+    return 0
+
+
+def _notice_service(client, table: str):
+    from takedown_core.dispatch import NoticeService
+
+    # recording a manual submission sends nothing: no mailer, channel or registry is needed
+    return NoticeService(repo=_repo(client, table), mailer=None, complainant={}, platforms={})
+
+
+def cmd_manual_list(args: argparse.Namespace) -> int:
+    client, table, _ = _target(args)
+    queue = _notice_service(client, table).manual_queue()
+    if args.json:
+        print(json.dumps(queue, indent=2))
+        return 0
+    for e in queue:
+        print(f"{e['queued_at']}  {e['case_id']}  {e['platform']:<12}  {e['law']:<16}  {e['form']}\n"
+              f"{'':<26}{e['subject']}\n{'':<26}takedown notices manual done {e['case_id']} --ticket TICKET"
+              + (f" --slot '{e['slot']}'" if e["notice_type"] != "copyright" else ""))
+    print(f"{len(queue)} notice(s) waiting; `takedown cases notice CASE_ID` prints one to submit", file=sys.stderr)
+    return 0
+
+
+def cmd_manual_done(args: argparse.Namespace) -> int:
+    from takedown_core.dispatch import NoticeNotAllowed
+
+    client, table, _ = _target(args)
+    svc = _notice_service(client, table)
+    waiting = [e for e in svc.manual_queue() if e["case_id"] == args.case_id and (not args.slot or e["slot"] == args.slot)]
+    if len(waiting) != 1:
+        print(f"error: {'no' if not waiting else 'more than one'} notice of case {args.case_id} is waiting"
+              + ("; give --slot" if waiting else ""), file=sys.stderr)
+        return 1
+    try:
+        out = svc.complete_manual(case_id=args.case_id, slot=waiting[0]["slot"], ticket=args.ticket,
+                                  by=f"ops:{getpass.getuser()}")
+    except NoticeNotAllowed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"case {args.case_id}: {out['status']} (ticket {args.ticket})")
+    return 0
+
+
 def add_commands(sub) -> None:
     cases = sub.add_parser("cases", help="list, show and reassign cases").add_subparsers(dest="cases_command",
                                                                                         required=True)
@@ -170,6 +265,25 @@ def add_commands(sub) -> None:
     out.add_argument("--note", help="e.g. the platform's reference or the counter-notice summary")
     common(out)
     out.set_defaults(func=_guard(cmd_outcome))
+    notice = cases.add_parser("notice", help="print the case's notices exactly as they were sent")
+    notice.add_argument("case_id")
+    notice.add_argument("--raw", action="store_true", help="the bytes as sent (an e-mail's MIME, an API's JSON)")
+    common(notice)
+    notice.set_defaults(func=_guard(cmd_notice))
+
+    notices = sub.add_parser("notices", help="notices waiting for a person (web-form-only platforms)").add_subparsers(
+        dest="notices_command", required=True)
+    manual = notices.add_parser("manual", help="the manual queue").add_subparsers(dest="manual_command", required=True)
+    ml = manual.add_parser("list", help="notices to submit on a platform's web form, oldest first")
+    ml.add_argument("--json", action="store_true")
+    common(ml)
+    ml.set_defaults(func=_guard(cmd_manual_list))
+    md = manual.add_parser("done", help="record that a queued notice was submitted, with the platform's ticket")
+    md.add_argument("case_id")
+    md.add_argument("--ticket", required=True, help="the platform's ticket or confirmation id")
+    md.add_argument("--slot", help="which notice, when the case has more than one waiting")
+    common(md)
+    md.set_defaults(func=_guard(cmd_manual_done))
 
 
 def _guard(fn):

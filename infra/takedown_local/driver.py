@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from takedown_core.cases import TERMINAL, Status
+from takedown_core.cases import TERMINAL, Status, ending_reason
 
 from .runtime import LocalStack
 
@@ -264,29 +264,13 @@ def _form_action(page: str) -> str:
     return m.group(1)
 
 
-# Cases whose notice did not go out, or that failed before: a person must look.
-FAILED_STATUSES = frozenset({Status.FAILED, Status.NOTICE_FAILED, Status.NOTICE_INVALID, Status.NOTICE_REJECTED})
 # Cases a run waits for no longer: ended, or handed over (notice sent, or queued for a person).
 _HANDED_OVER = frozenset({Status.NOTICE_SENT, Status.NOTICE_QUEUED, Status.CONTENT_REMOVED, Status.COUNTER_NOTICED})
 
 
 def failure_reason(case: Any) -> str | None:
-    """The cause in one line (every view shows it) of a case whose notice did not go out
-    (FAILED, NOTICE_FAILED, NOTICE_INVALID, NOTICE_REJECTED), else None."""
-    if case is None or case.status not in FAILED_STATUSES:
-        return None
-    if case.status == Status.NOTICE_INVALID:
-        invalid = (case.notice or {}).get("invalid") or {}
-        parts = []
-        for notice_type, why in invalid.items():
-            reasons = why.get("reasons") or {}
-            missing = ", ".join(f"{m} ({reasons[m]})" if m in reasons else m for m in why.get("missing", []))
-            parts.append(f"{why.get('law') or notice_type} notice missing {missing}")
-        return ("NOTICE_INVALID: " + "; ".join(parts))[:500]
-    if case.status == Status.NOTICE_REJECTED:
-        return f"NOTICE_REJECTED: {(case.notice or {}).get('reason') or 'no reason given'}"[:500]
-    f = case.failure or {}
-    return f"{f.get('error') or 'failed'}: {f.get('cause') or 'no cause recorded'}"[:500]
+    """The cause in one line of a case whose notice did not go out (cases.ending_reason)."""
+    return ending_reason(case)
 
 
 def summarize(stack: LocalStack, uploads: list[Upload], *, unfinished: list[str] | None = None,

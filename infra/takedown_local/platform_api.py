@@ -82,9 +82,13 @@ class PlatformApi:
         self._thread = threading.Thread(target=self.server.serve_forever, name="platform-api", daemon=True)
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/notices"
+        return f"http://{host}:{port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/notices"
 
     def notices(self) -> list[dict[str, Any]]:
         """The signed notices received, as the JSON documents they carried."""

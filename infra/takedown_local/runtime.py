@@ -83,6 +83,7 @@ class LocalStack:
 
         logsafe.install()  # links, tokens and the key never reach a log, at any level (logsafe.py)
         config = load(self.env_name, overrides=self.overrides)
+        config = self._start_platform_api(config, load)
         self.config = config
         self.region = config.region
         for k, v in {
@@ -113,6 +114,8 @@ class LocalStack:
         import boto3
 
         self.session = boto3.session.Session(region_name=self.region)
+        for name in config.api_secrets:  # what ops put in Secrets Manager before a deploy
+            self.client("secretsmanager").create_secret(Name=name, SecretString=self.platform_api.secret.decode())
         self._reset_handler_caches()
         self._start_review_front()  # first: the functions' REVIEW_BASE_URL is its address
         self._create_resources()
@@ -125,6 +128,24 @@ class LocalStack:
             self._start_thread(poller.run, f"esm-{m.function_name}")
         if self.schedules:
             self._start_thread(self._scheduler().run, "schedules")
+
+    def _start_platform_api(self, config: Any, load: Any) -> Any:
+        """The platforms whose notices go to an HTTPS API get one on loopback (platform_api.py),
+        standing in for the platform as moto stands in for AWS: their routes point at it and
+        their signing secret is a fresh random one. Returns the configuration as the stack runs it."""
+        import secrets
+
+        from .platform_api import PlatformApi
+
+        self.platform_api = None
+        api_platforms = sorted(p for p, doc in config.platforms.items() if doc.get("channel") == "api")
+        if not api_platforms:
+            return config
+        self.platform_api = PlatformApi(secrets.token_hex(32).encode()).start()
+        self._stack.callback(self.platform_api.close)
+        routes = {"platforms": {p: {"address": f"{self.platform_api.base_url}/{p}/notices"} for p in api_platforms}}
+        self.overrides = _merged(self.overrides, routes)
+        return load(self.env_name, overrides=self.overrides)
 
     def _start_thread(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -308,3 +329,10 @@ def _raw_mail(m: Any) -> dict[str, Any]:
             "body": html_s or text_s, "text": text_s,
             "attachments": {a.get_filename(): a.get_content() for a in msg.iter_attachments()},
             "raw": m.raw_data}
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -33,13 +33,17 @@ def test_given_each_environment_when_synthesized_then_the_fingerprint_function_g
 
 
 def test_given_each_environment_when_synthesized_then_dispatch_gets_the_likeness_routes_in_platforms(each_env):
-    # ingest gets the same PLATFORMS: the local runtime runs every function in one process, so
-    # a variable two functions define must be the same in both (takedown_local.lambda_patch)
+    # dispatch gets the registry's routes; ingest only each platform's location rules and licensed
+    # uploaders, under its own name (the local runtime runs every function in one process, where a
+    # variable two functions define must be the same in both: takedown_local.lambda_patch)
     ingest, _ = each_env.function_for("ingest")
     dispatch, _ = each_env.function_for("notice")
     cfg = each_env.config.platforms
-    assert json.loads(each_env.env_text(dispatch, "PLATFORMS")) == cfg
-    assert each_env.env_text(ingest, "PLATFORMS") == each_env.env_text(dispatch, "PLATFORMS")
+    routes_only = {p: {k: v for k, v in d.items() if k not in ("location", "licensed_uploaders")} for p, d in cfg.items()}
+    assert json.loads(each_env.env_text(dispatch, "PLATFORMS")) == routes_only
+    assert json.loads(each_env.env_text(ingest, "PLATFORM_LOCATIONS")) == {
+        p: {k: v for k, v in d.items() if k in ("location", "licensed_uploaders")} for p, d in cfg.items()}
+    assert "PLATFORMS" not in each_env.env_vars(ingest)
     assert any(p.get("likeness") for p in cfg.values())
 
 

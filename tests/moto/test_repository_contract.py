@@ -312,3 +312,48 @@ class TestCaseRepositoryContract:
         assert repo.get_stay_down("trk-1", "ab" * 32) == "case-first"
         assert repo.get_stay_down("trk-2", "ab" * 32) is None
         assert repo.get_stay_down("trk-1", "cd" * 32) is None
+
+
+# --------------------------------------------------------------------------- notices: records, the manual queue, rate limits
+
+
+def test_notice_records_are_listed_per_case_with_their_slot(repo):
+    repo.claim_notice("case-1", "email:a@x.example", {"law": "DMCA"})
+    repo.complete_notice("case-1", "email:a@x.example", {"state": "sent", "ticket": "T-1"})
+    repo.claim_notice("case-1", "likeness:email:b@x.example", {"law": "LIKENESS-DSA"})
+    repo.claim_notice("case-2", "email:a@x.example", {"law": "DMCA"})
+    got = repo.list_notices("case-1")
+    assert [(r["slot"], r["state"]) for r in got] == [("email:a@x.example", "sent"),
+                                                      ("likeness:email:b@x.example", "sending")]
+    assert got[0]["ticket"] == "T-1" and repo.list_notices("case-3") == []
+
+
+def test_a_deferred_notice_may_be_claimed_again_and_keeps_its_history(repo):
+    assert repo.claim_notice("case-1", "api:https://p.example/n", {"law": "DSA"})
+    repo.complete_notice("case-1", "api:https://p.example/n", {"state": "deferred", "deferred_seconds": 7})
+    assert repo.claim_notice("case-1", "api:https://p.example/n", {"law": "DSA", "rendered_at": "later"})
+    rec = repo.get_notice("case-1", "api:https://p.example/n")
+    assert rec["state"] == "sending" and rec["deferred_seconds"] == 7 and rec["rendered_at"] == "later"
+    for state in ("sending", "queued", "rejected", "in_doubt"):
+        repo.complete_notice("case-1", "api:https://p.example/n", {"state": state})
+        assert not repo.claim_notice("case-1", "api:https://p.example/n", {"law": "DSA"}), state
+
+
+def test_the_manual_queue_lists_oldest_first_and_removes_once(repo):
+    for n, at in ((2, "2025-03-01T12:00:02.000Z"), (1, "2025-03-01T12:00:01.000Z")):
+        repo.queue_manual({"case_id": f"case-{n}", "slot": "manual:https://form.example", "platform": "vimeo",
+                           "notice_type": "copyright", "law": "DMCA", "form": "https://form.example",
+                           "subject": f"notice {n}", "queued_at": at, "sha256": "ab" * 32})
+    assert [e["case_id"] for e in repo.list_manual()] == ["case-1", "case-2"]
+    assert repo.remove_manual("case-1", "manual:https://form.example") is True
+    assert repo.remove_manual("case-1", "manual:https://form.example") is False
+    assert [e["case_id"] for e in repo.list_manual()] == ["case-2"]
+
+
+def test_a_rate_window_gives_its_slots_then_says_how_long_to_wait(repo):
+    now = 1_000_020.0
+    window = int(now // 60) * 60
+    got = [repo.take_rate_slot("vidshare:api:https://p.example", 3, 60, now) for _ in range(5)]
+    assert got[:3] == [0.0, 0.0, 0.0] and got[3] == got[4] == window + 60 - now > 0
+    assert repo.take_rate_slot("other:api:https://q.example", 3, 60, now) == 0.0  # per key
+    assert repo.take_rate_slot("vidshare:api:https://p.example", 3, 60, window + 60) == 0.0  # the next window
