@@ -82,6 +82,20 @@ ENV = Environment(
 ENV.filters["sentence"] = _sentence
 
 
+_CONFORMED = re.compile(r"^(/s/\s*\S|/[^/\s][^/]*/)")
+
+
+def _conformed(signature: str) -> str:
+    """An electronic signature as a notice prints it: a conformed signature ("/s/ Jane Doe",
+    or the name between slashes, "/Jane Doe/") as configured; a bare name gets "/s/ " before
+    it. Never both: "/s/ /Jane Doe/" is what a reader saw when a slashed name was prefixed."""
+    signature = signature.strip()
+    return signature if _CONFORMED.match(signature) else f"/s/ {signature}"
+
+
+ENV.filters["conformed"] = _conformed
+
+
 def render(name: str, /, **values: Any) -> str:
     """The template ``name`` (a path under templates/) rendered with ``values``."""
     return ENV.get_template(name).render(**values)

@@ -113,7 +113,9 @@ def test_given_a_complete_case_when_a_dmca_notice_is_rendered_then_every_element
     # (iii) the infringing material and where to find it, with the match evidence
     assert URL in f["infringing_material"]
     assert "0:12–0:52" in f["infringing_material"] and "1:04–1:44" in f["infringing_material"]
-    assert "match score 8.4" in f["infringing_material"]
+    # the raw score means nothing to a reader: what was matched, where, for how long, and the odds
+    assert "match score" not in f["infringing_material"] and "(40 s)" in f["infringing_material"]
+    assert "1 chance in 250 million" in f["infringing_material"]
     # (iv) contact information
     for v in ("1 Harbour Street", "+44 20 7946 0000", "rights@label.example"):
         assert v in f["contact_information"]
@@ -314,3 +316,18 @@ def test_given_a_case_with_a_canonical_location_then_the_notice_points_at_it_and
 def test_given_a_phone_wide_reader_then_long_references_and_urls_wrap_instead_of_running_off(law):
     """Seen at 360 px: the subject's case reference ran past the right edge of the page."""
     assert "overflow-wrap:anywhere" in notice(law).html.split("<body", 1)[1].split(">", 1)[0]
+
+
+def test_a_signature_configured_between_slashes_is_not_prefixed_again():
+    from takedown_core.render import ENV
+
+    conformed = ENV.filters["conformed"]
+    assert conformed("/Rights Desk/, Example Records Ltd") == "/Rights Desk/, Example Records Ltd"
+    assert conformed("/s/ Jane Doe") == "/s/ Jane Doe" and conformed("Jane Doe") == "/s/ Jane Doe"
+    n = notice(complainant={**COMPLAINANT, "signature": "/Jane Doe/"})
+    assert "/Jane Doe/" in n.fields["signature"] and "/s/ /" not in n.text
+
+
+@pytest.mark.parametrize("law", ["DMCA", "DSA"])
+def test_the_html_notice_reads_at_phone_width(law):
+    assert '<meta name="viewport" content="width=device-width,initial-scale=1">' in notice(law).html
