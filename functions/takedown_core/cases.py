@@ -201,6 +201,8 @@ class Case:
     notice: dict[str, Any] | None = None
     kind: CaseKind = CaseKind.COPY
     likeness: dict[str, Any] | None = None   # why a likeness case was opened (LikenessSignal.to_dict())
+    outcome: dict[str, Any] | None = None    # what happened after the notice {outcome, at, by, note}
+    counter_notice: dict[str, Any] | None = None  # its text and restoration clock (restoration.py)
 
     @classmethod
     def open(

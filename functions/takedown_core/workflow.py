@@ -10,7 +10,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, Status, utcnow
 from .emails import digest_email, review_request_email
@@ -65,8 +65,13 @@ class WorkflowService:
         mailer: Mailer,
         settings: ReviewSettings,
         clock: Callable[[], float] = time.time,
+        counter_notice: Mapping[str, Any] | None = None,
     ) -> None:
+        """``counter_notice``: {country, subdivision, after_business_days, by_business_days} of
+        the restoration clock (restoration.py; US, 10 and 14 by default), and ``notify``: who is
+        told a decision is due (the fallback reviewer by default)."""
         self.repo, self.mailer, self.settings, self.clock = repo, mailer, settings, clock
+        self.counter_notice = dict(counter_notice or {})
 
     def _case(self, case_id: str) -> Case:
         case = self.repo.get_case(case_id)
@@ -187,18 +192,80 @@ class WorkflowService:
         self.mailer.send(to=[reviewer], subject=subject, text=text, html=html)
         return {"case_id": case_id, "reviewer": reviewer, "review_id": review.review_id, "previous": old.reviewer}
 
+    # outcome -> (the statuses it follows, the status it records)
+    OUTCOMES: dict[str, tuple[tuple[Status, ...], Status]] = {
+        "removed": ((Status.NOTICE_SENT,), Status.CONTENT_REMOVED),
+        "rejected": ((Status.NOTICE_SENT, Status.NOTICE_QUEUED), Status.NOTICE_REJECTED),
+        "disputed": ((Status.NOTICE_SENT,), Status.NOTICE_DISPUTED),  # before counter-notices were recorded
+        "restored": ((Status.COUNTER_NOTICED,), Status.RESTORED),
+        "legal_action": ((Status.COUNTER_NOTICED,), Status.LEGAL_ACTION),
+    }
+
     def record_outcome(self, *, case_id: str, outcome: str, actor: str, note: str | None = None) -> dict[str, Any]:
-        """What the platform did with the notice: removed the content, or disputed it."""
-        new = {"removed": Status.CONTENT_REMOVED, "disputed": Status.NOTICE_DISPUTED}.get(outcome)
-        if new is None:
-            raise ValueError(f"outcome must be 'removed' or 'disputed', not {outcome!r}")
+        """What happened after the notice (``OUTCOMES``): the platform removed the content or
+        rejected the notice; after a counter-notice, it restored the content or the label went
+        to court. Raises ValueError for an unknown outcome, ConcurrentChange when the case is
+        not in a status the outcome can follow."""
+        if outcome not in self.OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(self.OUTCOMES)}, not {outcome!r}")
+        follows, new = self.OUTCOMES[outcome]
         case = self._case(case_id)
+        if case.status not in follows:
+            raise ConcurrentChange(case_id, follows[0], case.status)
+        updates = {"outcome": {"outcome": outcome, "at": utcnow(), "by": actor, "note": (note or "")[:1000]}}
+        if outcome == "rejected":
+            updates["notice"] = {**(case.notice or {}), "reason": (note or "the platform rejected the notice")[:1000]}
         self.repo.transition(
-            case_id, Status.NOTICE_SENT, new,
+            case_id, case.status, new,
             AuditEvent(case_id, utcnow(), actor, f"outcome_{outcome}", case.status.value, new.value,
                        {"note": (note or "")[:1000]}),
+            updates=updates,
         )
         return {"case_id": case_id, "status": new.value}
+
+    def record_counter_notice(self, *, case_id: str, text: str, actor: str, received_on: str | None = None,
+                              notify: str | None = None) -> dict[str, Any]:
+        """A counter-notice (17 U.S.C. 512(g)(3)) the platform forwarded: kept with the case
+        (its text, at most 32,000 characters), the restoration clock started (``restoration``;
+        ``received_on`` an ISO date, today by default) and a person told the date the decision
+        is due. ``notify``: who is told (the fallback reviewer by default)."""
+        from datetime import date, datetime, timezone
+
+        from .restoration import restoration_window
+
+        text = (text or "").strip()
+        if not text:
+            raise ValueError("the counter-notice's text is needed (takedown cases counter-notice CASE_ID --file F)")
+        case = self._case(case_id)
+        if case.status not in (Status.NOTICE_SENT, Status.CONTENT_REMOVED):
+            raise ConcurrentChange(case_id, Status.NOTICE_SENT, case.status)
+        received = date.fromisoformat(received_on) if received_on else datetime.fromtimestamp(
+            self.clock(), timezone.utc).date()
+        cfg = self.counter_notice
+        window = restoration_window(received, country=cfg.get("country", "US"), subdivision=cfg.get("subdivision"),
+                                    after_business_days=int(cfg.get("after_business_days", 10)),
+                                    by_business_days=int(cfg.get("by_business_days", 14)))
+        clock = window.to_dict()
+        self.repo.transition(
+            case_id, case.status, Status.COUNTER_NOTICED,
+            AuditEvent(case_id, utcnow(), actor, "counter_notice", case.status.value, Status.COUNTER_NOTICED.value,
+                       clock),
+            updates={"counter_notice": {**clock, "text": text[:32_000], "recorded_by": actor}},
+        )
+        to = notify or cfg.get("notify") or self.settings.fallback
+        location = case.source.url or case.location
+        subject = f"Counter-notice on case {case_id}: decide by {clock['decide_by']}"
+        body = (f"A counter-notice was received on {clock['received']} for {location} "
+                f"(case {case_id}, {case.work.get('title') or case.track_id}).\n\n"
+                f"Under 17 U.S.C. 512(g)(2)(C) the platform may restore the material between {clock['restore_earliest']} "
+                f"and {clock['restore_latest']} ({cfg.get('after_business_days', 10)} to "
+                f"{cfg.get('by_business_days', 14)} business days, {window.calendar} calendar), unless it first "
+                "receives notice that an action seeking a court order has been filed.\n\n"
+                f"A decision is due by {clock['decide_by']}: file the action, or let the material be restored.\n"
+                f"Record it with: takedown cases outcome {case_id} legal_action|restored\n\n"
+                f"The counter-notice as received:\n\n{text[:32_000]}\n")
+        self.mailer.send(to=[to], subject=subject, text=body)
+        return {"case_id": case_id, "status": Status.COUNTER_NOTICED.value, "notified": to, **clock}
 
     def review_timeout(self, *, case_id: str, round_: int) -> dict[str, Any]:
         """Nobody decided in time: another round (reminder, escalation) or expire the case."""

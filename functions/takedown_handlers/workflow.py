@@ -10,7 +10,7 @@ from takedown_adapters.aws import SesMailer, read_secret_bytes
 from takedown_adapters.dynamo import DynamoCaseRepository
 from takedown_core.workflow import ReviewSettings, WorkflowService
 
-from ._env import boto_client, cached, env, env_json, transient_errors_retryable
+from ._env import boto_client, cached, env, env_json, env_optional, transient_errors_retryable
 
 logger = Logger()
 tracer = Tracer()
@@ -32,6 +32,7 @@ def _service() -> WorkflowService:
                 fallback=reviewers["fallback"],
                 digest_threshold=int(env("REVIEW_DIGEST_THRESHOLD", "0")),
             ),
+            counter_notice=env_json("COUNTER_NOTICE") if env_optional("COUNTER_NOTICE") else None,
         )
 
     return cached("workflow", build)
@@ -63,6 +64,9 @@ def _dispatch(svc: WorkflowService, action: Any, case_id: Any, event: dict[str, 
     if action == "record_outcome":
         return svc.record_outcome(case_id=case_id, outcome=event["outcome"], actor=event.get("actor", "ops"),
                                   note=event.get("note"))
+    if action == "record_counter_notice":
+        return svc.record_counter_notice(case_id=case_id, text=event["text"], actor=event.get("actor", "ops"),
+                                         received_on=event.get("received_on"))
     if action == "reassign":
         return svc.reassign(case_id=case_id, reviewer=event["reviewer"], actor=event.get("actor", "ops"))
     if action == "record_failure":

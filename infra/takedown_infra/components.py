@@ -375,6 +375,7 @@ class Review(Construct):
         sender: str,
         reviewers: dict[str, Any],
         review: dict[str, Any],
+        counter_notice: dict[str, Any],
         sender_identity: ses.EmailIdentity,
     ) -> None:
         super().__init__(scope, cid)
@@ -428,6 +429,8 @@ class Review(Construct):
                 "REVIEW_REMINDERS": str(review["reminders"]),
                 "REVIEW_ESCALATIONS": str(review["escalations"]),
                 "REVIEW_DIGEST_THRESHOLD": str(review.get("digest_threshold", 0)),
+                # the restoration clock of a counter-notice, and who is told the decision's date
+                "COUNTER_NOTICE": _compact(counter_notice),
             },
         )
         if review.get("digest_threshold"):

@@ -81,6 +81,15 @@ class EnvConfig:
         return self.raw["notice"]
 
     @property
+    def counter_notice(self) -> dict[str, Any]:
+        """The restoration clock (takedown_core.restoration) and who is told when a decision is
+        due: ``counter_notice`` in cdk.json over US calendar, 10 / 14 business days, the rights
+        desk (else the fallback reviewer)."""
+        doc = {"country": "US", "after_business_days": 10, "by_business_days": 14,
+               "notify": self.rights_desk or self.reviewers.get("fallback")}
+        return {**doc, **(self.raw.get("counter_notice") or {})}
+
+    @property
     def rights_desk(self) -> str | None:
         """The address that gets a copy of every notice sent (None: no copies)."""
         return self.raw.get("rights_desk") or None
@@ -144,6 +153,10 @@ def validate(cfg: EnvConfig) -> EnvConfig:
         LikenessRules.from_config(cfg.raw.get("likeness"))
     except LikenessConfigError as e:
         problems.extend(e.problems)
+    cn = cfg.counter_notice
+    if not (isinstance(cn.get("after_business_days"), int) and isinstance(cn.get("by_business_days"), int)
+            and 1 <= cn["after_business_days"] <= cn["by_business_days"]):
+        problems.append("counter_notice: after_business_days and by_business_days must be whole numbers, 1 <= after <= by")
     desk = cfg.raw.get("rights_desk")
     if desk is not None and ("@" not in str(desk) or len(str(desk)) > 254):
         problems.append("rights_desk: an e-mail address for copies of every notice (or leave it out)")

@@ -51,6 +51,7 @@ class TakedownStack(cdk.Stack):
             sender=config.sender,
             reviewers=config.reviewers,
             review=config.review,
+            counter_notice=config.counter_notice,
             sender_identity=self.notices.sender_identity,
         )
         self.workflow = c.Workflow(

@@ -133,6 +133,20 @@ def cmd_outcome(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_counter_notice(args: argparse.Namespace) -> int:
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except OSError as e:
+        print(f"error: cannot read {args.file}: {e.strerror}", file=sys.stderr)
+        return 1
+    payload = _workflow_action(args, "record_counter_notice", text=text, received_on=args.received)
+    if payload is None:
+        return 1
+    print(f"case {args.case_id}: {payload['status']}; the platform may restore it from {payload['restore_earliest']} "
+          f"to {payload['restore_latest']}; decide by {payload['decide_by']} ({payload['notified']} was told)")
+    return 0
+
+
 def cmd_reassign(args: argparse.Namespace) -> int:
     payload = _workflow_action(args, "reassign", reviewer=args.to)
     if payload is None:
@@ -261,10 +275,18 @@ def add_commands(sub) -> None:
     re.set_defaults(func=_guard(cmd_reassign))
     out = cases.add_parser("outcome", help="record what the platform did with a sent notice")
     out.add_argument("case_id")
-    out.add_argument("outcome", choices=["removed", "disputed"])
-    out.add_argument("--note", help="e.g. the platform's reference or the counter-notice summary")
+    out.add_argument("outcome", choices=["removed", "rejected", "restored", "legal_action", "disputed"],
+                     help="removed / rejected: what the platform did with the notice; restored / legal_action: "
+                          "how a counter-notice ended (disputed: older cases)")
+    out.add_argument("--note", help="e.g. the platform's reference, its reason, the court and docket number")
     common(out)
     out.set_defaults(func=_guard(cmd_outcome))
+    cn = cases.add_parser("counter-notice", help="record a counter-notice (17 U.S.C. 512(g)) and start its clock")
+    cn.add_argument("case_id")
+    cn.add_argument("--file", required=True, help="the counter-notice's text, as the platform forwarded it")
+    cn.add_argument("--received", help="the day it was received (YYYY-MM-DD; default today)")
+    common(cn)
+    cn.set_defaults(func=_guard(cmd_counter_notice))
     notice = cases.add_parser("notice", help="print the case's notices exactly as they were sent")
     notice.add_argument("case_id")
     notice.add_argument("--raw", action="store_true", help="the bytes as sent (an e-mail's MIME, an API's JSON)")

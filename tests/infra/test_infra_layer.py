@@ -16,7 +16,8 @@ REQUIREMENTS = ROOT / "requirements.txt"
 FUNCTIONS_DIR = ROOT / "functions"
 # import name -> distribution name, for what the Lambda code imports
 DISTRIBUTIONS = {"aws_lambda_powertools": "aws-lambda-powertools", "aws_xray_sdk": "aws-xray-sdk", "av": "av", "numpy": "numpy",
-                 "pydantic": "pydantic", "jinja2": "jinja2", "markupsafe": "markupsafe"}
+                 "pydantic": "pydantic", "jinja2": "jinja2", "markupsafe": "markupsafe",
+                 "holidays": "holidays"}
 # urllib3: botocore's own HTTP client, so wherever botocore is, it is (the notice API channel uses it)
 PROVIDED_BY_LAMBDA = {"boto3", "botocore", "urllib3"}
 OWN = {"takedown_core", "takedown_adapters", "takedown_handlers"}

@@ -333,12 +333,15 @@ def test_given_a_live_case_when_a_failure_is_recorded_then_it_is_failed_with_the
     out = world.wf.record_failure(case_id=case.case_id,
                                   error={"Error": "NoticeChannelError", "Cause": "smtp said no"})
 
-    assert out == {"case_id": case.case_id, "failed": True, "error": "NoticeChannelError", "cause": "smtp said no"}
+    # an approved case failed at its notice: NOTICE_FAILED; before approval: FAILED
+    ending = Status.NOTICE_FAILED if setup == "approved" else Status.FAILED
+    assert out == {"case_id": case.case_id, "failed": True, "status": ending.value, "error": "NoticeChannelError",
+                   "cause": "smtp said no"}
     now = world.repo.get_case(case.case_id)
-    assert now.status is Status.FAILED
+    assert now.status is ending
     assert now.failure == {"error": "NoticeChannelError", "cause": "smtp said no"}
     ev = world.repo.audit_trail(case.case_id)[-1]
-    assert (ev.action, ev.from_status, ev.to_status) == ("failed", before.value, "FAILED")
+    assert (ev.action, ev.from_status, ev.to_status) == ("failed", before.value, ending.value)
     assert ev.detail == now.failure
 
 
@@ -401,3 +404,52 @@ def test_given_a_case_in_review_when_an_outcome_is_recorded_then_it_is_refused(w
         world.wf.record_outcome(case_id=case.case_id, outcome="removed", actor="ops:alice")
     with pytest.raises(ValueError):
         world.wf.record_outcome(case_id=case.case_id, outcome="maybe", actor="ops:alice")
+
+
+def _sent(world):
+    from takedown_core.cases import AuditEvent, utcnow
+
+    case = world.open()
+    for frm, to in ((Status.DETECTED, Status.APPROVED), (Status.APPROVED, Status.NOTICE_SENT)):
+        world.repo.transition(case.case_id, frm, to, AuditEvent(case.case_id, utcnow(), "t", "t", frm.value, to.value))
+    return case
+
+
+def test_given_a_counter_notice_then_the_clock_runs_in_business_days_and_a_person_is_told_the_date(world):
+    case = _sent(world)
+    world.wf.record_outcome(case_id=case.case_id, outcome="removed", actor="ops:alice")
+    out = world.wf.record_counter_notice(case_id=case.case_id, text="I have a good faith belief the material was "
+                                         "removed as a result of mistake ...", actor="ops:alice",
+                                         received_on="2026-12-18", notify="counsel@label.example")
+    # 10 and 14 US business days after Friday 18 December 2026: Christmas and New Year's Day skipped
+    assert (out["restore_earliest"], out["restore_latest"], out["decide_by"]) == ("2027-01-05", "2027-01-11",
+                                                                                "2027-01-04")
+    now = world.repo.get_case(case.case_id)
+    assert now.status is Status.COUNTER_NOTICED and "mistake" in now.counter_notice["text"]
+    [mail] = [m for m in world.mailer.sent if m["to"] == ["counsel@label.example"]]
+    assert "decide by 2027-01-04" in mail["subject"] and "2027-01-05" in mail["text"] and "512(g)" in mail["text"]
+    assert world.wf.record_outcome(case_id=case.case_id, outcome="legal_action", actor="ops:counsel",
+                                   note="N.D. Cal. 3:27-cv-00012")["status"] == "LEGAL_ACTION"
+
+
+def test_given_a_counter_notice_without_text_or_on_a_case_in_review_then_it_is_refused(world):
+    from takedown_core.cases import ConcurrentChange
+
+    case = _sent(world)
+    with pytest.raises(ValueError, match="text"):
+        world.wf.record_counter_notice(case_id=case.case_id, text="  ", actor="ops:a")
+    world.wf.record_outcome(case_id=case.case_id, outcome="rejected", actor="ops:a", note="no")
+    with pytest.raises(ConcurrentChange):  # nothing to counter: the notice was rejected
+        world.wf.record_counter_notice(case_id=case.case_id, text="x", actor="ops:a")
+
+
+def test_given_a_sent_notice_the_platform_may_reject_it_with_a_reason(world):
+    case = _sent(world)
+    out = world.wf.record_outcome(case_id=case.case_id, outcome="rejected", actor="ops:a",
+                                  note="not enough information to locate the material")
+    now = world.repo.get_case(case.case_id)
+    assert out["status"] == "NOTICE_REJECTED" and "locate" in now.notice["reason"]
+    from takedown_core.cases import ConcurrentChange
+
+    with pytest.raises(ConcurrentChange):  # restored follows a counter-notice only
+        world.wf.record_outcome(case_id=case.case_id, outcome="restored", actor="ops:a")
