@@ -29,6 +29,7 @@ class InMemoryCaseRepository:
         self.failures: dict[tuple[str, str], dict[str, Any]] = {}
         self.manual: dict[tuple[str, str], dict[str, Any]] = {}
         self.rates: dict[tuple[str, int], int] = {}
+        self.uploader_cases: dict[tuple[str, str], set[str]] = {}
 
     def create_case(self, case: Case, event: AuditEvent) -> None:
         with self._lock:
@@ -136,6 +137,17 @@ class InMemoryCaseRepository:
     def remove_manual(self, case_id: str, slot: str) -> bool:
         with self._lock:
             return self.manual.pop((case_id, slot), None) is not None
+
+    def count_notice(self, platform: str, uploader: str, case_id: str) -> None:
+        from takedown_core.cases import normalize_uploader
+
+        with self._lock:
+            self.uploader_cases.setdefault((platform, normalize_uploader(uploader)), set()).add(case_id)
+
+    def notices_for(self, platform: str, uploader: str) -> int:
+        from takedown_core.cases import normalize_uploader
+
+        return len(self.uploader_cases.get((platform, normalize_uploader(uploader)), ()))
 
     def take_rate_slot(self, key: str, limit: int, per_seconds: int, now: float) -> float:
         with self._lock:

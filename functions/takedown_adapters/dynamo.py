@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from takedown_core.cases import AuditEvent, Case, ConcurrentChange, Status, check_transition, utcnow
+from takedown_core.cases import AuditEvent, Case, ConcurrentChange, Status, check_transition, normalize_uploader, utcnow
 from takedown_core.ports import CaseExists, Review, ReviewAlreadyUsed, Submission, UploadRecord
 
 
@@ -393,6 +393,25 @@ class DynamoCaseRepository:
         r = self.ddb.delete_item(TableName=self.table, Key={"pk": {"S": "MANUALQ"}, "sk": {"S": f"{case_id}#{slot}"}},
                                  ReturnValues="ALL_OLD")
         return bool(r.get("Attributes"))
+
+    # ---- repeat uploaders: an item per (platform, uploader, case), counted by a query ----------
+    def count_notice(self, platform: str, uploader: str, case_id: str) -> None:
+        self.ddb.put_item(TableName=self.table, Item={
+            "pk": {"S": f"UPLOADER#{platform}#{normalize_uploader(uploader)}"}, "sk": {"S": f"CASE#{case_id}"},
+            "at": {"S": utcnow()}})
+
+    def notices_for(self, platform: str, uploader: str) -> int:
+        kw = {"TableName": self.table, "KeyConditionExpression": "pk = :p", "Select": "COUNT",
+              "ExpressionAttributeValues": {":p": {"S": f"UPLOADER#{platform}#{normalize_uploader(uploader)}"}}}
+        return sum(page_count for page_count in self._count_pages(kw))
+
+    def _count_pages(self, kw: dict[str, Any]):
+        while True:
+            r = self.ddb.query(**kw)
+            yield r.get("Count", 0)
+            if "LastEvaluatedKey" not in r:
+                return
+            kw = {**kw, "ExclusiveStartKey": r["LastEvaluatedKey"]}
 
     # ---- rate limits: a counter item per (key, fixed window), expired by TTL --------------------
     def take_rate_slot(self, key: str, limit: int, per_seconds: int, now: float) -> float:

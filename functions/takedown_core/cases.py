@@ -123,6 +123,12 @@ def check_transition(case_id: str, current: Status, wanted: Status) -> None:
         raise IllegalTransition(case_id, current, wanted)
 
 
+def normalize_uploader(name: str | None) -> str:
+    """An uploader / channel name as compared with the licensed list and counted for repeat
+    uploads: case and spacing ignored."""
+    return " ".join(str(name or "").split()).casefold()
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -288,6 +288,8 @@ class NoticeService:
         )
         if status == Status.NOTICE_SENT:
             self.repo.mark_stay_down(case.track_id, case.submission, case.case_id)
+            if case.source.uploader:  # the platform's repeat-infringer policy counts on these
+                self.repo.count_notice(case.source.platform, case.source.uploader, case.case_id)
         return {"case_id": case.case_id, "status": status.value, **detail}
 
     # ------------------------------------------------------------------ the manual queue

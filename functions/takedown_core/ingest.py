@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .decode_report import DecodeReport
-from .cases import AuditEvent, Case, CaseKind, Status, utcnow
+from .cases import AuditEvent, Case, CaseKind, Status, normalize_uploader, utcnow
 from .evidence import bound_evidence, evidence_document, query_document
 from .likeness import LikenessRules, LikenessSignal
 from .locations import LocationError, Locations
@@ -53,11 +53,6 @@ class Reason:
     UNKNOWN_PLATFORM = "unknown_platform"
     UNKNOWN_BUCKET = "unknown_partner_bucket"
     LICENSED = "licensed_uploader"   # not a quarantine: the reason of a "licensed" outcome
-
-
-def normalize_uploader(name: str | None) -> str:
-    """An uploader / channel name as compared with the licensed list: case and spacing ignored."""
-    return " ".join(str(name or "").split()).casefold()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from .likeness import LikenessSignal
 from .render import esc, render  # noqa: F401 - esc re-exported, as for the wording helpers
 from .review_links import NOTE_MAX, REJECT_REASONS
 from .wording import (  # noqa: F401 - re-exported: callers import the wording helpers from here
+    repeat_phrase,
     alignment_landmarks,
     chance_phrase,
     clean,
@@ -73,12 +74,15 @@ def review_page(
     sig: str,
     now: int,
     error: str | None = None,
+    repeat_notices: int | None = None,
 ) -> str:
     """The evidence page with the approve / reject forms. GET renders it; it decides nothing.
 
     ``case`` is ``Case.to_dict()``; ``review`` has review_id, reviewer, expires_at, round.
     Both forms post decision, reason, note, csrf, exp, sig to ``action_url``. ``error`` (a
     ``DecisionInvalid`` message) is shown above the forms when a post is sent back.
+    ``repeat_notices``: how many earlier cases of this uploader on this platform had a notice
+    sent (None: not known, nothing shown).
     """
     src = dict(case.get("source") or {})
     work = dict(case.get("work") or {})
@@ -107,6 +111,7 @@ def review_page(
             "partner": clean(src.get("partner"), 200),
             "partner_ref": clean(src.get("partner_ref"), 200),
             "territory": clean(src.get("territory"), 100),
+            "repeat": repeat_phrase(repeat_notices, platform_name(src.get("platform")) or "this platform"),
         },
         work={
             "isrc": clean(work.get("isrc"), 40) if work.get("isrc") else None,

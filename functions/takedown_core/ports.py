@@ -193,6 +193,18 @@ class NoticeLedger(Protocol):
 
 
 @runtime_checkable
+class RepeatUploaders(Protocol):
+    """Per (platform, uploader): the cases whose notice was sent, for the platform's
+    repeat-infringer policy (17 U.S.C. 512(i)) and the reviewer's page."""
+
+    def count_notice(self, platform: str, uploader: str, case_id: str) -> None:
+        """Count a sent notice against the uploader (once per case, however often it is called)."""
+
+    def notices_for(self, platform: str, uploader: str) -> int:
+        """How many of the uploader's cases on the platform had a notice sent."""
+
+
+@runtime_checkable
 class RateLimits(Protocol):
     """Fixed-window counters shared by every sender (a platform's rate limit holds under a burst)."""
 
@@ -206,16 +218,17 @@ class IngestRepository(CaseStore, UploadLedger, StayDownRegister, Protocol):
     """IngestService: opens cases, records uploads, reads the stay-down register."""
 
 
-class ReviewRepository(CaseStore, ReviewStore, Protocol):
+class ReviewRepository(CaseStore, ReviewStore, RepeatUploaders, Protocol):
     """ReviewService and WorkflowService: cases and their review requests."""
 
 
-class DispatchRepository(CaseStore, NoticeLedger, StayDownRegister, RateLimits, Protocol):
+class DispatchRepository(CaseStore, NoticeLedger, StayDownRegister, RateLimits, RepeatUploaders, Protocol):
     """NoticeService (dispatch.py): sends the notice once and marks the content for stay-down."""
 
 
 @runtime_checkable
-class CaseRepository(CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, RateLimits, Protocol):
+class CaseRepository(CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, RateLimits,
+                     RepeatUploaders, Protocol):
     """Every storage port: what the one DynamoDB class (and the in-memory fake) implements."""
 
 

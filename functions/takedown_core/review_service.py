@@ -84,6 +84,8 @@ class ReviewService:
             exp=review.expires_at,
             sig=str(params.get("sig", "")),
             now=int(self.clock()),
+            repeat_notices=self.repo.notices_for(case.source.platform, case.source.uploader)
+            if case.source.uploader else None,
         )
 
     def decide(self, review_id: str, form: Mapping[str, Any], *, source: Mapping[str, Any] | None = None) -> Response:

@@ -215,6 +215,16 @@ def change_phrase(speed: Any, semitones: Any, transform: str = "") -> str:
     return change
 
 
+def repeat_phrase(count: int | None, platform: str) -> str:
+    """How many earlier notices this uploader drew on the platform ("" when unknown), for a
+    reviewer weighing a repeat infringer (17 U.S.C. 512(i) asks platforms for a policy)."""
+    if count is None:
+        return ""
+    if count == 0:
+        return f"None before on {platform}"
+    return f"{count} earlier notice{'s' if count != 1 else ''} on {platform} for this uploader's uploads"
+
+
 def _fmt_score(score: Any) -> str:
     """The engine's score is -log10(false-match rate): one decimal is plenty."""
     f = num(score)

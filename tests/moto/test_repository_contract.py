@@ -357,3 +357,11 @@ def test_a_rate_window_gives_its_slots_then_says_how_long_to_wait(repo):
     assert got[:3] == [0.0, 0.0, 0.0] and got[3] == got[4] == window + 60 - now > 0
     assert repo.take_rate_slot("other:api:https://q.example", 3, 60, now) == 0.0  # per key
     assert repo.take_rate_slot("vidshare:api:https://p.example", 3, 60, window + 60) == 0.0  # the next window
+
+
+def test_repeat_uploaders_are_counted_once_per_case_per_platform(repo):
+    for case_id in ("case-1", "case-2", "case-2"):
+        repo.count_notice("youtube", "Nightcore  Fan", case_id)
+    repo.count_notice("tiktok", "nightcore fan", "case-3")
+    assert repo.notices_for("youtube", "nightcore fan") == 2  # case and spacing ignored, case-2 once
+    assert repo.notices_for("tiktok", "Nightcore Fan") == 1 and repo.notices_for("youtube", "someone") == 0

@@ -344,3 +344,17 @@ def test_given_a_deepfake_on_a_platform_without_a_likeness_route_then_nothing_is
 def test_given_a_partial_case_then_its_notice_is_the_copyright_notice(world):
     case = world.approved(kind="partial")
     assert world.service().dispatch(case_id=case.case_id)["law"] == "DMCA"
+
+
+def test_given_notices_sent_then_the_uploader_is_counted_and_the_review_page_shows_it(world):
+    from takedown_core.pages import review_page
+
+    first = world.approved()
+    world.service().dispatch(case_id=first.case_id)
+    assert world.repo.notices_for("youtube", "NIGHTCORE_FAN") == 1
+    world.service().dispatch(case_id=first.case_id)  # a repeated step counts nothing more
+    assert world.repo.notices_for("youtube", "nightcore_fan") == 1
+    page = review_page(case=make_case(url=URL + "&again").to_dict(), review={"reviewer": "a@x", "expires_at": NOW + 60},
+                       action_url="x/decision", csrf="c", exp=NOW + 60, sig="s", now=NOW,
+                       repeat_notices=world.repo.notices_for("youtube", "nightcore_fan"))
+    assert "1 earlier notice on YouTube for this uploader" in page

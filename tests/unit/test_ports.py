@@ -19,6 +19,7 @@ from takedown_core.ports import (
     IngestRepository,
     NoticeLedger,
     RateLimits,
+    RepeatUploaders,
     ReviewRepository,
     ReviewStore,
     StayDownRegister,
@@ -26,7 +27,7 @@ from takedown_core.ports import (
 )
 from tests.fakes import InMemoryCaseRepository
 
-CONCERNS = (CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, RateLimits)
+CONCERNS = (CaseStore, ReviewStore, UploadLedger, StayDownRegister, NoticeLedger, RateLimits, RepeatUploaders)
 
 
 def _methods(proto: type) -> set[str]:
