@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import cases_cli, dlq_cli, engine_cli
+from . import cases_cli, dlq_cli, engine_cli, report
 
 DEMO_DIR = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "demo"
 
@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine_cli.add_commands(sub)
     cases_cli.add_commands(sub)
     dlq_cli.add_commands(sub)
+    report.add_commands(sub)
     return p
 
 

@@ -77,7 +77,8 @@ def test_email_api_and_manual_channels_from_approval_to_a_ticket(tmp_path, media
         assert json.loads(capsys.readouterr().out)["case_id"] == api_case
 
 
-def test_email_channel_sends_mime_with_the_document_and_keeps_the_bytes(tmp_path, media):
+def test_email_channel_sends_mime_with_the_document_and_keeps_the_bytes_and_the_report_counts_it(
+        tmp_path, media, monkeypatch):
     urls = {"excerpt.mp3": "https://www.youtube.com/watch?v=mime0001"}
     with LocalStack("dev", overrides=FAST) as stack:
         up = uploads_dir(tmp_path, media, list(urls), _sidecars(urls))
@@ -89,3 +90,17 @@ def test_email_channel_sends_mime_with_the_document_and_keeps_the_bytes(tmp_path
         assert document["schema"] == "takedown-notice/1" and document["elements"]["signature"]
         [record] = stack.repository().list_notices(case_id)
         assert _kept(stack, record).decode() == notice["raw"]
+
+        # the label's report renders from the local run's cases
+        from datetime import datetime, timezone
+
+        monkeypatch.setattr("takedown_local.cases_cli._target_session", lambda args: (
+            stack.client, stack.table_name, {"CasesTable": stack.table_name}))
+        today = datetime.now(timezone.utc).date().isoformat()
+        out = tmp_path / "report.html"
+        assert main(["report", "--since", today, "--out", str(out)]) == 0
+        page = out.read_text()
+        assert case_id in page and page.count("<svg") == 3 and "NOTICE_SENT" in page
+        assert main(["report", "--since", today, "--format", "json", "--out", str(tmp_path / "r.json")]) == 0
+        doc = json.loads((tmp_path / "r.json").read_text())
+        assert doc["cases"] == 1 and doc["time_to"]["notice"]["cases"] == 1
