@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from takedown_adapters.aws import S3NoticeArchive, SesMailer
 from takedown_adapters.dynamo import DynamoCaseRepository
@@ -27,6 +28,7 @@ from ._env import boto_client, cached, env, env_json, env_optional, transient_er
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics()
 
 
 def _secret(name: str) -> bytes:
@@ -62,10 +64,14 @@ def _service() -> NoticeService:
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.clear_metrics()  # as ingest: locally (metrics disabled) nothing else clears the set
     logger.append_keys(case_id=event.get("case_id"))
     with transient_errors_retryable():  # throttled table: TransientError, retried like a channel error
         result = _service().dispatch(case_id=event["case_id"])
+    # Notice_NOTICE_SENT / _QUEUED / _DEFERRED / _INVALID / _REJECTED: the last two page ops (Monitoring)
+    metrics.add_metric(name=f"Notice_{result.get('status', 'UNKNOWN')}", unit=MetricUnit.Count, value=1)
     logger.info("notice dispatched", extra={k: result.get(k) for k in ("status", "channel", "provider_id", "law",
                                                                        "deferred_seconds")})
     return result

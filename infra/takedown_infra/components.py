@@ -674,6 +674,14 @@ class Monitoring(Construct):
             cw.Metric(namespace="Takedown", metric_name="IndexUnavailable", dimensions_map={"service": "takedown"},
                       statistic="Sum", period=five_minutes),
         )
+        # Emitted by the notice function: a notice that is not sent and will not be retried.
+        # (A channel that keeps failing ends the execution in "Case failed": CasesFailed above.)
+        for status, why in (("NOTICE_INVALID", "a notice missed an element its law requires and was not sent: "
+                                               "fix the complainant or platform settings, see the case's reason"),
+                            ("NOTICE_REJECTED", "a platform refused a notice: the case has its reason")):
+            self._on_any(f"Notices{status.title().replace('_', '')}", f"{status}: {why}",
+                         cw.Metric(namespace="Takedown", metric_name=f"Notice_{status}",
+                                   dimensions_map={"service": "takedown"}, statistic="Sum", period=five_minutes))
         self._on_any("CasesTimedOut", "Takedown case executions timed out: no failure state recorded them",
                      state_machine.metric_timed_out(period=five_minutes))
         self._on_any("CasesAborted", "Takedown case executions were aborted: no failure state recorded them",

@@ -33,3 +33,18 @@ def test_given_the_dispatch_function_when_synthesized_then_it_sends_from_the_con
     assert json.loads(env["PLATFORMS"]) == {p: {k: v for k, v in d.items() if k not in ("location", "licensed_uploaders")}
                                             for p, d in cfg["platforms"].items()}
     assert json.loads(env["COMPLAINANT"]) == cfg["complainant"]
+
+
+def test_given_each_environment_then_an_invalid_or_rejected_notice_pages_ops(each_env):
+    alarms = each_env.template.find_resources("AWS::CloudWatch::Alarm")
+    names = {a["Properties"].get("MetricName") for a in alarms.values()}
+    assert {"Notice_NOTICE_INVALID", "Notice_NOTICE_REJECTED"} <= names
+    for a in alarms.values():
+        if a["Properties"].get("MetricName", "").startswith("Notice_"):
+            assert a["Properties"]["AlarmActions"], "no action: nobody is told"
+
+
+def test_given_each_environment_then_notice_retries_back_off_with_jitter_and_rate_limits_wait(each_env):
+    definition = json.dumps(each_env.template.find_resources("AWS::StepFunctions::StateMachine"))
+    assert "JitterStrategy" in definition and "FULL" in definition
+    assert "Wait for the platform" in definition and "$.notice.deferred_seconds" in definition

@@ -76,6 +76,26 @@ def test_email_api_and_manual_channels_from_approval_to_a_ticket(tmp_path, media
         assert main(["cases", "notice", api_case, "--raw"]) == 0
         assert json.loads(capsys.readouterr().out)["case_id"] == api_case
 
+        # after the notice: removed, counter-noticed (the clock in business days, a person told the
+        # date), then restored; the actions run in the workflow function, as they do deployed
+        monkeypatch.setattr("takedown_local.cases_cli._target_session", lambda args: (
+            stack.client, stack.table_name, {"CasesTable": stack.table_name,
+                                             "WorkflowFunction": stack.function_name("takedown_handlers.workflow.handler")}))
+        assert main(["cases", "outcome", manual_case, "removed", "--note", "Vimeo confirmed removal"]) == 0
+        counter = tmp_path / "counter.txt"
+        counter.write_text("I swear, under penalty of perjury, that I have a good faith belief the material was removed "
+                           "as a result of mistake or misidentification ...", encoding="utf-8")
+        assert main(["cases", "counter-notice", manual_case, "--file", str(counter), "--received", "2026-12-18"]) == 0
+        out = capsys.readouterr().out
+        assert "COUNTER_NOTICED" in out and "2027-01-05" in out and "decide by 2027-01-04" in out
+        told = [m for m in stack.sent_mail() if m["subject"].startswith(f"Counter-notice on case {manual_case}")]
+        assert len(told) == 1 and told[0]["to"] == ["rights-desk@label.example"]
+        assert main(["cases", "outcome", manual_case, "restored", "--note", "restored by Vimeo on 2027-01-06"]) == 0
+        case = repo.get_case(manual_case)
+        assert case.status is Status.RESTORED and case.counter_notice["decide_by"] == "2027-01-04"
+        actions = [e.action for e in repo.audit_trail(manual_case)]
+        assert actions[-3:] == ["outcome_removed", "counter_notice", "outcome_restored"]
+
 
 def test_email_channel_sends_mime_with_the_document_and_keeps_the_bytes_and_the_report_counts_it(
         tmp_path, media, monkeypatch):
