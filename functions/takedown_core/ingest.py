@@ -262,6 +262,11 @@ class IngestService:
         except CaseExists:
             existing = self.repo.get_case(case.case_id)
             log.info("case already open for this work and location", extra={"case_id": case.case_id})
+            if existing is not None and existing.status in (Status.NOTICE_SENT, Status.NOTICE_QUEUED):
+                # a partner reports it again after the notice: the content is still up (compliance.py)
+                self.repo.append_audit(AuditEvent(case.case_id, utcnow(), f"partner:{partner}", "reported_again",
+                                                  existing.status.value, existing.status.value,
+                                                  {"bucket": bucket, "key": key, "content_hash": submission.content_hash}))
             if existing is not None and existing.status != Status.DETECTED:
                 return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
                                     case_id=case.case_id, track_id=track_id, duplicate=True, decode=decoded,

@@ -633,6 +633,33 @@ class Reconciler(Construct):
         )
 
 
+class Compliance(Construct):
+    """Hourly: is the content down some time after its notice? (takedown_core.compliance)"""
+
+    def __init__(self, scope: Construct, cid: str, *, code: LambdaCode, table: ddb.Table, sender: str,
+                 sender_identity: ses.EmailIdentity, settings: dict[str, Any], gone_markers: dict[str, Any]) -> None:
+        super().__init__(scope, cid)
+        self.function = code.function(
+            self,
+            "Check",
+            handler="takedown_handlers.compliance.handler",
+            timeout=cdk.Duration.seconds(600),
+            memory_size=256,
+            env={"TABLE_NAME": table.table_name, "SENDER": sender, "COMPLIANCE": _compact(settings),
+                 "GONE_MARKERS": _compact(gone_markers)},
+        )
+        # list cases by status, read each with its audit trail, write a removal or an escalation
+        table.grant(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
+        sender_identity.grant_send_email(self.function)
+        events.Rule(
+            self,
+            "Schedule",
+            description="Check that content is down some time after its notice; escalate what is not",
+            schedule=events.Schedule.rate(cdk.Duration.hours(1)),
+            targets=[targets.LambdaFunction(self.function)],
+        )
+
+
 class Monitoring(Construct):
     """Alarms that page ops: poison messages in the DLQ, failed cases, erroring functions.
 

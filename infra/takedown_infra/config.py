@@ -81,6 +81,19 @@ class EnvConfig:
         return self.raw["notice"]
 
     @property
+    def compliance(self) -> dict[str, Any]:
+        """The check after a notice (takedown_core.compliance): ``compliance`` in cdk.json over
+        48 h to check, 120 h to escalate, the HTTP checker, the rights desk told."""
+        doc = {"check_after_hours": 48, "escalate_after_hours": 120, "checker": "http",
+               "notify": self.rights_desk or self.reviewers.get("fallback")}
+        return {**doc, **(self.raw.get("compliance") or {})}
+
+    @property
+    def gone_markers(self) -> dict[str, list[str]]:
+        """Per platform, texts of the page it serves for removed content (``platforms.<p>.gone_markers``)."""
+        return {p: list(doc.get("gone_markers") or []) for p, doc in self.platforms.items() if doc.get("gone_markers")}
+
+    @property
     def counter_notice(self) -> dict[str, Any]:
         """The restoration clock (takedown_core.restoration) and who is told when a decision is
         due: ``counter_notice`` in cdk.json over US calendar, 10 / 14 business days, the rights
@@ -153,6 +166,11 @@ def validate(cfg: EnvConfig) -> EnvConfig:
         LikenessRules.from_config(cfg.raw.get("likeness"))
     except LikenessConfigError as e:
         problems.extend(e.problems)
+    comp = cfg.compliance
+    if comp.get("checker") not in ("http", "none"):
+        problems.append("compliance.checker: 'http' (check each URL) or 'none' (partners' re-reports only)")
+    if not 0 < float(comp.get("check_after_hours", 0)) <= float(comp.get("escalate_after_hours", 0)):
+        problems.append("compliance: 0 < check_after_hours <= escalate_after_hours")
     cn = cfg.counter_notice
     if not (isinstance(cn.get("after_business_days"), int) and isinstance(cn.get("by_business_days"), int)
             and 1 <= cn["after_business_days"] <= cn["by_business_days"]):

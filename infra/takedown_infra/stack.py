@@ -72,6 +72,9 @@ class TakedownStack(cdk.Stack):
         sm.grant_task_response(self.review.api_function)
         self.reconciler = c.Reconciler(self, "Reconciler", code=code, table=self.cases.table, state_machine=sm,
                                        state_machine_name=f"takedown-case-{config.name}")
+        self.compliance = c.Compliance(self, "Compliance", code=code, table=self.cases.table, sender=config.sender,
+                                       sender_identity=self.notices.sender_identity, settings=config.compliance,
+                                       gone_markers=config.gone_markers)
         self.monitoring = c.Monitoring(
             self,
             "Monitoring",
@@ -84,6 +87,7 @@ class TakedownStack(cdk.Stack):
                 self.review.api_function,
                 self.review.workflow_function,
                 self.reconciler.function,
+                self.compliance.function,
             ],
             alarm_email=config.alarm_email,
         )

@@ -54,7 +54,7 @@ CDK_PROVIDER_LOGS = ("CDK's own deploy-time provider function (not our code, run
                      "not exist before it first runs.")
 
 FUNCTION_ROLES = ("IngestionShardMatchRole", "IngestionFingerprintRole", "NoticesDispatchRole",
-                  "ReviewApiRole", "ReviewStepsRole", "ReconcilerReconcileRole")
+                  "ReviewApiRole", "ReviewStepsRole", "ReconcilerReconcileRole", "ComplianceCheckRole")
 RECONCILER_EXECUTIONS = ("The reconciler reads the execution of each stuck case (DescribeExecution), named "
                          "after the case: an execution's ARN exists only once it is started, so the grant "
                          "ranges over the executions of this stack's one state machine, takedown-case-<env>.")

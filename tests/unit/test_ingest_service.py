@@ -288,6 +288,17 @@ def test_given_a_case_already_in_review_when_the_same_location_arrives_again_the
     assert len(world.starter.calls) == 1
 
 
+def test_given_a_notice_was_sent_when_a_partner_reports_the_item_again_then_the_case_records_it_still_up(world):
+    a = world.upload("a.mp4", MATCHING, sidecar={"source_url": URL_1})
+    world.repo.cases[a.case_id].status = Status.NOTICE_SENT
+    b = world.upload("b.mp4", MATCHING, sidecar={"source_url": URL_1})
+    assert (b.outcome, b.case_id, b.extra.get("duplicate")) == ("case", a.case_id, True)
+    last = world.repo.audit_trail(a.case_id)[-1]
+    assert (last.action, last.from_status, last.to_status) == ("reported_again", "NOTICE_SENT", "NOTICE_SENT")
+    assert last.detail["key"] == "b.mp4" or last.detail["key"].endswith("b.mp4")
+    assert len(world.starter.calls) == 1
+
+
 def test_given_the_same_bytes_at_a_different_url_then_there_are_two_cases(world):
     a = world.upload("a.mp4", MATCHING, sidecar={"source_url": URL_1})
     b = world.upload("b.mp4", MATCHING, sidecar={"source_url": URL_2})
