@@ -38,7 +38,7 @@ def test_given_a_deepfake_of_our_artist_when_a_reviewer_approves_then_a_likeness
         assert case.evidence == {} and case.likeness["artist"]["name"] == "The Lanterns"
         assert case.decision["decision"] == "approve" and not str(case.decision["by"]).startswith("policy:")
         to_fake = [m for m in stack.sent_mail() if "fake01" in m["body"] and not m["subject"].lower().startswith(
-            ("review", "[review", "reminder"))]
+            ("review", "[review", "reminder", "[copy]"))]  # the rights desk's copy is not a notice
         assert [m["to"] for m in to_fake] == [["privacy@youtube.example"]]
         assert "asserts no copyright" in to_fake[0]["body"] and "ELVIS Act" in to_fake[0]["body"]
         assert case.notice["law"] == "LIKENESS-US-ROP"
@@ -75,5 +75,5 @@ def test_given_our_recording_under_someone_elses_lead_then_a_partial_case_and_as
         ai = rows["ai-cover.mp3"]
         assert (ai["kind"], ai["track_id"], ai["case_status"]) == ("suspected_ai_cover", "ref-2", "NOTICE_SENT")
         sent = sorted(m["to"][0] for m in stack.sent_mail() if "aicover01" in m["body"]
-                      and not m["subject"].lower().startswith(("review", "[review", "reminder")))
+                      and not m["subject"].lower().startswith(("review", "[review", "reminder", "[copy]")))
         assert sent == ["copyright@youtube.example", "privacy@youtube.example"]

@@ -11,6 +11,7 @@ import json
 from takedown_core.cases import Status
 from takedown_local import driver
 from takedown_local.cli import main
+from takedown_local.platform_api import Answer
 from takedown_local.runtime import LocalStack
 from tests.workflow.conftest import uploads_dir
 
@@ -29,6 +30,8 @@ def _kept(stack: LocalStack, record: dict) -> bytes:
 def test_email_api_and_manual_channels_from_approval_to_a_ticket(tmp_path, media, monkeypatch, capsys):
     urls = {"excerpt.mp3": "https://www.dailymotion.com/video/x8abc12", "sped.m4a": "https://vimeo.com/76979871"}
     with LocalStack("dev", overrides=FAST) as stack:
+        # the platform first answers 429 Retry-After: 1: the execution waits (a Wait state) and sends again
+        stack.platform_api.script.append(Answer(429, {"error": "slow down"}, {"Retry-After": "1"}))
         up = uploads_dir(tmp_path, media, list(urls), _sidecars(urls))
         summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="approve")
         rows = {r["file"]: r for r in summary["uploads"]}
@@ -37,7 +40,8 @@ def test_email_api_and_manual_channels_from_approval_to_a_ticket(tmp_path, media
         # the API: signed, ticketed, kept
         api_case = rows["excerpt.mp3"]["case_id"]
         assert rows["excerpt.mp3"]["case_status"] == "NOTICE_SENT"
-        [received] = stack.platform_api.received
+        busy, received = stack.platform_api.received
+        assert busy["body"] == received["body"] or json.loads(busy["body"])["case_id"] == api_case
         assert received["signed"] and received["path"] == "/dailymotion/notices"
         doc = json.loads(received["body"])
         assert doc["case_id"] == api_case and doc["law"] == "DSA"
