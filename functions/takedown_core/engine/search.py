@@ -95,7 +95,9 @@ def search_shard(
             # tempos 1.5 % apart, +-6 % (a pair's dt of up to 63 frames, probed +-1, holds
             # within 1.6 %); pitch +-1/8 semitone around the measured one (the anchor
             # quantum is 1/3)
-            hyps = [(cand["pitch"] + dp, cand["tempo"] * (1.0 + 0.015 * k)) for k in range(-4, 5) for dp in (-0.125, 0.125)]
+            # With a Theil-Sen slope of the hits (a fraction of a percent), three tempos.
+            steps = range(-1, 2) if cand["slope"] else range(-4, 5)
+            hyps = [(cand["pitch"] + dp, cand["tempo"] * (1.0 + 0.015 * k)) for k in steps for dp in (-0.125, 0.125)]
             sub = _pair_search(fp, shard, p, hyps, catalogue_frames=catalogue_frames, catalogue_tracks=catalogue_tracks, segment=segment,
                                track=cand["track"], measured_pitch=cand["pitch"])
             lam = [pv * sub["window"] / sub["cells"] for pv in sub["postings"]] if sub["cells"] > 0 else []
@@ -407,8 +409,28 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
         c = int(uc[r])
         ct, cp, co = (c // (p_n * o_n)) % t_n, (c // o_n) % p_n, c % o_n
         near = (trk == t) & (np.abs(ti - ct) <= 1) & (np.abs(pi - cp) <= 1) & (np.abs(oi - co) <= 1)
-        out.append({"track": t, "tempo": float(np.median(tempo[near])), "pitch": float(np.median(pitch[near])), "votes": int(win[r])})
+        est = float(np.median(tempo[near]))
+        slope = _theil_sen(qf[near], (post[near] & ((1 << tb) - 1)), est)
+        out.append({"track": t, "tempo": est if slope is None else slope, "pitch": float(np.median(pitch[near])), "votes": int(win[r]),
+                    "slope": slope is not None})
     return out
+
+
+def _theil_sen(q: np.ndarray, r: np.ndarray, around: float, min_span: int = 40, tolerance: float = 0.08) -> float | None:
+    """The median slope of reference frame over query frame between hits at least
+    ``min_span`` query frames apart (Theil-Sen: robust to the chance hits among them), or
+    None when fewer than 5 such pairs agree within ``tolerance`` of ``around``. Over seconds
+    of query this is the tempo to a fraction of a percent, where one hit's dt ratio is not."""
+    q = q.astype(np.float64)
+    r = r.astype(np.float64)
+    i, j = np.triu_indices(q.size, 1)
+    dq = q[j] - q[i]
+    ok = np.abs(dq) >= min_span
+    slopes = (r[j] - r[i])[ok] / dq[ok]
+    slopes = slopes[np.abs(slopes / around - 1.0) <= tolerance]
+    if slopes.size < 5:
+        return None
+    return float(np.median(slopes))
 
 
 _COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)
