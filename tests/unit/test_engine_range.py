@@ -158,6 +158,18 @@ def test_pitch_shifts_beyond_the_old_search_match_as_pitch_shifts(index, shift):
     assert b.transform == "pitch_shift"
 
 
+@pytest.mark.parametrize("tempo", [0.8, 0.9, 1.1, 1.25])
+def test_time_stretches_across_the_range_read_their_tempo(index, tempo):
+    """The same piece played at another tempo, pitch kept; 0.9 and 1.1 also align on the
+    +-6 % grid's edge (0.94, 1.06), and must still read as 0.9 and 1.1."""
+    q = synth_track(2003, TRACK_S / tempo, SR, tempo=tempo)[10 * SR : 20 * SR].astype(np.float32)
+    b = index.query(q).best
+    assert b is not None and b.track_id == "t3"
+    assert b.speed == pytest.approx(tempo, abs=0.005)
+    assert abs(b.pitch_semitones) < 0.1
+    assert b.transform == "time_stretch"
+
+
 def test_nightcore_is_one_more_cell(index):
     """1.25x resampled and 2 semitones more on top: tempo 1.25, pitch +5.86, "mixed"."""
     x = _cut(_track(5, pitch_semitones=2.0), 10.0, 16.0)
