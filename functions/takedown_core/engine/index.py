@@ -398,6 +398,14 @@ class Index:
         ]
 
 
+def shard_files(shard: dict) -> list[str]:
+    """The files of one shard (an entry of the manifest's ``shards``): what a function that
+    holds only that shard must fetch besides the manifest and ``tracks_file``."""
+    names = [shard[k] for k in ("hashes", "postings", "shared") if shard.get(k)]
+    triplets = shard.get("triplets") or {}
+    return names + [triplets[k] for k in ("keys", "postings", "fref", "dtc") if triplets.get(k)]
+
+
 def _track_segments(tracks: list[dict], p: AnalysisParams) -> list:
     """Per track, its shared segments and exclusions as inclusive reference frame ranges:
     (starts, ends, is_exclusion, other track ids) arrays, for the search."""

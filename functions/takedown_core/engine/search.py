@@ -326,7 +326,28 @@ def _pair_search(
 
 def _track_slices(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, track: int, time_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Per key range [lo, lo + cnt) of ``postings`` (sorted within it), the sub-range of one
-    local track's postings: (start, count)."""
+    local track's postings: (start, count). Short ranges (a small catalogue) are read
+    whole, long ones bisected (~log2 of a range's length passes over the keys)."""
+    nz = np.flatnonzero(cnt)
+    start, count = lo.copy(), np.zeros_like(cnt)
+    if nz.size == 0:
+        return start, count
+    lo_n, cnt_n = lo[nz], cnt[nz]
+    total = int(cnt_n.sum())
+    if total <= 32 * nz.size:
+        first = np.cumsum(cnt_n) - cnt_n
+        item = np.repeat(np.arange(nz.size), cnt_n)
+        trk = postings[np.arange(total, dtype=np.int64) + np.repeat(lo_n - first, cnt_n)].astype(np.int64) >> time_bits
+        start[nz] = lo_n + np.bincount(item, weights=trk < track, minlength=nz.size).astype(np.int64)
+        count[nz] = np.bincount(item, weights=trk == track, minlength=nz.size).astype(np.int64)
+        return start, count
+    a, c = _bisect_track(postings, lo_n, cnt_n, track, time_bits)
+    start[nz], count[nz] = a, c
+    return start, count
+
+
+def _bisect_track(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, track: int, time_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_track_slices` by binary search in every range."""
     a_lo, b_lo = lo.copy(), lo + cnt
     a_hi, b_hi = lo.copy(), lo + cnt
     first = np.int64(track) << time_bits
