@@ -1019,7 +1019,8 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
     ap.add_argument("--max-per-source", type=int, default=12,
                     help="extended corpus: at most N tracks (a seeded draw) of each added package; 0 = all")
     ap.add_argument("--conditions", default=None,
-                    help="only these conditions (comma-separated; 'range' = issue 16's wide range, 'old' = the 13 before it); "
+                    help="only these conditions (comma-separated; 'range' = issue 16's wide range, 'old' = the 13 before it, "
+                         "'derivatives' = the excerpts under a lead or speech); "
                          "the excerpts are those a full run draws")
     ap.add_argument("--no-derivatives", action="store_true", help="skip the derivative conditions (a recording under new material)")
     ap.add_argument("--holdout-source", default="auto",
@@ -1135,7 +1136,7 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
     if args.conditions:
         wanted = set()
         for w in args.conditions.split(","):
-            wanted |= set(RANGE_CONDITIONS) if w == "range" else set(CONDITIONS[:13]) if w == "old" else {w}
+            wanted |= {"range": set(RANGE_CONDITIONS), "old": set(CONDITIONS[:13]), "derivatives": set(DERIVATIVE_CONDITIONS)}.get(w, {w})
         unknown = wanted - set(ALL_CONDITIONS)
         if unknown:
             ap.error(f"--conditions: unknown {sorted(unknown)}")
