@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from takedown_core.cases import utcnow
 from takedown_core.ports import TooLarge
 from takedown_core.ports import DeliveryInDoubt, IndexUnavailable
+from takedown_core.engine.index import shard_files
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024  # bytes per streamed read
@@ -193,8 +194,7 @@ class S3IndexStore:
             unknown = sorted(set(shards) - set(by_number))
             if unknown:
                 raise ValueError(f"index version {version} has no shard(s) {unknown}")
-            names = [manifest["tracks_file"]] + [by_number[n][k] for n in sorted(set(shards))
-                                                 for k in ("hashes", "postings", "shared") if k in by_number[n]]
+            names = [manifest["tracks_file"]] + [name for n in sorted(set(shards)) for name in shard_files(by_number[n])]
         for name in names:
             self._download(f"{self.PREFIX}/{version}/{name}", dest / name, version, manifest["files"].get(name))
         return dest

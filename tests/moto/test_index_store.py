@@ -46,13 +46,14 @@ def test_a_shard_subset_downloads_the_manifest_track_list_and_those_shards_only(
     S3IndexStore(s3, "cat").publish(index_dir, "v1")
     store = S3IndexStore(s3, "cat", cache_dir=str(tmp_path / "cache"))
     d = store.fetch("v1", [1])
-    shard_1 = ["shard-0001.hashes.npy", "shard-0001.postings.npy", "shard-0001.shared.npy"]
-    assert sorted(os.listdir(d)) == ["manifest.json", *shard_1, "tracks.json"]
+    shard_1 = ["shard-0001.hashes.npy", "shard-0001.postings.npy", "shard-0001.shared.npy",
+               *(f"shard-0001.triplet-{part}.npy" for part in ("dtc", "fref", "keys", "postings"))]  # the wide search's
+    assert sorted(os.listdir(d)) == sorted(["manifest.json", *shard_1, "tracks.json"])
     assert Index.open(d, shards=[1]).shard_numbers == [1]
     head = store.fetch("v1", [])
-    assert sorted(os.listdir(head)) == ["manifest.json", *shard_1, "tracks.json"]
+    assert sorted(os.listdir(head)) == sorted(["manifest.json", *shard_1, "tracks.json"])
     full = store.fetch("v1")
-    assert len([n for n in os.listdir(full) if n.endswith(".npy")]) == 9
+    assert len([n for n in os.listdir(full) if n.endswith(".npy")]) == 3 * 7  # 3 shards
     assert not [n for n in os.listdir(full) if n.startswith(".")]  # no partial downloads left behind
     assert Index.open(full).track_ids() == ["t0", "t1", "t2"]
 
