@@ -189,6 +189,8 @@ def change_phrase(speed: Any, semitones: Any, transform: str = "") -> str:
     as the two parts (a "nightcore" edit: 1.25× and 2 semitones higher again, +5.9 in all).
     """
     s, p = num(speed), num(semitones)
+    if transform == "speed" and s is not None and s > 0:
+        p = 12 * math.log2(s)  # resampled: the pitch moved exactly with the speed (the speed is measured finer)
     sp, pi = speed_phrase(s), pitch_phrase(p)
     if sp.startswith("Same") and pi.startswith("Same"):
         return "No speed or pitch change"
@@ -259,7 +261,10 @@ def evidence_summary(evidence: "MatchEvidence | Mapping[str, Any] | None") -> di
         reference_segment = f"from {fmt_time(off + factor * q0)}"
     else:
         reference_segment = "unknown"
-    sp, pi = speed_phrase(ev.speed), pitch_phrase(ev.pitch_semitones)
+    pitch = ev.pitch_semitones
+    if ev.transform == "speed" and ev.speed and ev.speed > 0:
+        pitch = 12 * math.log2(ev.speed)  # as change_phrase: a resample's pitch follows its speed exactly
+    sp, pi = speed_phrase(ev.speed), pitch_phrase(pitch)
     change = change_phrase(ev.speed, ev.pitch_semitones, ev.transform)
     return {
         "score": _fmt_score(ev.score),

@@ -60,3 +60,10 @@ def test_evidence_summary_uses_the_same_sentence():
     s = evidence_summary({"speed": 1.25, "pitch_semitones": _semis(1.25) + 2.0, "transform": "mixed",
                           "false_match_rate": 1e-9, "offset_s": 1.0, "matched_duration_s": 10.0})
     assert s["change"] == change_phrase(1.25, _semis(1.25) + 2.0, "mixed")
+
+
+def test_a_resample_states_the_pitch_its_measured_speed_implies():
+    # the engine measures speed finer than pitch (1/3-semitone cells): 1.05x read as +0.87 st
+    assert "pitch raised by 0.8 semitones" in change_phrase(1.05, 0.87, "speed")
+    s = evidence_summary({"speed": 1.05, "pitch_semitones": 0.87, "transform": "speed", "false_match_rate": 1e-9})
+    assert s["pitch"] == "Pitch raised by 0.8 semitones"
