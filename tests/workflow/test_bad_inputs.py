@@ -89,6 +89,9 @@ def build(folder: Path) -> dict[str, tuple[str, str | None]]:
     for i, side in enumerate(["{not json", json.dumps({"title": "x" * 70_000}), json.dumps({"uploader": 7}),
                               "[" * 20000 + "]" * 20000, json.dumps({"source_url": "http://[oops/x"})]):
         add(f"side{i}.mp3", enc["mp3"], "quarantined", "bad_sidecar", side)
+    # a platform the registry does not know: caught at ingest, never a case that fails at its notice
+    add("myspace.mp3", enc["mp3"], "quarantined", "unknown_platform",
+        json.dumps({"source_url": "https://myspace.example/m/1", "platform": "myspace"}))
     for name, data in files.items():
         (folder / name).write_bytes(data)
     return expect
