@@ -16,6 +16,7 @@ index needs; :func:`answer_shard` is the shard function's side.
 from __future__ import annotations
 
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -23,6 +24,8 @@ from .audio import decode
 from .engine import Index, QueryResult, merge_results
 from .engine.wire import query_from_wire, query_to_wire
 from .ports import MatchAnswer, Matcher, ShardSearch
+
+log = logging.getLogger(__name__)
 
 MIN_QUERY_SECONDS = 1.0      # less decodable audio than this is no evidence at all: quarantine
 MAX_INVOKE_PAYLOAD = 6_000_000  # bytes: Lambda's synchronous request/response limit (AWS Lambda quotas)
@@ -89,12 +92,20 @@ class FanOutMatcher:
                            shard_invocations=len(requests))
 
 
+REBUILD_FOR_WIDE_SEARCH = (
+    "this index was built before the wide search: it finds copies within +-6 % speed and +-1.2 semitones only, "
+    "not sped-up, slowed, key-changed or nightcore edits; rebuild it (takedown catalog build DIR --out INDEX, "
+    "then takedown catalog publish) to search 0.72-1.40x and +-6.5 semitones")
+
+
 def matcher_for(index: Index, version: str, *, digest: str | None, shards_per_function: int,
                 shard_search: Callable[[], ShardSearch], max_seconds: float, max_false_match_rate: float) -> Matcher:
     """The matcher ``index`` needs: every shard here, or, when the index was opened without
     (some of) its shards, fan-out in groups of ``shards_per_function`` through the port
     ``shard_search()`` makes (called only then). Raises ValueError when fan-out is needed and
     ``shards_per_function`` is not positive."""
+    if not index.params.wide_search:  # said once per index load, where ops read the function's logs
+        log.warning(REBUILD_FOR_WIDE_SEARCH, extra={"index_version": version})
     if needs_fan_out(index):
         groups = shard_groups(len(index.manifest["shards"]), shards_per_function)
         return FanOutMatcher(index, version, groups=groups, search=shard_search(), digest=digest,

@@ -238,3 +238,19 @@ def test_the_core_chooses_fan_out_by_how_the_index_was_opened_and_asks_for_a_sha
     assert type(m) is kind and bool(asked) is (kind is FanOutMatcher)
     if kind is FanOutMatcher:
         assert m.groups == [[0, 1], [2]]
+
+
+def test_an_index_built_before_the_wide_search_says_it_must_be_rebuilt(caplog):
+    import dataclasses
+    import logging
+
+    from takedown_core import matching
+    from takedown_core.engine import DEFAULT_PARAMS
+
+    class OldIndex:  # what matcher_for reads first: the parameters the index was built with
+        params = dataclasses.replace(DEFAULT_PARAMS, wide_search=False)
+
+    with caplog.at_level(logging.WARNING, logger="takedown_core.matching"), pytest.raises(AttributeError):
+        matching.matcher_for(OldIndex(), "v1", digest=None, shards_per_function=0, shard_search=lambda: None,
+                             max_seconds=60, max_false_match_rate=1e-4)  # (the stand-in has no shards)
+    assert "takedown catalog build" in caplog.text and "+-6 %" in caplog.text
