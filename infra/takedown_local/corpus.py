@@ -19,7 +19,7 @@ import numpy as np
 PACKAGE = "warzone2100-music"
 CACHE = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "corpus"
 DEMO_SEED = 7
-DEMO_VERSION = "demo v2: with a derivative and a deepfake\n"  # a cached demo folder of another version is rebuilt
+DEMO_VERSION = "demo v3: with a derivative, a deepfake, a sped-up and a slowed edit on API and manual channels\n"  # a cached demo folder of another version is rebuilt
 
 
 class CorpusUnavailable(RuntimeError):
@@ -131,6 +131,14 @@ def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
             "source_url": "https://www.youtube.com/watch?v=original0001", "platform": "youtube",
             "uploader": "indie artist", "title": "my own song"}),
         ("monitor-a/original-song-2.mp3", cut(other_audio[1], 10, 30), None),
+        # the range uploaders publish at: a "sped up" edit (1.25x, pitch up with it) on a platform that
+        # takes notices by API, and a "slowed" one (0.8x) on a web-form-only platform (the manual queue)
+        ("monitor-a/sped-up-edit.mp3", resample_linear(cut(a, 50, 30), 1.25), {
+            "source_url": "https://www.dailymotion.com/video/x9spedup", "platform": "dailymotion",
+            "uploader": "nightcore.daily", "title": "(sped up) 1.25x"}),
+        ("monitor-a/slowed-reverb.m4a", resample_linear(cut(b, 60, 30), 0.8), {
+            "source_url": "https://vimeo.com/900000001", "platform": "vimeo",
+            "uploader": "slowed vibes", "title": "slowed + reverb"}),
         # a derivative: our recording 6 dB under someone else's lead (a cover over our backing)
         ("monitor-a/cover-over-our-track.mp3", _mix(cut(c, 60, 30), cut(other_audio[2], 40, 30), -6.0), {
             "source_url": "https://www.youtube.com/watch?v=covermix0001", "platform": "youtube",
