@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -123,7 +124,7 @@ def load_artifact(data: bytes, params: AnalysisParams) -> TrackPeaks:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             header = json.loads(bytes(z["header"]).decode())
             arrays = {name: z[name] for name in _PEAK_ARRAYS}
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ArtifactError(f"not a peaks artifact: {exc}") from None
     if not isinstance(header, dict) or header.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"not a {ARTIFACT_FORMAT} artifact")
@@ -214,3 +215,106 @@ def build_index(tracks: Iterable[BuildTrack], out_dir: Any, params: AnalysisPara
     if len(writer) == 0:
         raise ValueError("no reference track to index")
     return writer.write(out_dir, shard_count=shard_count), warnings
+
+
+# --------------------------------------------------------------------------- the deployed steps
+# The steps the Step Functions build runs, written against two small stores (duck-typed, so
+# tests pass in-memory ones): ``references`` (the reference audio: ``download(key, path)``,
+# ``read(key) -> bytes | None``, ``list() -> [(key, etag)]``) and ``artifacts``
+# (``exists(key)``, ``get(key) -> bytes | None``, ``put(key, data)``).
+
+FAILED_SUFFIX = ".failed.json"
+
+
+def failure_key(artifact: str) -> str:
+    """Where a track that does not decode is recorded, beside its artifact's key: an unchanged
+    undecodable file is not decoded again at every build."""
+    return artifact.removesuffix(".peaks.npz") + FAILED_SUFFIX
+
+
+def fingerprint_items(items: list[dict], *, references: Any, artifacts: Any, prefix: str, params: AnalysisParams,
+                      decode: Any, workdir: str) -> dict:
+    """One batch of the map: each S3 listing item (``{"Key", "Etag"|"ETag", ...}``, as the
+    Distributed Map's S3 item reader gives them) that is reference audio and has no artifact
+    yet is downloaded to ``workdir``, decoded (``decode(path) -> samples`` at the analysis
+    rate; raises an exception with a ``reason`` for a bad file) and its peaks stored. Returns
+    counts only (the state's payload stays small): ``{"fingerprinted", "reused", "failed",
+    "not_audio"}``, and ``"failures": [{"key", "reason"}]`` (at most 20)."""
+    import os
+
+    out = {"fingerprinted": 0, "reused": 0, "failed": 0, "not_audio": 0, "failures": []}
+    for item in items:
+        key = item.get("Key")
+        etag = item.get("Etag") or item.get("ETag")
+        if not key or not etag or not is_reference_audio(key):
+            out["not_audio"] += 1
+            continue
+        target = artifact_key(prefix, params, etag)
+        if artifacts.exists(target) or artifacts.exists(failure_key(target)):
+            out["reused"] += 1
+            continue
+        path = os.path.join(workdir, "reference" + os.path.splitext(key)[1][:16])
+        try:
+            references.download(key, path)
+            try:
+                samples = decode(path)
+            except Exception as exc:  # noqa: BLE001 - any undecodable file is recorded, not retried
+                reason = getattr(exc, "reason", None)
+                if reason is None:
+                    raise
+                artifacts.put(failure_key(target), json.dumps({"key": key, "etag": etag, "reason": reason,
+                                                               "message": str(exc)[:500]}).encode())
+                out["failed"] += 1
+                if len(out["failures"]) < 20:
+                    out["failures"].append({"key": key, "reason": reason})
+                continue
+            artifacts.put(target, dump_artifact(track_peaks(samples, params), params))
+            out["fingerprinted"] += 1
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
+    return out
+
+
+def gather_tracks(*, references: Any, artifacts: Any, prefix: str, params: AnalysisParams,
+                  fetch_workers: int = 16) -> tuple[list[BuildTrack], dict]:
+    """The reduce's input: every reference audio object in the bucket (listed now, key
+    order), its artifact and its sidecar. An object with no artifact (uploaded or replaced
+    after the map listed the bucket) or a recorded failure is left out and counted. Returns
+    ``(tracks, report)``; report: ``{"listed", "missing": [keys], "failed": [keys],
+    "warnings": [...]}`` (lists cut at 20, with ``*_count`` totals)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    objects = list(references.list())
+    listing = [(k, e) for k, e in objects if is_reference_audio(k)]
+    present = {k for k, _ in objects}  # a sidecar is read only when the listing holds it
+
+    def one(entry: tuple[str, str]) -> tuple[str, Any, bytes | None]:
+        key, etag = entry
+        target = artifact_key(prefix, params, etag)
+        data = artifacts.get(target)
+        side = sidecar_key(key)
+        raw = references.read(side) if side in present else None
+        if data is None:
+            return key, "failed" if artifacts.exists(failure_key(target)) else "missing", raw
+        return key, data, raw
+
+    with ThreadPoolExecutor(max_workers=fetch_workers) as pool:  # S3 GETs: latency-bound
+        fetched = list(pool.map(one, listing))
+    tracks, missing, failed, warnings = [], [], [], []
+    for key, data, raw in fetched:
+        if data in ("missing", "failed"):
+            (missing if data == "missing" else failed).append(key)
+            continue
+        try:
+            tp = load_artifact(data, params)
+        except ArtifactError as exc:
+            warnings.append(f"{key}: {exc}")
+            missing.append(key)
+            continue
+        metadata, exclusions, warn = parse_reference_sidecar(raw, sidecar_key(key))
+        warnings += warn
+        tracks.append(BuildTrack(track_id_for(key), tp, metadata, exclusions))
+    report = {"listed": len(listing), "missing": missing[:20], "missing_count": len(missing), "failed": failed[:20],
+              "failed_count": len(failed), "warnings": warnings[:20], "warnings_count": len(warnings)}
+    return tracks, report

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,6 +53,21 @@ def add_commands(subparsers) -> None:
     publish.add_argument("--bucket", required=True, help="the stack's CatalogueBucket output")
     publish.add_argument("--version", default=None, help="version name (default: UTC time + manifest digest)")
     publish.set_defaults(func=cmd_catalog_publish)
+
+    rebuild = catalog_sub.add_parser(
+        "rebuild",
+        help="run the stack's catalogue build (Step Functions: a Lambda per batch of references, then the "
+             "reduce that publishes a new index version)")
+    where = rebuild.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", metavar="DIR",
+                       help="on the embedded stack: upload DIR's references (audio and .json sidecars) to its "
+                            "reference bucket first")
+    where.add_argument("--state-machine", metavar="ARN",
+                       help="a deployed stack's CatalogueBuildStateMachine output (default AWS credentials)")
+    rebuild.add_argument("--out", metavar="INDEX", help="with --local: also copy the published index here")
+    rebuild.add_argument("--env", default="dev", help="with --local: the environment's configuration (default dev)")
+    rebuild.add_argument("--timeout", type=float, default=3600.0, metavar="S", help="seconds to wait (default 3600)")
+    rebuild.set_defaults(func=cmd_catalog_rebuild)
 
     match = subparsers.add_parser("match", help="match audio files against an index")
     match.add_argument("--index", required=True, metavar="INDEX", help="index directory")
@@ -261,6 +277,68 @@ def _report_self_match(index_dir: Path) -> None:
         if t.get("exclusions"):
             ranges = "; ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s" for e in t["exclusions"])
             print(f"  {t['id']}: excluded {ranges}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- catalog rebuild
+
+
+def cmd_catalog_rebuild(args: argparse.Namespace) -> int:
+    """Run the build state machine and print what it did (tracks, fingerprinted, reused, the
+    published version). Exit 1 when the build fails."""
+    from .index_build import BuildFailed, local_names, run_build, upload_references
+
+    if args.state_machine:
+        import boto3
+
+        try:
+            out = run_build(boto3.client("stepfunctions"), args.state_machine, timeout_s=args.timeout)
+        except (BuildFailed, TimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _print_build(out)
+        return 0
+    folder = Path(args.local)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a directory", file=sys.stderr)
+        return 2
+    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        print(f"error: {args.out} is not empty", file=sys.stderr)
+        return 2
+    from .cli import _quiet_logs
+    from .runtime import LocalStack
+
+    _quiet_logs(False)
+    with LocalStack(args.env) as stack:
+        bucket, arn = local_names(stack)
+        count = upload_references(stack.client("s3"), bucket, folder)
+        print(f"uploaded {count} reference file(s) to s3://{bucket}/ on the embedded stack", file=sys.stderr)
+        try:
+            out = run_build(stack.client("stepfunctions"), arn, timeout_s=args.timeout)
+        except (BuildFailed, TimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _print_build(out)
+        if args.out:
+            import shutil
+
+            from takedown_adapters.aws import S3IndexStore
+
+            with tempfile.TemporaryDirectory() as cache:
+                got = S3IndexStore(stack.client("s3"), stack.catalog_bucket, cache).fetch(out["index"]["version"])
+                shutil.copytree(got, args.out, dirs_exist_ok=True)
+            print(f"index copied to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _print_build(out: dict) -> None:
+    idx = out.get("index") or {}
+    print(f"published index version {idx.get('version')} ({idx.get('tracks')} tracks, {idx.get('seconds')} s, "
+          f"{idx.get('shards')} shard(s); CURRENT was {idx.get('previous') or 'unset'})")
+    if idx.get("missing_count") or idx.get("failed_count"):
+        print(f"  left out: {idx.get('missing_count')} without peaks (changed during the build), "
+              f"{idx.get('failed_count')} that do not decode: {', '.join(idx.get('failed') or [])}")
+    for w in idx.get("warnings") or []:
+        print(f"  warning: {w}")
 
 
 # --------------------------------------------------------------------------- match
