@@ -184,9 +184,15 @@ def _fingerprints(files: list[Path], params: AnalysisParams, workers: int) -> It
         except OSError:
             return 0
 
-    # fork where there is one: a worker starts in milliseconds with the modules already imported
+    # fork where there is one and this process runs no other thread (the command line): a worker
+    # starts in milliseconds with the modules imported. A caller with threads (the local stack's
+    # pollers, when the demo builds its catalogue) gets spawned workers: a fork copies locks
+    # other threads may hold.
+    import threading
+
     methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+    forkable = "fork" in methods and threading.active_count() == 1
+    ctx = multiprocessing.get_context("fork" if forkable else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         jobs = {pool.submit(_fingerprint_file, str(files[i]), params, False): i
                 for i in sorted(range(len(files)), key=size, reverse=True)}

@@ -229,3 +229,23 @@ def test_given_a_failure_that_is_not_the_files_when_fingerprinting_then_it_escap
                           decode=broken_decoder, workdir=str(tmp_path))
     assert arts.puts == []  # nothing recorded: the next attempt decodes it again
     assert list(tmp_path.glob("reference*")) == []  # the download is removed
+
+
+def test_given_another_thread_running_when_building_with_workers_then_they_are_spawned_and_agree(tmp_path, samples, capsys):
+    import threading
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    for i in range(2):
+        write_audio(refs / f"s{i}.flac", samples[i], SR)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)  # as the local stack's pollers run
+    other.start()
+    try:
+        assert _run(["catalog", "build", str(refs), "--out", str(tmp_path / "spawned"), "--workers", "2"]) == 0
+    finally:
+        stop.set()
+        other.join()
+    assert _run(["catalog", "build", str(refs), "--out", str(tmp_path / "inline"), "--workers", "1"]) == 0
+    for name in ("shard-0000.hashes.npy", "shard-0000.postings.npy", "tracks.json"):
+        assert (tmp_path / "spawned" / name).read_bytes() == (tmp_path / "inline" / name).read_bytes(), name
