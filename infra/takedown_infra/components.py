@@ -551,10 +551,11 @@ class Workflow(Construct):
         )
 
 
-# --- The index build (IndexBuild). A batch Lambda decodes and finds peaks at about 585x real
-# time on one core (bench/build_speed.py: 2.61 h of FLAC in 16.1 s of process time, no FFmpeg
-# threads), so 50 tracks of 4 minutes take about 21 s and 50 tracks of the 100-minute cap
-# (MAX_REFERENCE_SECONDS) about 510 s: inside the 900 s limit whatever the batch holds.
+# --- The index build (IndexBuild). Decoding and peak finding run at about 585x real time on one
+# core of the development machine (bench/build_speed.py's corpus, 2.61 h of FLAC at 22.05 kHz:
+# 16.1 s of process time in one process, no FFmpeg threads), so 50 tracks of 4 minutes take
+# about 21 s and 50 tracks at the 100-minute cap (MAX_REFERENCE_SECONDS) about 510 s: inside
+# the 900 s limit whatever a batch holds, with room for a slower vCPU and the S3 transfers.
 BUILD_BATCH_TRACKS = 50            # listing items per fingerprint invocation (sidecars count too)
 BUILD_BATCH_TIMEOUT = 900          # seconds: Lambda's maximum
 BUILD_BATCH_MEMORY = 1769          # MB: one full vCPU; a 100-minute track is 265 MB of samples

@@ -68,3 +68,20 @@ def test_given_a_reference_bucket_when_the_build_runs_then_copies_match_and_a_re
         excerpt = synth_track(777, 40, sample_rate=rebuilt.params.sample_rate)[rebuilt.params.sample_rate * 10:
                                                                               rebuilt.params.sample_rate * 25]
         assert rebuilt.query(excerpt).best.track_id == "ref-3"
+
+
+def test_given_a_folder_when_catalog_rebuild_runs_locally_then_it_prints_the_version_and_copies_the_index(
+        tmp_path, media, capsys):
+    import argparse
+
+    from takedown_local.engine_cli import add_commands
+
+    parser = argparse.ArgumentParser(prog="takedown")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["catalog", "rebuild", "--local", str(media["catalog"]), "--out", str(tmp_path / "ix")])
+
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "published index version " in out and "(3 tracks" in out and "CURRENT was unset" in out
+    index = Index.open(tmp_path / "ix", verify=True)
+    assert sorted(index.track_ids()) == ["ref-0", "ref-1", "ref-2"]
