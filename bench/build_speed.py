@@ -9,8 +9,10 @@ the extended corpus, fetched by ``bench/run.sh``), converted once by ffmpeg to F
 (``takedown catalog build DIR --out OUT``) into a new directory.
 
 The figure, the same one the CLI prints on its last line: **seconds of audio indexed /
-wall-clock seconds of the whole command** (start-up, decoding, peak finding, hashing, the
-self-match, writing the shards and manifest), "x real time". Also reported: the CPU seconds
+wall-clock seconds of the build** (listing, decoding, peak finding, hashing, the self-match,
+writing the shards and manifest; the CLI starts its clock once Python has loaded it), "x real
+time"; the same over the whole process, start-up included, is shown beside it ("wall
+here"). Also reported: the CPU seconds
 of the command and all its workers (``RUSAGE_CHILDREN``), which do not depend on what else
 the machine runs, and the load average before each run (other work on the machine takes
 cores from the workers and lowers the wall-clock figure, never the CPU figure).
