@@ -598,6 +598,95 @@ class Workflow(Construct):
         )
 
 
+# --- The index build (IndexBuild). Decoding and peak finding run at about 585x real time on one
+# core of the development machine (bench/build_speed.py's corpus, 2.61 h of FLAC at 22.05 kHz:
+# 16.1 s of process time in one process, no FFmpeg threads), so 50 tracks of 4 minutes take
+# about 21 s and 50 tracks at the 100-minute cap (MAX_REFERENCE_SECONDS) about 510 s: inside
+# the 900 s limit whatever a batch holds, with room for a slower vCPU and the S3 transfers.
+BUILD_BATCH_TRACKS = 50            # listing items per fingerprint invocation (sidecars count too)
+BUILD_BATCH_TIMEOUT = 900          # seconds: Lambda's maximum
+BUILD_BATCH_MEMORY = 1769          # MB: one full vCPU; a 100-minute track is 265 MB of samples
+BUILD_MAX_CONCURRENCY = 100        # batches at once: 10 % of an account's default 1,000 Lambda concurrency
+# The reduce holds every track's entries (8 bytes each, about 66 per second of audio: 0.6 M for
+# 2.48 h) with the shard being sorted and the self-match's tables, in one function: the most
+# memory and /tmp Lambda gives, and its longest run.
+BUILD_REDUCE_MEMORY = 10240        # MB: Lambda's maximum
+BUILD_REDUCE_TIMEOUT = 900         # seconds: Lambda's maximum
+BUILD_REDUCE_TMP = 10240           # MB of /tmp for the index written before it is published
+ARTIFACT_PREFIX = "artifacts/peaks"   # the catalogue bucket's per-track peaks (catalog_build.artifact_key)
+MAP_RESULTS_PREFIX = "map-results"  # the Distributed Map's ResultWriter output, in its own bucket
+MAP_RESULTS_DAYS = 30              # a build's per-batch counts are kept this long (for looking into a build)
+
+
+class IndexBuild(Construct):
+    """Builds the catalogue index from the reference bucket with AWS's own fan-out.
+
+    The "takedown catalogue build" state machine: a Distributed Map whose S3 item reader lists
+    the reference bucket (ListObjectsV2) and hands batches of listing items to the fingerprint
+    Lambda (decode, peaks, one artifact per track keyed by its ETag: an unchanged track is
+    never fingerprinted again); its ResultWriter puts the batches' outputs in the catalogue
+    bucket, so no list of results passes through the state (256 KB payload limit). Then the
+    reduce Lambda gathers the artifacts, writes the index and publishes it as a new version,
+    moving indexes/CURRENT as ``takedown catalog publish`` does.
+    """
+
+    def __init__(self, scope: Construct, cid: str, *, code: LambdaCode, catalogue: s3.Bucket, retain: bool,
+                 name: str) -> None:
+        super().__init__(scope, cid)
+        # DistributedMap renders its resultWriterV2 only under this feature flag (else the
+        # deprecated resultWriter); set here, before any child exists, for this construct alone
+        self.node.set_context("@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2", True)
+        self.references = _private_bucket(self, "References", retain=retain, versioned=True)
+        # The map's ResultWriter gets its own bucket: CDK grants the writer s3:PutObject and
+        # s3:GetObject on every key of the bucket it writes to, and the state machine must not
+        # be able to write over index versions.
+        self.map_results = _private_bucket(
+            self, "MapResults", retain=retain,
+            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(MAP_RESULTS_DAYS))])
+        env = {"REFERENCE_BUCKET": self.references.bucket_name, "CATALOG_BUCKET": catalogue.bucket_name,
+               "ARTIFACT_PREFIX": ARTIFACT_PREFIX}
+        self.fingerprint_function = code.function(
+            self, "BuildFingerprint", handler="takedown_handlers.catalog_fingerprint.handler",
+            timeout=cdk.Duration.seconds(BUILD_BATCH_TIMEOUT), memory_size=BUILD_BATCH_MEMORY, env=env)
+        self.reduce_function = code.function(
+            self, "BuildReduce", handler="takedown_handlers.catalog_reduce.handler",
+            timeout=cdk.Duration.seconds(BUILD_REDUCE_TIMEOUT), memory_size=BUILD_REDUCE_MEMORY,
+            ephemeral_storage_size=cdk.Size.mebibytes(BUILD_REDUCE_TMP), env=env)
+        # least privilege: the batches read references and read/write artifacts; the reduce reads
+        # both and writes index versions (and CURRENT), nothing else in the catalogue bucket
+        grant_read_objects(self.references, self.fingerprint_function)
+        grant_read_objects(catalogue, self.fingerprint_function, prefix=f"{ARTIFACT_PREFIX}/")
+        self.fingerprint_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[catalogue.arn_for_objects(f"{ARTIFACT_PREFIX}/*")]))
+        grant_read_objects(self.references, self.reduce_function)
+        grant_read_objects(catalogue, self.reduce_function, prefix=f"{ARTIFACT_PREFIX}/")
+        self.reduce_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:PutObject"], resources=[catalogue.arn_for_objects(f"{INDEX_PREFIX}/*")]))
+
+        fingerprint = tasks.LambdaInvoke(
+            self, "Fingerprint batch", lambda_function=self.fingerprint_function,
+            payload_response_only=True, retry_on_service_exceptions=True)
+        fingerprint.add_retry(errors=TRANSIENT_ERRORS + ["States.Timeout"], interval=cdk.Duration.seconds(5),
+                              max_attempts=3, backoff_rate=2.0)
+        fan_out = sfn.DistributedMap(
+            self, "Fingerprint references",
+            item_reader=sfn.S3ObjectsItemReader(bucket=self.references),
+            item_batcher=sfn.ItemBatcher(max_items_per_batch=BUILD_BATCH_TRACKS),
+            result_writer_v2=sfn.ResultWriterV2(bucket=self.map_results, prefix=MAP_RESULTS_PREFIX),
+            max_concurrency=BUILD_MAX_CONCURRENCY,
+            result_path="$.map",
+        )
+        fan_out.item_processor(fingerprint)
+        reduce = tasks.LambdaInvoke(
+            self, "Build and publish index", lambda_function=self.reduce_function,
+            payload=sfn.TaskInput.from_object({"map.$": "$.map"}),
+            payload_response_only=True, retry_on_service_exceptions=True, result_path="$.index")
+        self.state_machine = sfn.StateMachine(
+            self, "CatalogueBuild", state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_chainable(fan_out.next(reduce)),
+            timeout=cdk.Duration.hours(24), tracing_enabled=True)
+
+
 class Reconciler(Construct):
     """On a schedule, moves cases stuck in a non-terminal state past a deadline (takedown_core.reconcile):
     starts an execution that was never started, fails a case whose execution ended without it."""

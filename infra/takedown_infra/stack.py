@@ -70,6 +70,10 @@ class TakedownStack(cdk.Stack):
         # resume with SendTaskSuccess). No cycle: the steps function's REVIEW_BASE_URL names
         # the RestApi, not its stage (components.review_base_url).
         sm.grant_task_response(self.review.api_function)
+        # The index build: a Distributed Map over the reference bucket, then the reduce that
+        # publishes a new index version (README, "Building the catalogue").
+        self.index_build = c.IndexBuild(self, "IndexBuild", code=code, catalogue=self.catalogue.bucket, retain=retain,
+                                        name=f"takedown-catalogue-build-{config.name}")
         self.reconciler = c.Reconciler(self, "Reconciler", code=code, table=self.cases.table, state_machine=sm,
                                        state_machine_name=f"takedown-case-{config.name}")
         self.compliance = c.Compliance(self, "Compliance", code=code, table=self.cases.table, sender=config.sender,
@@ -88,12 +92,16 @@ class TakedownStack(cdk.Stack):
                 self.review.workflow_function,
                 self.reconciler.function,
                 self.compliance.function,
+                self.index_build.fingerprint_function,
+                self.index_build.reduce_function,
             ],
             alarm_email=config.alarm_email,
         )
         cdk.CfnOutput(self, "ReviewApiUrl", value=self.review.api.url)
         cdk.CfnOutput(self, "CatalogueBucket", value=self.catalogue.bucket.bucket_name)
         cdk.CfnOutput(self, "CasesTable", value=self.cases.table.table_name)
+        cdk.CfnOutput(self, "ReferenceBucket", value=self.index_build.references.bucket_name)
+        cdk.CfnOutput(self, "CatalogueBuildStateMachine", value=self.index_build.state_machine.state_machine_arn)
         cdk.CfnOutput(self, "WorkflowFunction", value=self.review.workflow_function.function_name)
         cdk.CfnOutput(self, "IngestQueueUrl", value=self.ingestion.queue.queue_url)
         cdk.CfnOutput(self, "IngestDLQUrl", value=self.ingestion.dlq.queue_url)

@@ -10,16 +10,29 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from takedown_core.audio import DecodeError, decode_audio
-from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, Index, IndexFormatError, IndexWriter
+from typing import Any, Iterator
 
-METADATA_KEYS = ("title", "artist", "isrc", "owner", "territories")
-MAX_REFERENCE_SECONDS = 6000.0  # a reference longer than 100 minutes is cut there
+from takedown_core.audio import DecodeError, decode_audio
+from takedown_core.catalog_build import (
+    MAX_REFERENCE_SECONDS,
+    METADATA_KEYS,
+    BuildTrack,
+    TrackPeaks,
+    build_index,
+    is_reference_audio,
+    parse_reference_sidecar,
+    sidecar_key,
+    track_id_for,
+    track_peaks,
+)
+from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams, Index, IndexFormatError
+
+__all__ = ["MAX_QUERY_SECONDS", "MAX_REFERENCE_SECONDS", "METADATA_KEYS", "add_commands"]
 MAX_QUERY_SECONDS = 600.0  # the fingerprint Lambda's cap, for the same answers locally
-_SKIP_SUFFIXES = {".json", ".txt", ".md", ".jpg", ".jpeg", ".png", ".gif", ".pdf", ".nfo", ".cue", ".log", ".m3u"}
 
 
 def add_commands(subparsers) -> None:
@@ -30,6 +43,8 @@ def add_commands(subparsers) -> None:
     build.add_argument("dir", metavar="DIR", help="directory of reference audio (searched recursively)")
     build.add_argument("--out", required=True, metavar="INDEX", help="new index directory (must not exist or be empty)")
     build.add_argument("--shards", type=int, default=None, metavar="N", help="number of shards (default: as few as fit)")
+    build.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="worker processes that decode and fingerprint (default: one per core)")
     build.set_defaults(func=cmd_catalog_build)
     publish = catalog_sub.add_parser(
         "publish", help="upload an index as a new version to the catalogue bucket, then point CURRENT at it"
@@ -38,6 +53,21 @@ def add_commands(subparsers) -> None:
     publish.add_argument("--bucket", required=True, help="the stack's CatalogueBucket output")
     publish.add_argument("--version", default=None, help="version name (default: UTC time + manifest digest)")
     publish.set_defaults(func=cmd_catalog_publish)
+
+    rebuild = catalog_sub.add_parser(
+        "rebuild",
+        help="run the stack's catalogue build (Step Functions: a Lambda per batch of references, then the "
+             "reduce that publishes a new index version)")
+    where = rebuild.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", metavar="DIR",
+                       help="on the embedded stack: upload DIR's references (audio and .json sidecars) to its "
+                            "reference bucket first")
+    where.add_argument("--state-machine", metavar="ARN",
+                       help="a deployed stack's CatalogueBuildStateMachine output (default AWS credentials)")
+    rebuild.add_argument("--out", metavar="INDEX", help="with --local: also copy the published index here")
+    rebuild.add_argument("--env", default="dev", help="with --local: the environment's configuration (default dev)")
+    rebuild.add_argument("--timeout", type=float, default=3600.0, metavar="S", help="seconds to wait (default 3600)")
+    rebuild.set_defaults(func=cmd_catalog_rebuild)
 
     match = subparsers.add_parser("match", help="match audio files against an index")
     match.add_argument("--index", required=True, metavar="INDEX", help="index directory")
@@ -91,45 +121,92 @@ def _candidate_files(root: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if name.startswith(".") or path.suffix.lower() in _SKIP_SUFFIXES:
-                continue
-            files.append(path)
+            if is_reference_audio(name):
+                files.append(Path(dirpath) / name)
     return files
 
 
-def _sidecar(path: Path) -> dict:
-    side = path.with_suffix(".json") if path.suffix else path.with_name(path.name + ".json")
-    if not side.is_file():
-        return {}
+def _sidecar_fields(path: Path) -> tuple[dict, list]:
+    """The track's sidecar (``NAME.json`` beside it, :func:`catalog_build.sidecar_key`):
+    metadata and ``exclusions`` (``[{"start_s": 12.0, "end_s": 20.5, "note": "..."}]``,
+    time ranges the label does not hold exclusive rights to, e.g. a licensed loop).
+    Unreadable or of the wrong shape: ignored with a warning."""
+    side = path.with_name(sidecar_key(path.name))
+    raw = None
+    if side.is_file():
+        try:
+            raw = side.read_bytes()
+        except OSError as exc:
+            print(f"warning: {side}: unreadable metadata ({exc}); ignored", file=sys.stderr)
+    metadata, exclusions, warnings = parse_reference_sidecar(raw, str(side))
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return metadata, exclusions
+
+
+def _fingerprint_file(path: str, params: AnalysisParams, threads: bool = True) -> tuple[str, TrackPeaks | str, str]:
+    """One worker's job: decode ``path`` to the analysis rate and find its reference peaks.
+    ``("ok", TrackPeaks, "")`` or ``("skip", message, reason)``; never raises for a bad file.
+    ``threads``: the decoder's own threads (off when a worker runs per core)."""
     try:
-        doc = json.loads(side.read_text())
-    except (OSError, ValueError) as exc:
-        print(f"warning: {side}: unreadable metadata ({exc}); ignored", file=sys.stderr)
-        return {}
-    if not isinstance(doc, dict):
-        print(f"warning: {side}: metadata is not a JSON object; ignored", file=sys.stderr)
-        return {}
-    return doc
+        samples = decode_audio(path, sample_rate=params.sample_rate, max_seconds=MAX_REFERENCE_SECONDS, threads=threads)
+    except DecodeError as exc:
+        return "skip", str(exc), exc.reason
+    return "ok", track_peaks(samples, params), ""
 
 
-def _sidecar_metadata(path: Path) -> dict:
-    doc = _sidecar(path)
-    return {k: doc[k] for k in METADATA_KEYS if k in doc}
+def _worker_count(requested: int | None, files: int) -> int:
+    """Worker processes: as asked, else one per core this process may use; never more than files."""
+    if requested is not None:
+        return max(1, min(requested, files))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, files))
 
 
-def _sidecar_exclusions(path: Path) -> list:
-    """The track's ``exclusions`` (time ranges the label does not hold exclusive rights to,
-    e.g. a licensed loop): ``[{"start_s": 12.0, "end_s": 20.5, "note": "..."}]`` in the
-    sidecar JSON. Not a list: ignored with a warning."""
-    value = _sidecar(path).get("exclusions") or []
-    if not isinstance(value, list):
-        print(f"warning: {path}: exclusions is not a list; ignored", file=sys.stderr)
-        return []
-    return value
+def _fingerprints(files: list[Path], params: AnalysisParams, workers: int) -> Iterator[tuple[int, str, Any, str]]:
+    """``(index into files, status, payload, reason)`` per file (:func:`_fingerprint_file`),
+    in the order they finish. Workers are processes (decoding and peak finding hold the GIL
+    most of the time); the largest files go first, so the build does not end with one
+    worker on a long file while the others have nothing left to do."""
+    if workers <= 1:
+        for i, path in enumerate(files):
+            yield (i, *_fingerprint_file(str(path), params))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    def size(i: int) -> int:
+        try:
+            return files[i].stat().st_size
+        except OSError:
+            return 0
+
+    # fork where there is one and this process runs no other thread (the command line): a worker
+    # starts in milliseconds with the modules imported. A caller with threads (the local stack's
+    # pollers, when the demo builds its catalogue) gets spawned workers: a fork copies locks
+    # other threads may hold.
+    import threading
+
+    methods = multiprocessing.get_all_start_methods()
+    forkable = "fork" in methods and threading.active_count() == 1
+    ctx = multiprocessing.get_context("fork" if forkable else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        jobs = {pool.submit(_fingerprint_file, str(files[i]), params, False): i
+                for i in sorted(range(len(files)), key=size, reverse=True)}
+        for job in as_completed(jobs):
+            yield (jobs[job], *job.result())
 
 
 def cmd_catalog_build(args: argparse.Namespace) -> int:
+    """Fingerprint every audio file under DIR (a worker process per core: decode to the analysis
+    rate and find the reference peaks), then write the index with its self-match. Prints the
+    build's speed: seconds of audio indexed / wall seconds from this function's start to the
+    index written (listing, decoding, peaks, hashes, self-match, writing; Python's own
+    start-up, about 0.2 s, is outside), the figure bench/build_speed.py reports."""
+    wall0, cpu0 = time.perf_counter(), _cpu_seconds()
     root = Path(args.dir)
     if not root.is_dir():
         print(f"error: {root} is not a directory", file=sys.stderr)
@@ -140,40 +217,56 @@ def cmd_catalog_build(args: argparse.Namespace) -> int:
         return 2
     files = _candidate_files(root)
     params = DEFAULT_PARAMS
-    writer = IndexWriter(params)
+    workers = _worker_count(getattr(args, "workers", None), len(files))
     progress = _Progress(len(files))
+    found: dict[int, TrackPeaks] = {}
     skipped = 0
-    for i, path in enumerate(files):
-        track_id = path.stem if path.suffix else path.name
-        try:
-            samples = decode_audio(path, sample_rate=params.sample_rate, max_seconds=MAX_REFERENCE_SECONDS)
-        except DecodeError as exc:
+    for done, (i, status, payload, reason) in enumerate(_fingerprints(files, params, workers), 1):
+        path = files[i]
+        if status != "ok":
             if progress.tty:
                 progress.stream.write("\n")
-            print(f"warning: skipping {path}: {exc} ({exc.reason})", file=sys.stderr)
+            print(f"warning: skipping {path}: {payload} ({reason})", file=sys.stderr)
             skipped += 1
-            progress.update(i + 1, path.name)
-            continue
-        try:
-            writer.add(track_id, samples, duration_s=samples.size / params.sample_rate, metadata=_sidecar_metadata(path),
-                       exclusions=_sidecar_exclusions(path))
-        except ValueError as exc:
-            print(f"warning: skipping {path}: {exc}", file=sys.stderr)
-            skipped += 1
-        progress.update(i + 1, path.name)
+        else:
+            found[i] = payload
+        progress.update(done, path.name)
     progress.close()
-    if len(writer) == 0:
+    # in file order, whatever order the workers finished in: the same index for any worker count
+    tracks = [BuildTrack(track_id_for(files[i].name), found[i], *_sidecar_fields(files[i])) for i in sorted(found)]
+    if not tracks:
         print(f"error: no audio found under {root}", file=sys.stderr)
         return 1
-    manifest = writer.write(out, shard_count=args.shards)
+    try:
+        manifest, warnings = build_index(tracks, out, params, shard_count=args.shards)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    skipped += len(warnings)
+    wall, cpu = time.perf_counter() - wall0, _cpu_seconds() - cpu0
     cat = manifest["catalogue"]
     print(
         f"indexed {cat['track_count']} tracks ({cat['total_seconds'] / 3600:.2f} h, {cat['total_entries']} hashes) "
         f"into {len(manifest['shards'])} shard(s) at {out}; skipped {skipped}",
         file=sys.stderr,
     )
+    print(
+        f"build: {cat['total_seconds']:.0f} s of audio in {wall:.1f} s wall = {cat['total_seconds'] / max(wall, 1e-9):.0f}x "
+        f"real time; {cpu:.1f} s CPU in all processes ({workers} worker(s))",
+        file=sys.stderr,
+    )
     _report_self_match(out)
     return 0
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished children (the workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _report_self_match(index_dir: Path) -> None:
@@ -191,6 +284,68 @@ def _report_self_match(index_dir: Path) -> None:
         if t.get("exclusions"):
             ranges = "; ".join(f"{e['start_s']:.1f}-{e['end_s']:.1f} s" for e in t["exclusions"])
             print(f"  {t['id']}: excluded {ranges}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- catalog rebuild
+
+
+def cmd_catalog_rebuild(args: argparse.Namespace) -> int:
+    """Run the build state machine and print what it did (tracks, fingerprinted, reused, the
+    published version). Exit 1 when the build fails."""
+    from .index_build import BuildFailed, local_names, run_build, upload_references
+
+    if args.state_machine:
+        import boto3
+
+        try:
+            out = run_build(boto3.client("stepfunctions"), args.state_machine, timeout_s=args.timeout)
+        except (BuildFailed, TimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _print_build(out)
+        return 0
+    folder = Path(args.local)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a directory", file=sys.stderr)
+        return 2
+    if args.out and Path(args.out).exists() and any(Path(args.out).iterdir()):
+        print(f"error: {args.out} is not empty", file=sys.stderr)
+        return 2
+    from .cli import _quiet_logs
+    from .runtime import LocalStack
+
+    _quiet_logs(False)
+    with LocalStack(args.env) as stack:
+        bucket, arn = local_names(stack)
+        count = upload_references(stack.client("s3"), bucket, folder)
+        print(f"uploaded {count} reference file(s) to s3://{bucket}/ on the embedded stack", file=sys.stderr)
+        try:
+            out = run_build(stack.client("stepfunctions"), arn, timeout_s=args.timeout)
+        except (BuildFailed, TimeoutError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        _print_build(out)
+        if args.out:
+            import shutil
+
+            from takedown_adapters.aws import S3IndexStore
+
+            with tempfile.TemporaryDirectory() as cache:
+                got = S3IndexStore(stack.client("s3"), stack.catalog_bucket, cache).fetch(out["index"]["version"])
+                shutil.copytree(got, args.out, dirs_exist_ok=True)
+            print(f"index copied to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _print_build(out: dict) -> None:
+    idx = out.get("index") or {}
+    print(f"published index version {idx.get('version')} ({idx.get('tracks')} tracks, {idx.get('seconds')} s, "
+          f"{idx.get('shards')} shard(s); CURRENT was {idx.get('previous') or 'unset'})")
+    if idx.get("missing_count") or idx.get("failed_count"):
+        print(f"  left out: {idx.get('missing_count')} without peaks (changed during the build), "
+              f"{idx.get('failed_count')} that do not decode: {', '.join(idx.get('failed') or [])}")
+    for w in idx.get("warnings") or []:
+        print(f"  warning: {w}")
 
 
 # --------------------------------------------------------------------------- match

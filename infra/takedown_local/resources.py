@@ -184,7 +184,8 @@ class TemplateResources:
         self.mappings: list[EventSourceMapping] = []
         self.schedules: list[Schedule] = []
         self.partner_buckets: dict[str, str] = {}
-        self.definition: dict[str, Any] | None = None
+        self.definition: dict[str, Any] | None = None  # the takedown case machine's ASL
+        self.definitions: dict[str, dict[str, Any]] = {}  # every state machine's ASL, by logical id
         self._deferred_env: list[tuple[str, dict[str, Any]]] = []
 
     def create_all(self) -> None:
@@ -305,11 +306,17 @@ class TemplateResources:
     def _create_StepFunctions_StateMachine(self, r: Resource, resolve: Resolver) -> None:
         p = r.props
         definition = resolve(p["DefinitionString"])
+        if '"ItemBatcher"' in definition:  # moto parses no ItemBatcher: batches of one (distributed_map.py)
+            from .distributed_map import for_moto
+
+            definition = json.dumps(for_moto(json.loads(definition)))
         name = p.get("StateMachineName") or self._name(r, 80)
         arn = self.client("stepfunctions").create_state_machine(
             name=name, definition=definition, roleArn=resolve(p["RoleArn"])
         )["stateMachineArn"]
-        self.definition = json.loads(definition)
+        self.definitions[r.logical_id] = json.loads(definition)
+        if self.definition is None or "TakedownCase" in r.logical_id:
+            self.definition = self.definitions[r.logical_id]
         r.ref, r.attrs = arn, {"Arn": arn, "Name": name}
 
     def _create_S3BucketNotifications(self, r: Resource, resolve: Resolver) -> None:

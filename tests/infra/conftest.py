@@ -129,12 +129,16 @@ class Synth:
         return res
 
     # -- state machine ----------------------------------------------------------------------
-    def state_machine(self) -> tuple[str, dict[str, Any]]:
-        return self.one_of_type("AWS::StepFunctions::StateMachine")
+    def state_machine(self, contains: str = "TakedownCase") -> tuple[str, dict[str, Any]]:
+        """The state machine whose logical id contains ``contains``: the takedown case machine
+        by default, "CatalogueBuild" for the index build."""
+        found = {lid: r for lid, r in self.of_type("AWS::StepFunctions::StateMachine").items() if contains in lid}
+        assert len(found) == 1, f"expected one state machine matching {contains}, found {sorted(found)}"
+        return next(iter(found.items()))
 
-    def asl(self) -> dict[str, Any]:
-        """The state machine's DefinitionString, tokens replaced by placeholders, parsed."""
-        _, sm = self.state_machine()
+    def asl(self, contains: str = "TakedownCase") -> dict[str, Any]:
+        """A state machine's DefinitionString, tokens replaced by placeholders, parsed."""
+        _, sm = self.state_machine(contains)
         return json.loads(join_to_string(sm["Properties"]["DefinitionString"]))
 
     def dlq_lid(self) -> str:

@@ -54,7 +54,26 @@ CDK_PROVIDER_LOGS = ("CDK's own deploy-time provider function (not our code, run
                      "not exist before it first runs.")
 
 FUNCTION_ROLES = ("IngestionShardMatchRole", "IngestionFingerprintRole", "NoticesDispatchRole",
-                  "ReviewApiRole", "ReviewStepsRole", "ReconcilerReconcileRole", "ComplianceCheckRole")
+                  "ReviewApiRole", "ReviewStepsRole", "ReconcilerReconcileRole", "ComplianceCheckRole",
+                  "IndexBuildBuildFingerprintRole", "IndexBuildBuildReduceRole")
+BUILD_CHILD_EXECUTIONS = ("A Distributed Map runs each batch as a child execution of its own state machine: "
+                          "CDK grants the build's role Describe/Stop (and Redrive) on that state machine's "
+                          "executions, whose ARNs exist only once started (the name part is the state "
+                          "machine's own name, taken from its ARN).")
+BUILD_RESULT_WRITER = ("The Distributed Map's ResultWriter writes each build's batch results under a prefix "
+                       "CDK names per map run; CDK grants it on the objects of the one bucket made for it "
+                       "(IndexBuild MapResults, 30-day expiry), which holds nothing else.")
+
+
+def _build_executions(suffix: str) -> str:
+    return _key({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":",
+                                   {"Ref": "AWS::AccountId"}, ":execution:",
+                                   {"Fn::Select": [6, {"Fn::Split": [":", {"Ref": "IndexBuildCatalogueBuild99D49A76"}]}]},
+                                   suffix]]})
+
+
+_MAP_RESULTS = _key({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3:::",
+                                       {"Ref": "IndexBuildMapResultsED499D22"}, "/*"]]})
 RECONCILER_EXECUTIONS = ("The reconciler reads the execution of each stuck case (DescribeExecution), named "
                          "after the case: an execution's ARN exists only once it is started, so the grant "
                          "ranges over the executions of this stack's one state machine, takedown-case-<env>.")
@@ -64,9 +83,16 @@ CDK_PROVIDER_ROLES = ("CustomS3AutoDeleteObjectsCustomResourceProviderRole",  # 
 ALLOWED: tuple[Allowed, ...] = (
     *(Allowed(role, action, "*", XRAY)
       for role in FUNCTION_ROLES for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords")),
-    *(Allowed("WorkflowTakedownCaseRole", action, "*", XRAY_SAMPLING)
+    *(Allowed(role, action, "*", XRAY_SAMPLING)
+      for role in ("WorkflowTakedownCaseRole", "IndexBuildCatalogueBuildRole")
       for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
                      "xray:GetSamplingTargets")),
+    *(Allowed("IndexBuildCatalogueBuildRole", action, _build_executions(":*"), BUILD_CHILD_EXECUTIONS)
+      for action in ("states:DescribeExecution", "states:StopExecution")),
+    Allowed("IndexBuildCatalogueBuildRole", "states:RedriveExecution", _build_executions("/*:*"),
+            BUILD_CHILD_EXECUTIONS),
+    *(Allowed("IndexBuildCatalogueBuildRole", action, _MAP_RESULTS, BUILD_RESULT_WRITER)
+      for action in ("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload")),
     *(Allowed("ReconcilerReconcileRole", "states:DescribeExecution",
               _key({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":",
                                       {"Ref": "AWS::AccountId"}, f":execution:takedown-case-{env}:*"]]}),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, dense, extract
+from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, Peaks, dense, extract, fingerprint_peaks
 from .params import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams
 from .result import QueryResult
 from .search import search_shard, segments
@@ -111,6 +111,24 @@ class IndexWriter:
             k = tr.times <= max_frame
             tr = TripletEntries(tr.keys[k], tr.times[k], tr.fref[k], tr.dtc[k])
         self._triplets.append(tr)
+
+    def add_peaks(
+        self,
+        track_id: str,
+        peaks: Peaks,
+        *,
+        duration_s: float,
+        frame_count: int,
+        metadata: dict | None = None,
+        exclusions: list | None = None,
+    ) -> None:
+        """Add one reference track from its precomputed reference peaks (``find_peaks`` with
+        ``params.ref_peaks_per_s``, sorted by frame): the same entries :meth:`add` makes from
+        the samples, without decoding or analysing the audio again. ``frame_count``: the
+        track's spectrogram frames (``extract._frames_count`` of its sample count), seconds
+        and frames as :class:`Fingerprint` has them. Errors as :meth:`add`."""
+        fp = fingerprint_peaks(peaks, self.params, role="reference", duration_s=float(duration_s), frame_count=int(frame_count))
+        self.add(track_id, fp, duration_s=duration_s, metadata=metadata, exclusions=exclusions)
 
     def write(self, out_dir: str | Path, *, shard_count: int | None = None, match_itself: bool = True) -> dict:
         """Write the index to ``out_dir`` (new or empty); returns the manifest. With
