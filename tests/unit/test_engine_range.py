@@ -195,6 +195,12 @@ def test_wide_candidates_are_calibrated_over_the_whole_range():
     c = {"family": "wide", "wide_lam": lam}
     want = 1855 * np.mean([poisson_sf(12 / 1.5, x / 1.5) for x in lam]) * 1e6 / 5 / 0.5
     assert candidate_rate(c, ev, 12) == pytest.approx(want)
+    # an even sample of the range with a higher chance density than the candidate's own
+    # hypotheses sets the rate (the density varies over the range)
+    dense = dict(ev, wide_postings=[500, 2500])
+    want_grid = 1855 * np.mean([poisson_sf(12 / 1.5, x * 5 / 1e6 / 1.5) for x in (500, 2500)]) * 1e6 / 5 / 0.5
+    assert candidate_rate(c, dense, 12) == pytest.approx(want_grid) and want_grid > want
+    assert candidate_rate(c, dict(ev, wide_postings=[10, 20]), 12) == pytest.approx(want)  # never below its own
     # the +-6 % search's candidates hold the other half of the budget
     assert candidate_rate({}, ev, 12) == pytest.approx(2 * false_match_rate(12, [500] * 23, 1e6, 1e6, 5, 1.5))
     # more evidence, lower rate; the whole range costs more than the 23 hypotheses
