@@ -120,6 +120,18 @@ def test_vote_estimates_the_tempo_and_pitch_of_a_resampled_copy(index, factor):
     assert best["pitch"] == pytest.approx(12 * math.log2(factor), abs=0.2)
 
 
+def test_vote_cells_hold_offsets_beyond_the_tracks_end(index):
+    """A query whose first half is the end of the longest track, played 1.35x: its offsets
+    lie beyond the track's end, and the vote's cells must still hold them (every
+    candidate's tempo and pitch are numbers, from hits of its own cell)."""
+    x = np.concatenate([_track(2)[-int(25 * SR):], 0.01 * _track(77, pitch_semitones=5.0)])  # the track's end, then other music
+    q = resample_linear(x, 1.35)[: int(40 * SR)].astype(np.float32)  # one segment
+    fp = index.fingerprint(q)
+    cands = wide_candidates(fp, index._shards[0], index.params, (0, fp.frame_count))
+    assert cands and all(np.isfinite(c["tempo"]) and np.isfinite(c["pitch"]) for c in cands)
+    assert max(cands, key=lambda c: c["votes"])["track"] == 2
+
+
 def test_vote_finds_nothing_in_unrelated_music(index):
     fp = index.fingerprint(_cut(synth_track(77, 20.0, SR), 5.0, 10.0))
     assert all(c["votes"] < 10 for c in wide_candidates(fp, index._shards[0], index.params, (0, fp.frame_count)))

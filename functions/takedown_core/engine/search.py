@@ -443,8 +443,11 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
     t_n = int(math.ceil(math.log2(p.triplet_max_tempo) / p.triplet_tempo_bin)) - t_lo + 2
     p_lo = int(math.floor(-p.triplet_max_pitch / p.triplet_pitch_bin)) - 1
     p_n = -2 * p_lo + 2
-    o_lo = -int(math.ceil((f1 - f0) * p.triplet_max_tempo)) - p.triplet_offset_bin
-    o_n = int((int(shard.track_frames.max()) - o_lo) // p.triplet_offset_bin) + 3
+    # offset = reference frame - tempo * (query frame - centre): within +-(f1 - f0) * the
+    # fastest tempo of [0, longest track]
+    reach = int(math.ceil((f1 - f0) * p.triplet_max_tempo))
+    o_lo = -reach - p.triplet_offset_bin
+    o_n = int((int(shard.track_frames.max()) + reach - o_lo) // p.triplet_offset_bin) + 3
     ti = np.floor(np.log2(tempo) / p.triplet_tempo_bin).astype(np.int64) - t_lo
     pi = np.floor(pitch / p.triplet_pitch_bin + 0.5).astype(np.int64) - p_lo
     oi = (off - o_lo) // p.triplet_offset_bin + 1
@@ -475,6 +478,8 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
         c = int(uc[r])
         ct, cp, co = (c // (p_n * o_n)) % t_n, (c // o_n) % p_n, c % o_n
         near = (trk == t) & (np.abs(ti - ct) <= 1) & (np.abs(pi - cp) <= 1) & (np.abs(oi - co) <= 1)
+        if not near.any():  # cannot happen with the bounds above; never a NaN hypothesis
+            continue
         est = float(np.median(tempo[near]))
         slope = _theil_sen(qf[near], (post[near] & ((1 << tb) - 1)), est)
         out.append({"track": t, "tempo": est if slope is None else slope, "pitch": float(np.median(pitch[near])), "votes": int(win[r]),
