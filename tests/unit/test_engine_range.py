@@ -120,6 +120,18 @@ def test_vote_estimates_the_tempo_and_pitch_of_a_resampled_copy(index, factor):
     assert best["pitch"] == pytest.approx(12 * math.log2(factor), abs=0.2)
 
 
+def test_vote_cells_hold_offsets_beyond_the_tracks_end(index):
+    """A query whose first half is the end of the longest track, played 1.35x: its offsets
+    lie beyond the track's end, and the vote's cells must still hold them (every
+    candidate's tempo and pitch are numbers, from hits of its own cell)."""
+    x = np.concatenate([_track(2)[-int(25 * SR):], 0.01 * _track(77, pitch_semitones=5.0)])  # the track's end, then other music
+    q = resample_linear(x, 1.35)[: int(40 * SR)].astype(np.float32)  # one segment
+    fp = index.fingerprint(q)
+    cands = wide_candidates(fp, index._shards[0], index.params, (0, fp.frame_count))
+    assert cands and all(np.isfinite(c["tempo"]) and np.isfinite(c["pitch"]) for c in cands)
+    assert max(cands, key=lambda c: c["votes"])["track"] == 2
+
+
 def test_vote_finds_nothing_in_unrelated_music(index):
     fp = index.fingerprint(_cut(synth_track(77, 20.0, SR), 5.0, 10.0))
     assert all(c["votes"] < 10 for c in wide_candidates(fp, index._shards[0], index.params, (0, fp.frame_count)))
@@ -195,6 +207,12 @@ def test_wide_candidates_are_calibrated_over_the_whole_range():
     c = {"family": "wide", "wide_lam": lam}
     want = 1855 * np.mean([poisson_sf(12 / 1.5, x / 1.5) for x in lam]) * 1e6 / 5 / 0.5
     assert candidate_rate(c, ev, 12) == pytest.approx(want)
+    # an even sample of the range with a higher chance density than the candidate's own
+    # hypotheses sets the rate (the density varies over the range)
+    dense = dict(ev, wide_postings=[500, 2500])
+    want_grid = 1855 * np.mean([poisson_sf(12 / 1.5, x * 5 / 1e6 / 1.5) for x in (500, 2500)]) * 1e6 / 5 / 0.5
+    assert candidate_rate(c, dense, 12) == pytest.approx(want_grid) and want_grid > want
+    assert candidate_rate(c, dict(ev, wide_postings=[10, 20]), 12) == pytest.approx(want)  # never below its own
     # the +-6 % search's candidates hold the other half of the budget
     assert candidate_rate({}, ev, 12) == pytest.approx(2 * false_match_rate(12, [500] * 23, 1e6, 1e6, 5, 1.5))
     # more evidence, lower rate; the whole range costs more than the 23 hypotheses

@@ -89,6 +89,7 @@ def search_shard(
     if wide and p.wide_search and shard.triplets is not None and fp.peaks is not None:
         ev["wide_share"] = p.wide_rate_share
         ev["wide_hypotheses"] = wide_hypothesis_count(p)
+        ev["wide_postings"] = _grid_postings(fp, shard, p, segment)
         for cand in wide_candidates(fp, shard, p, segment if segment is not None else (0, max(1, fp.frame_count))):
             # the vote's tempo is a median of dt ratios of a few frames each: on synth
             # music with a regular beat it was 5 % off (0.95 for 1.0, 1.19 for 1.25). Nine
@@ -118,6 +119,39 @@ def search_shard(
                 if wc["track_id"] == c["track_id"] and wc["aligned"] > c["aligned"] and abs(wc["offset_s"] - c["offset_s"]) <= 1.0:
                     c["speed"], c["pitch_semitones"] = wc["speed"], wc["pitch_semitones"]
     return ev
+
+
+def wide_sample(p: AnalysisParams) -> list[tuple[float, float]]:
+    """(pitch, tempo) hypotheses spread evenly over the wide range (5 x 5): their postings
+    estimate the chance density over the whole range for the calibration
+    (:func:`verdict.candidate_rate`). The density varies with the hypothesis (at 1.3x a
+    query's pairs met 3x the postings per cell they meet unchanged), so the candidate's
+    own hypotheses alone would understate it."""
+    tempos = np.geomspace(p.triplet_min_tempo, p.triplet_max_tempo, 5)
+    pitches = np.linspace(-p.triplet_max_pitch, p.triplet_max_pitch, 5)
+    return [(float(pi), float(t)) for t in tempos for pi in pitches]
+
+
+def _grid_postings(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segment: tuple[int, int] | None) -> list[int]:
+    """Postings the query's pairs meet in this shard under each :func:`wide_sample`
+    hypothesis (counts only: gathers in the offset table), as the search counts them."""
+    pairs = fp.pairs
+    if pairs is None:
+        return []
+    if segment is not None:
+        inside = (pairs.anchor_frames >= segment[0]) & (pairs.anchor_frames < segment[1])
+        pairs = type(pairs)(*(arr[inside] for arr in (pairs.anchor_frames, pairs.anchor_semitones, pairs.df_semitones, pairs.dt_frames)))
+    out = []
+    for pitch, tempo in wide_sample(p):
+        h, ok = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
+        (keys,) = probe_keys(h[ok], p, 0)
+        k = keys.astype(np.int64)
+        if shard.offsets is not None:
+            cnt = shard.offsets[k + 1].astype(np.int64) - shard.offsets[k].astype(np.int64)
+        else:
+            cnt = np.searchsorted(shard.hashes, k, side="right") - np.searchsorted(shard.hashes, k, side="left")
+        out.append(int(cnt[cnt <= p.max_postings_per_key].sum()))
+    return out
 
 
 def _pair_search(
@@ -409,8 +443,11 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
     t_n = int(math.ceil(math.log2(p.triplet_max_tempo) / p.triplet_tempo_bin)) - t_lo + 2
     p_lo = int(math.floor(-p.triplet_max_pitch / p.triplet_pitch_bin)) - 1
     p_n = -2 * p_lo + 2
-    o_lo = -int(math.ceil((f1 - f0) * p.triplet_max_tempo)) - p.triplet_offset_bin
-    o_n = int((int(shard.track_frames.max()) - o_lo) // p.triplet_offset_bin) + 3
+    # offset = reference frame - tempo * (query frame - centre): within +-(f1 - f0) * the
+    # fastest tempo of [0, longest track]
+    reach = int(math.ceil((f1 - f0) * p.triplet_max_tempo))
+    o_lo = -reach - p.triplet_offset_bin
+    o_n = int((int(shard.track_frames.max()) + reach - o_lo) // p.triplet_offset_bin) + 3
     ti = np.floor(np.log2(tempo) / p.triplet_tempo_bin).astype(np.int64) - t_lo
     pi = np.floor(pitch / p.triplet_pitch_bin + 0.5).astype(np.int64) - p_lo
     oi = (off - o_lo) // p.triplet_offset_bin + 1
@@ -441,6 +478,8 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
         c = int(uc[r])
         ct, cp, co = (c // (p_n * o_n)) % t_n, (c // o_n) % p_n, c % o_n
         near = (trk == t) & (np.abs(ti - ct) <= 1) & (np.abs(pi - cp) <= 1) & (np.abs(oi - co) <= 1)
+        if not near.any():  # cannot happen with the bounds above; never a NaN hypothesis
+            continue
         est = float(np.median(tempo[near]))
         slope = _theil_sen(qf[near], (post[near] & ((1 << tb) - 1)), est)
         out.append({"track": t, "tempo": est if slope is None else slope, "pitch": float(np.median(pitch[near])), "votes": int(win[r]),

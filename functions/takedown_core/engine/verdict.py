@@ -129,6 +129,9 @@ def pool(evidences: list[dict]) -> dict:
     if any("wide_share" in e for e in evidences):  # a shard with the wide search (triplets)
         out["wide_share"] = max(e.get("wide_share", 0.0) for e in evidences)
         out["wide_hypotheses"] = max(e.get("wide_hypotheses", 0) for e in evidences)
+        grids = [e.get("wide_postings") for e in evidences]
+        if all(g for g in grids) and len({len(g) for g in grids}) == 1:
+            out["wide_postings"] = [sum(g[v] for g in grids) for v in range(len(grids[0]))]
     return out
 
 
@@ -141,17 +144,23 @@ def candidate_rate(c: dict, ev: dict, n: int) -> float:
     - the +-6 % search (``hypotheses``): :func:`false_match_rate` over its hypotheses; with
       the wide search also present its share is ``1 - wide_share``;
     - the wide search (``c["family"] == "wide"``): the whole tempo x pitch range counts,
-      ``wide_hypotheses`` hypotheses at the pair search's resolution, each at the mean
-      chance density of the hypotheses this candidate was verified under (``wide_lam``,
-      postings per cell of its shard: the catalogue's density); its share is ``wide_share``.
+      ``wide_hypotheses`` hypotheses at the pair search's resolution, each at the mean tail
+      probability over an even sample of the range (``wide_postings``, pooled over shards
+      like ``postings``: :func:`search.wide_sample`) or over the hypotheses this candidate
+      was verified under (``wide_lam``, its shard's density), whichever is larger; its
+      share is ``wide_share``.
     """
     clump = ev.get("clump", 1.0)
     share = ev.get("wide_share")
     if c.get("family") == "wide":
-        lam = c.get("wide_lam") or []
+        lam = list(c.get("wide_lam") or [])
         if not lam or not share:
             return 1.0
         mean_sf = sum(poisson_sf(n / clump, x / clump) for x in lam) / len(lam)
+        grid = ev.get("wide_postings") or []
+        if grid and ev["cells"] > 0:
+            grid_sf = sum(poisson_sf(n / clump, pv * ev["window"] / ev["cells"] / clump) for pv in grid) / len(grid)
+            mean_sf = max(mean_sf, grid_sf)
         return ev["wide_hypotheses"] * mean_sf * ev["catalogue_cells"] / ev["window"] / share
     rate = false_match_rate(n, ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], clump)
     return rate / (1.0 - share) if share else rate
