@@ -1388,9 +1388,13 @@ def full_shard(args, base_fps, distractors, sub, audio, paths, catalogue, work: 
 
 
 def _writer_fps(w: IndexWriter) -> list[Fingerprint]:
+    """The reference fingerprints a writer holds, with any search's own entries the engine
+    keeps beside the hashes (the wide search's triplets), so a rebuilt index searches alike."""
+    extra = getattr(w, "_triplets", None) or [None] * len(w._tracks)
     return [
-        Fingerprint(hashes=h, times=t, duration_s=tr["duration_s"], frame_count=tr["frames"], peak_count=0)
-        for h, t, tr in zip(w._hashes, w._times, w._tracks)
+        Fingerprint(hashes=h, times=t, duration_s=tr["duration_s"], frame_count=tr["frames"], peak_count=0,
+                    **({"triplets": x} if x is not None else {}))
+        for h, t, tr, x in zip(w._hashes, w._times, w._tracks, extra)
     ]
 
 
