@@ -1303,6 +1303,9 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_open_index, initargs=(str(d),)) as ex:
             answers = {r["key"]: r for r in ex.map(_query_one, queries, chunksize=16)}
             rss_mb = ex.submit(_rss_mb).result()
+        fan = None
+        if len(manifest["shards"]) > 1:  # as the deployed fan-out spends it: each shard alone, merged
+            fan = scaling_ext.fan_out_cpu(d, [q for _, q in queries], DEFAULT_MAX_FALSE_MATCH_RATE)
         verify_negatives(sub, answers, masters, args.seed)
         tot = {**totals(sub, answers), **fp_split(sub, answers, sources, catalogue)}
         tot["false_positive_answers"] = sorted(
@@ -1322,6 +1325,9 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
             "rss_mb": rss_mb,
             **tot,
         }
+        if fan:
+            row.update(fanout_cpu_ms_median=fan["total"]["median_ms"], fanout_cpu_ms_p95=fan["total"]["p95_ms"],
+                       fanout=fan)
         table.append(row)
         log(f"  {size} tracks: recall {tot['recall']:.1%} fp {tot['false_positive']:.2%} wrong {tot['wrong_track']:.2%} query {tot['cpu_ms_median']:.1f} ms")
         for fp_answer in tot["false_positive_answers"]:
@@ -1354,7 +1360,9 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
          ("recall", "recall", ".1%"), ("false positive", "false_positive", ".2%"),
          ("FP w/o shared audio", "false_positive_no_shared_audio", ".2%"), ("FP same source", "fp_same_source", ".2%"),
          ("FP other sources", "fp_other_sources", ".2%"), ("wrong track", "wrong_track", ".2%"),
-         ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f"), ("RSS MB", "rss_mb", ".0f"), ("projected", "projected", "")],
+         ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f"),
+         ("fan-out ms median", "fanout_cpu_ms_median", ".1f"), ("p95", "fanout_cpu_ms_p95", ".1f"), ("shards", "shards", "d"),
+         ("RSS MB", "rss_mb", ".0f"), ("projected", "projected", "")],
     )
     out = {"queries": len(sub), "distractor_only_matches": distractor_hits, "table": table}
     if args.full_shard:

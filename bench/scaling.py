@@ -107,7 +107,7 @@ def _shard_costs(index_dir: str, queries: list[np.ndarray], rate: float) -> dict
     head = Index.open(index_dir, shards=[])
     count = len(head.manifest["shards"])
     parts = [Index.open(index_dir, shards=[s]) for s in range(count)]
-    extract, search, merge = [], [], []
+    extract, search, merge, total = [], [], [], []
     found = 0
     for y in queries:
         t0 = time.process_time()
@@ -122,9 +122,20 @@ def _shard_costs(index_dir: str, queries: list[np.ndarray], rate: float) -> dict
         t0 = time.process_time()
         merged = merge_results([QueryResult.from_dict(json.loads(a)) for a in answers], max_false_match_rate=rate)
         merge.append(time.process_time() - t0)
+        total.append(extract[-1] + sum(search[-count:]) + merge[-1])
         found += merged.best is not None
-    return {"extract": extract, "search": search, "merge": merge, "answered": found, "shards": count,
+    return {"extract": extract, "search": search, "merge": merge, "total": total, "answered": found, "shards": count,
             "seconds": float(np.mean([y.size for y in queries])) / head.params.sample_rate, "rss_mb": _rss_mb()}
+
+
+def fan_out_cpu(index_dir: Path, queries: list[np.ndarray], rate: float) -> dict:
+    """CPU (process time) of each query as the deployed fan-out spends it on ``index_dir``,
+    every shard searched alone as a shard function does: extraction + every shard's search
+    (JSON in and out) + the merge; median and p95 over the queries, in a fresh process."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        r = ex.submit(_shard_costs, str(index_dir), queries, rate).result()
+    return {"total": _stats(r["total"]), "extract": _stats(r["extract"]), "shard_search": _stats(r["search"]),
+            "merge": _stats(r["merge"]), "shards": r["shards"]}
 
 
 def measure_shards(index_dir: Path, queries: list[np.ndarray], uploads: list[np.ndarray], rate: float) -> dict:

@@ -45,3 +45,7 @@ def test_two_small_shards_are_measured_cold_started_from_s3_and_projected(tmp_pa
     json.dumps(out)  # the JSON section
     assert "Projection: 1,000 tracks" in capsys.readouterr().out
     assert out["index_dir"] == str(tmp_path / "full-shards")
+    # a scaling row's fan-out CPU: extraction + both shards' searches + merge, per query
+    fan = scaling.fan_out_cpu(tmp_path / "full-shards", queries, 1e-4)
+    assert fan["shards"] == 2 and fan["total"]["n"] == 3 and fan["shard_search"]["n"] == 6
+    assert fan["total"]["median_ms"] > fan["extract"]["median_ms"] > 0
