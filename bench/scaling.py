@@ -93,6 +93,17 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def _entry_files(entry: dict) -> list[str]:
+    """The data files a shard's manifest entry names (nested parts too)."""
+    out: list[str] = []
+    for v in entry.values():
+        if isinstance(v, str) and v.endswith(".npy"):
+            out.append(v)
+        elif isinstance(v, dict):
+            out.extend(_entry_files(v))
+    return out
+
+
 def _stats(xs: list[float]) -> dict:
     a = np.asarray(xs, dtype=float) * 1000
     return {"median_ms": float(np.median(a)), "p95_ms": float(np.percentile(a, 95)), "mean_ms": float(a.mean()), "n": int(a.size)}
@@ -153,8 +164,7 @@ def measure_shards(index_dir: Path, queries: list[np.ndarray], uploads: list[np.
         "entries_per_shard": [s["entries"] for s in manifest["shards"]],
         "tracks_per_shard": [s["track_count"] for s in manifest["shards"]],
         "seconds_per_shard": manifest["catalogue"]["total_seconds"] / q["shards"],
-        "shard_mb": [sum((index_dir / s[k]).stat().st_size for k in ("hashes", "postings", "shared") if s.get(k)) / 1e6
-                     for s in manifest["shards"]],
+        "shard_mb": [sum((index_dir / f).stat().st_size for f in _entry_files(s)) / 1e6 for s in manifest["shards"]],
         "tracks_json_bytes": (index_dir / manifest["tracks_file"]).stat().st_size,
         "track_count": manifest["catalogue"]["track_count"],
         "query_10s": {"queries": len(queries), "extract": _stats(q["extract"]), "shard_search": _stats(q["search"]), "merge_2": _stats(q["merge"]),
