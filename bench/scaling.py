@@ -375,12 +375,14 @@ def decode_uploads(files: list[Path], sample_rate: int, max_seconds: float = 900
 
 def run(writer_fps, entries: list[int], queries: list[np.ndarray], upload_files: list[Path], cold_query: np.ndarray,
         work: Path, rate: float, *, keep: bool = False, log=print, shard_entries: int = MAX_ENTRIES_PER_SHARD,
-        tracks: int = 100_000) -> dict:
+        tracks: int = 100_000, match_itself: bool = True) -> dict:
     """Build the index of two full shards from ``writer_fps`` (``(track_id, Fingerprint,
     metadata)``, catalogue first), measure it (``queries``: 10 s excerpts, samples at the
     engine's rate; ``upload_files``: whole uploads, decoded here as the fingerprint function
     decodes them), its cold start (first query ``cold_query``) and the projection; returns the
-    JSON section ``full_shard`` and prints the Markdown."""
+    JSON section ``full_shard`` and prints the Markdown. ``shard_entries`` below the writer's
+    cap makes a smaller pair (tests); ``tracks``: the catalogue projected to; ``match_itself``
+    False writes the pair without the catalogue's self-match (no posting changes)."""
     from takedown_core.engine import DEFAULT_PARAMS, IndexWriter
 
     uploads, decode_cpu = decode_uploads(upload_files, DEFAULT_PARAMS.sample_rate)
@@ -391,7 +393,7 @@ def run(writer_fps, entries: list[int], queries: list[np.ndarray], upload_files:
         w.add(tid, fp, metadata=meta)
     d = work / "full-shards"
     t0 = time.time()
-    manifest = w.write(d, shard_count=2)
+    manifest = w.write(d, shard_count=2, match_itself=match_itself)
     build_s = time.time() - t0
     del w
     log(f"full shards: {n} tracks, {manifest['catalogue']['total_entries'] / 1e6:.1f} M entries in {len(manifest['shards'])} shards, "
@@ -406,5 +408,5 @@ def run(writer_fps, entries: list[int], queries: list[np.ndarray], upload_files:
     print(markdown(shard, cold, proj))
     if not keep:
         shutil.rmtree(d, ignore_errors=True)
-    return {"measured": shard, "cold_start": cold, "projection": proj, "build_s": build_s,
+    return {"measured": shard, "cold_start": cold, "projection": proj, "build_s": build_s, "self_match": match_itself,
             "index_dir": str(d) if keep else None}
