@@ -969,6 +969,8 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
                     help="write the scaling and full-shard indexes without the catalogue's self-match: it changes no "
                          "posting, and its cost grows with the square of the catalogue (10,000 tracks: over an hour "
                          "on 2 shared cores); the rows say so")
+    ap.add_argument("--shard-queries", type=int, default=0, help="--full-shard: at most N of the scaling queries (an even subset; 0 = all)")
+    ap.add_argument("--shard-uploads", type=int, default=0, help="--full-shard: at most N of the 3-minute uploads (0 = all eight)")
     ap.add_argument("--full-shard", action="store_true",
                     help="also build one shard function's two full shards: their CPU, cold start from (moto) S3, and the "
                          "100,000-track projection (bench/scaling.py)")
@@ -1397,6 +1399,9 @@ def full_shard(args, base_fps, distractors, sub, audio, paths, catalogue, work: 
         wav.unlink()
         files.append(mp3)
     cold_query = next(audio[s.key] for s in sub if not s.in_catalogue and s.cond == "clean")
+    if args.shard_queries and len(sub) > args.shard_queries:  # an even subset: every condition, catalogue and not
+        sub = sub[:: math.ceil(len(sub) / args.shard_queries)]
+    files = files[:: max(1, math.ceil(len(files) / args.shard_uploads))] if args.shard_uploads else files
     return scaling_ext.run(fps, [fp.hashes.size for _, fp, _ in fps], [audio[s.key] for s in sub], files, cold_query,
                            work, DEFAULT_MAX_FALSE_MATCH_RATE, keep=args.keep_work, log=log,
                            match_itself=not args.no_scaling_self_match)
