@@ -81,7 +81,15 @@ CONDITIONS = (
     "speed_1.05",
     "pitch_-1",
     "pitch_+1",
+) + (
+    # issue 16: the range uploaders use. Drawn with their own generator (see _bench), so the
+    # excerpts of the conditions above stay those of earlier runs.
+    *(f"speed_{f}" for f in ("0.75", "0.8", "0.85", "1.15", "1.2", "1.25", "1.3", "1.35")),
+    "pitch_-3", "pitch_-2", "pitch_+2", "pitch_+3",
+    *(f"stretch_{f}" for f in ("0.8", "0.9", "1.1", "1.25")),
+    "nightcore",  # 1.25x resampled, then 2 semitones more pitch (rubberband)
 )
+RANGE_CONDITIONS = CONDITIONS[13:]
 # Derivatives (bench/derivative.py): a catalogue excerpt (the backing) 0, 6 and 12 dB under a
 # sung lead on another track's tune, or under synthetic speech; negatives put a
 # non-catalogue excerpt under the same. Longer excerpts too: a partial match needs a
@@ -113,6 +121,9 @@ TARGETS = {  # issue 3's bar per (condition group, length)
     ("clean", 10): 0.99, ("lossy", 10): 0.99, ("noise_10db", 10): 0.98, ("noise_0db", 10): 0.90,
     ("stretch", 10): 0.98, ("speed", 10): 0.95, ("pitch", 10): 0.90,
     ("clean", 5): 0.98, ("lossy", 5): 0.98, ("noise_10db", 5): 0.90, ("speed", 5): 0.80, ("pitch", 5): 0.60,
+    # issue 16 (the wide range): each speed, pitch and stretch condition
+    ("wide_speed", 10): 0.90, ("wide_pitch", 10): 0.90, ("wide_stretch", 10): 0.90,
+    ("wide_speed", 5): 0.70, ("wide_pitch", 5): 0.70, ("wide_stretch", 5): 0.70, ("nightcore", 10): 0.85,
     # derivatives (the issue's bar on music the engine has never seen): found on the right
     # track AND called partial, at 0 and -6 dB 90 %, at -12 dB 60 % (a whole cover is long)
     **{(f"under_{lvl}db", 30): (0.60 if lvl == -12 else 0.90) for lvl in derivative.LEVELS_DB},
@@ -124,6 +135,10 @@ def group_of(cond: str) -> str:
         return "under_" + cond.rsplit("_", 1)[1]
     if cond == "clean":
         return "clean"
+    if cond == "nightcore":
+        return "nightcore"
+    if cond in RANGE_CONDITIONS:
+        return "wide_" + cond.split("_")[0]
     if cond in ("mp3_64k", "ogg_q0"):
         return "lossy"
     if cond.endswith("_10db"):
@@ -324,7 +339,24 @@ def factor_of(cond: str) -> float:
     """Source seconds consumed per output second."""
     if cond.startswith(("stretch_", "speed_")):
         return float(cond.split("_")[1])
+    if cond == "nightcore":
+        return 1.25
     return 1.0
+
+
+def true_transform(cond: str) -> tuple[float, float] | None:
+    """(speed, pitch in semitones) of the playback change ``cond`` made, as ``Match`` reports
+    them (speed 1.25 = the upload runs 25 % faster); None for a condition without one."""
+    if cond.startswith("speed_"):
+        f = float(cond.split("_")[1])
+        return f, 12.0 * math.log2(f)
+    if cond.startswith("stretch_"):
+        return float(cond.split("_")[1]), 0.0
+    if cond.startswith("pitch_"):
+        return 1.0, float(cond.split("_")[1])
+    if cond == "nightcore":
+        return 1.25, 12.0 * math.log2(1.25) + 2.0
+    return None
 
 
 def render(cond: str, master: np.ndarray, start_s: float, seconds: float, seed: int) -> np.ndarray:
@@ -359,6 +391,10 @@ def render(cond: str, master: np.ndarray, start_s: float, seconds: float, seed: 
         elif cond.startswith("speed_"):
             f = float(cond.split("_")[1])
             _run(["ffmpeg", "-nostdin", "-y", "-i", str(src), "-af", f"asetrate={MASTER_RATE * f:.3f},aresample={MASTER_RATE}", str(out)])
+        elif cond == "nightcore":
+            mid = t / "mid.wav"
+            _run(["ffmpeg", "-nostdin", "-y", "-i", str(src), "-af", f"asetrate={MASTER_RATE * 1.25:.3f},aresample={MASTER_RATE}", str(mid)])
+            _run(["rubberband", "-q", "-p", "2", str(mid), str(out)])
         else:
             raise ValueError(cond)
         y = decode_audio(out, sample_rate=SR)
@@ -497,6 +533,7 @@ def _query_one(args: tuple[str, np.ndarray]) -> dict:
         "cpu_ms": cpu * 1000,
         "speed": b.speed if b else None,
         "pitch": b.pitch_semitones if b else None,
+        "transform": b.transform if b else None,
         # every track that passed the chance test, with its content share (None: not
         # judged), answered or held back by the content check: the bar sweep uses them
         "shares": [[m.track_id, m.salient_share, m.offset_s] for m in ([b] if b else []) + list(r.others) + list(r.declined)],
@@ -561,6 +598,30 @@ def summarise(specs: list[QuerySpec], answers: dict[str, dict], sources: dict[st
         if sources is not None:
             group = [s for s in specs if s.cond == cond and s.seconds == secs]
             out[f"{cond}@{secs}s"].update(fp_split(group, answers, sources, catalogue))
+    return out
+
+
+def transform_summary(specs: list[QuerySpec], answers: dict[str, dict]) -> dict[str, dict]:
+    """Per condition with a playback change and length: the true speed and pitch beside what
+    the right track's answers report (median, and the 10th-90th percentile spread)."""
+    out: dict[str, dict] = {}
+    for cond in CONDITIONS:
+        truth = true_transform(cond)
+        if truth is None:
+            continue
+        for secs in sorted({s.seconds for s in specs}, reverse=True):
+            found = [answers[s.key] for s in specs if s.cond == cond and s.seconds == secs and s.in_catalogue and answers[s.key]["track"] == s.track]
+            if not found:
+                continue
+            sp = np.array([a["speed"] for a in found], dtype=float)
+            pi = np.array([a["pitch"] for a in found], dtype=float)
+            labels = [a.get("transform") for a in found]
+            out[f"{cond}@{secs}s"] = {
+                "answers": len(found), "true_speed": truth[0], "true_pitch": truth[1],
+                "speed_median": float(np.median(sp)), "speed_p10": float(np.percentile(sp, 10)), "speed_p90": float(np.percentile(sp, 90)),
+                "pitch_median": float(np.median(pi)), "pitch_p10": float(np.percentile(pi, 10)), "pitch_p90": float(np.percentile(pi, 90)),
+                "transform_mode": max(set(labels), key=labels.count) if labels else None,
+            }
     return out
 
 
@@ -985,6 +1046,10 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
                     help="extended: also music of other composers from more Debian packages (see README)")
     ap.add_argument("--max-per-source", type=int, default=12,
                     help="extended corpus: at most N tracks (a seeded draw) of each added package; 0 = all")
+    ap.add_argument("--conditions", default=None,
+                    help="only these conditions (comma-separated; 'range' = issue 16's wide range, 'old' = the 13 before it, "
+                         "'derivatives' = the excerpts under a lead or speech); "
+                         "the excerpts are those a full run draws")
     ap.add_argument("--no-derivatives", action="store_true", help="skip the derivative conditions (a recording under new material)")
     ap.add_argument("--holdout-source", default="auto",
                     help="extended corpus: an added package kept wholly out of the catalogue (music it has "
@@ -1068,14 +1133,16 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
     per = args.excerpts or (1 if args.quick else 3)
     lengths = (10, 5)
     specs: list[QuerySpec] = []
+    rrng = np.random.default_rng([args.seed, 0x16])  # the wide-range conditions' own draws
     for n in catalogue + outside:
         for secs in lengths:
             for e in range(per):
                 for cond in CONDITIONS:
+                    g = rrng if cond in RANGE_CONDITIONS else rng
                     dur = masters_sec[n]
-                    hi = max(0.0, dur - secs * 1.1 - 1.0)
-                    start = float(np.round(rng.uniform(0.0, hi), 2))
-                    specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(rng.integers(1 << 30))))
+                    hi = max(0.0, dur - secs * max(1.1, factor_of(cond) + 0.05) - 1.0)
+                    start = float(np.round(g.uniform(0.0, hi), 2))
+                    specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(g.integers(1 << 30))))
     if not args.no_derivatives:
         if not derivative.have_espeak():
             log("error: espeak-ng not found (bench/run.sh installs it), or run with --no-derivatives")
@@ -1094,6 +1161,14 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
                         f = fore[int(drng.integers(len(fore)))]
                         fstart = float(np.round(drng.uniform(0.0, masters_sec[f] - secs - 1.0), 2))
                         specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(drng.integers(1 << 30)), f, fstart))
+    if args.conditions:
+        wanted = set()
+        for w in args.conditions.split(","):
+            wanted |= {"range": set(RANGE_CONDITIONS), "old": set(CONDITIONS[:13]), "derivatives": set(DERIVATIVE_CONDITIONS)}.get(w, {w})
+        unknown = wanted - set(ALL_CONDITIONS)
+        if unknown:
+            ap.error(f"--conditions: unknown {sorted(unknown)}")
+        specs = [s for s in specs if s.cond in wanted]  # drawn as in a full run, then filtered
     log(f"rendering {len(specs)} excerpts ({args.jobs} jobs; cached after the first run) ...")
     t0 = time.time()
     ordered = sorted(specs, key=lambda s: s.track)
@@ -1153,6 +1228,7 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
         "query_extraction_x_realtime": q_xrt,
         "conditions": per_cond,
         "totals": tot,
+        "transforms": transform_summary(specs, answers),
         "content_share_sweep": share_sweep(specs, answers),
         "shared_audio_check": shared_check,
     }
@@ -1172,6 +1248,12 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
          ("FP w/o shared audio", "false_positive_no_shared_audio", ".1%"), ("FP same source", "fp_same_source", ".1%"), ("FP other sources", "fp_other_sources", ".1%"), ("offset <=1 s", "offset_within_1s", ".1%"),
          ("near-dup answers", "near_duplicate_answers", "d"), ("query ms", "cpu_ms_median", ".1f")],
     )
+    print_table("Playback change: true vs detected (right-track answers; median [p10, p90])",
+                [dict(name=k, speed=f"{v['speed_median']:.3f} [{v['speed_p10']:.3f}, {v['speed_p90']:.3f}]",
+                      pitch=f"{v['pitch_median']:+.2f} [{v['pitch_p10']:+.2f}, {v['pitch_p90']:+.2f}]", **v)
+                 for k, v in results["transforms"].items()],
+                [("condition", "name", ""), ("answers", "answers", "d"), ("true speed", "true_speed", ".3f"), ("detected speed", "speed", ""),
+                 ("true pitch", "true_pitch", "+.2f"), ("detected pitch", "pitch", ""), ("label", "transform_mode", "")])
     print_table("Totals", [dict(name=f"{k} s", **v) for k, v in tot.items()],
                 [("length", "name", ""), ("recall", "recall", ".1%"), ("called copy", "called_copy", ".1%"), ("wrong track", "wrong_track", ".2%"),
                  ("false positive", "false_positive", ".2%"),

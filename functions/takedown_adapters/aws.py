@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from takedown_core.cases import utcnow
 from takedown_core.ports import TooLarge
 from takedown_core.ports import DeliveryInDoubt, IndexUnavailable
+from takedown_core.engine.index import shard_files
 
 log = logging.getLogger(__name__)
 CHUNK = 1024 * 1024  # bytes per streamed read
@@ -193,7 +194,7 @@ class S3IndexStore:
             unknown = sorted(set(shards) - set(by_number))
             if unknown:
                 raise ValueError(f"index version {version} has no shard(s) {unknown}")
-            names = [manifest["tracks_file"]] + [name for n in sorted(set(shards)) for name in _shard_files(by_number[n])]
+            names = [manifest["tracks_file"]] + [name for n in sorted(set(shards)) for name in shard_files(by_number[n])]
         for name in names:
             self._download(f"{self.PREFIX}/{version}/{name}", dest / name, version, manifest["files"].get(name))
         return dest
@@ -213,18 +214,6 @@ class S3IndexStore:
             raise IndexUnavailable(f"index version {version}: s3://{self.bucket}/{key} does not match the manifest's"
                                    " checksum (altered or partly uploaded)")
         os.replace(tmp, path)
-
-
-def _shard_files(entry: dict) -> list[str]:
-    """Every file a shard's manifest entry names (its arrays, and those of any nested part,
-    e.g. a search's own arrays under a key of their own): the data files end in ``.npy``."""
-    out: list[str] = []
-    for v in entry.values():
-        if isinstance(v, str) and v.endswith(".npy"):
-            out.append(v)
-        elif isinstance(v, dict):
-            out.extend(_shard_files(v))
-    return out
 
 
 def _file_sha256(path: Path) -> str:

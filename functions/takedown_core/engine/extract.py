@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import DEFAULT_PARAMS, AnalysisParams
+from .triplets import TripletEntries, make_triplets, reference_entries
 
 HASH_DTYPE = np.dtype("<u4")
 TIME_DTYPE = np.dtype("<u4")
@@ -64,6 +65,8 @@ class Fingerprint:
     # None when the index has no such search (params.derivative_peaks_per_s not above
     # query_peaks_per_s)
     dense_peaks: Peaks | None = None
+    # reference fingerprints of params with wide_search: the triplet entries (triplets.py)
+    triplets: TripletEntries | None = None
 
     def __len__(self) -> int:
         return int(self.hashes.size)
@@ -413,7 +416,17 @@ def fingerprint_peaks(
         pairs=pairs if query else None,
         peaks=peaks if query else None,
         dense_peaks=dense_peaks if query else None,
+        triplets=_reference_triplets(peaks, params) if not query and params.wide_search else None,
     )
+
+
+def _reference_triplets(peaks: Peaks, params: AnalysisParams) -> TripletEntries:
+    """The triplet entries of a reference: its most salient peaks only
+    (``triplet_ref_peaks_per_s``), so that a query's own peaks, capped per second of *its*
+    time, still hold them when it plays up to 1.4x faster (fewer peaks per second of the
+    reference)."""
+    keep = _density_cap(peaks.frames, peaks.salience, params.triplet_ref_peaks_per_s, params)
+    return reference_entries(make_triplets(peaks.frames[keep], peaks.semitones[keep], params, query=False), params)
 
 
 def dense(fp: Fingerprint, params: AnalysisParams) -> Fingerprint:

@@ -33,6 +33,10 @@ from .result import QueryResult
 from .search import search_shard, segments
 from .selfmatch import self_match
 from .shard import ShardData, hash_offsets
+from .triplets import KEY_BITS as TRIPLET_KEY_BITS
+from .triplets import KEY_DTYPE as TRIPLET_KEY_DTYPE
+from .triplets import ShardTriplets, TripletEntries
+from .triplets import key_offsets as triplet_key_offsets
 from .verdict import decide, pool
 
 FORMAT_VERSION = 1
@@ -55,6 +59,7 @@ class IndexWriter:
         self._tracks: list[dict] = []
         self._hashes: list[np.ndarray] = []
         self._times: list[np.ndarray] = []
+        self._triplets: list[TripletEntries | None] = []
         self._ids: set[str] = set()
 
     def __len__(self) -> int:
@@ -101,6 +106,11 @@ class IndexWriter:
         )
         self._hashes.append(hashes.astype(HASH_DTYPE, copy=False))
         self._times.append(times.astype(TIME_DTYPE, copy=False))
+        tr = fp.triplets if self.params.wide_search else None
+        if tr is not None:
+            k = tr.times <= max_frame
+            tr = TripletEntries(tr.keys[k], tr.times[k], tr.fref[k], tr.dtc[k])
+        self._triplets.append(tr)
 
     def write(self, out_dir: str | Path, *, shard_count: int | None = None, match_itself: bool = True) -> dict:
         """Write the index to ``out_dir`` (new or empty); returns the manifest. With
@@ -161,6 +171,23 @@ class IndexWriter:
                 {"number": s, "hashes": hname, "postings": pname, "shared": sname, "first_track": a, "track_count": b - a,
                  "entries": int(h.size), "frames": int(frames)}
             )
+            if p.wide_search:
+                # the wide search's triplet entries (triplets.py), sorted by (key, posting)
+                trs = [(i - a, self._triplets[i]) for i in range(a, b) if self._triplets[i] is not None]
+                tk = np.concatenate([t.keys for _, t in trs]) if trs else np.zeros(0, TRIPLET_KEY_DTYPE)
+                tp = (np.concatenate([np.full(t.keys.size, i, np.uint32) for i, t in trs]) << np.uint32(p.time_bits)
+                      | np.concatenate([t.times for _, t in trs]).astype(np.uint32)) if trs else np.zeros(0, np.uint32)
+                tf = np.concatenate([t.fref for _, t in trs]) if trs else np.zeros(0, np.uint16)
+                td = np.concatenate([t.dtc for _, t in trs]) if trs else np.zeros(0, np.uint8)
+                order = np.lexsort((tp, tk))
+                names = {}
+                for part, arr, dt in (("keys", tk, TRIPLET_KEY_DTYPE), ("postings", tp, POSTING_DTYPE), ("fref", tf, np.dtype("<u2")),
+                                      ("dtc", td, np.dtype("u1"))):
+                    fname = f"shard-{s:04d}.triplet-{part}.npy"
+                    _save(out / fname, arr[order].astype(dt))
+                    files[fname] = _sha256(out / fname)
+                    names[part] = fname
+                shards_meta[-1]["triplets"] = {**names, "entries": int(tk.size)}
             for i in range(a, b):
                 self._tracks[i]["shard"] = s
 
@@ -176,6 +203,7 @@ class IndexWriter:
             "dtypes": {"hashes": HASH_DTYPE.str, "postings": POSTING_DTYPE.str},
             "posting_layout": {"track_bits": p.track_bits, "time_bits": p.time_bits},
             "hash_layout": {"f_bits": 8, "df_bits": 7, "dt_bits": 6},
+            "triplet_layout": {"key_bits": TRIPLET_KEY_BITS} if p.wide_search else None,
             "catalogue": {
                 "track_count": n,
                 "total_frames": int(sum(t["frames"] for t in self._tracks)),
@@ -307,6 +335,7 @@ class Index:
                     track_segments=_track_segments(tr, AnalysisParams.from_dict(manifest["params"]))
                     if any("shared_segments" in t or t.get("exclusions") for t in tracks) else None,
                     shared=_load(d / sm["shared"], manifest["dtypes"]["postings"], mmap) if sm.get("shared") else None,
+                    **_load_triplets(d, sm, mmap),
                 )
             )
         return cls(d, manifest, tracks, loaded)
@@ -350,22 +379,31 @@ class Index:
         # our recording under louder material: the second search, with the dense peaks. A
         # subset of shards always makes it (another shard may hold the copy; the merge
         # decides, as decide does here, on the first search first)
-        evidence["segments"] += [dict(ev, search=2) for ev in self._search(dense(fp, self.params))]
+        evidence["segments"] += [dict(ev, search=2) for ev in self._search(dense(fp, self.params), wide=False)]
         return decide(evidence, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
 
     @property
     def _whole(self) -> bool:
         return len(self._shards) == len(self.manifest["shards"])
 
-    def _search(self, fp: Fingerprint) -> list[dict]:
-        """Pooled evidence of every loaded shard, per query segment."""
+    def _search(self, fp: Fingerprint, *, wide: bool = True) -> list[dict]:
+        """Pooled evidence of every loaded shard, per query segment (``wide``: with the wide
+        search over speed, tempo and pitch, :func:`search.search_shard`)."""
         return [
             pool([
-                search_shard(fp, s, self.params, catalogue_frames=self._total_frames, catalogue_tracks=self.track_count, segment=seg)
+                search_shard(fp, s, self.params, catalogue_frames=self._total_frames, catalogue_tracks=self.track_count, segment=seg, wide=wide)
                 for s in self._shards
             ])
             for seg in segments(fp.frame_count, self.params)
         ]
+
+
+def shard_files(shard: dict) -> list[str]:
+    """The files of one shard (an entry of the manifest's ``shards``): what a function that
+    holds only that shard must fetch besides the manifest and ``tracks_file``."""
+    names = [shard[k] for k in ("hashes", "postings", "shared") if shard.get(k)]
+    triplets = shard.get("triplets") or {}
+    return names + [triplets[k] for k in ("keys", "postings", "fref", "dtc") if triplets.get(k)]
 
 
 def _track_segments(tracks: list[dict], p: AnalysisParams) -> list:
@@ -383,6 +421,22 @@ def _track_segments(tracks: list[dict], p: AnalysisParams) -> list:
             [m[3] for m in marks],
         ))
     return out
+
+
+def _load_triplets(d: Path, sm: dict, mmap: bool) -> dict:
+    """A shard's triplet arrays and key offsets (ShardData fields), or none: an index built
+    before the wide search answers with the +-6 % search alone (``params.wide_search`` is
+    False in its manifest, see params._LEGACY); rebuild it with ``catalog build`` to search
+    the whole range."""
+    t = sm.get("triplets")
+    if not t:
+        return {}
+    arrays = {part: _load(d / t[part], dt, mmap) for part, dt in
+              (("keys", TRIPLET_KEY_DTYPE.str), ("postings", POSTING_DTYPE.str), ("fref", "<u2"), ("dtc", "|u1"))}
+    if any(a.size != t["entries"] for a in arrays.values()):
+        raise IndexFormatError(f"shard {sm['number']} triplet arrays do not match the manifest")
+    tr = ShardTriplets(**{k: np.asarray(v) for k, v in arrays.items()})
+    return {"triplets": tr, "triplet_offsets": triplet_key_offsets(tr.keys)}
 
 
 def _load(path: Path, dtype: str, mmap: bool) -> np.ndarray:

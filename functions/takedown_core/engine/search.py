@@ -16,6 +16,7 @@ import numpy as np
 from .extract import Fingerprint, hash_pairs
 from .params import AnalysisParams
 from .shard import ShardData, probe_keys
+from .triplets import FREF_SCALE, make_triplets, query_keys, wide_hypothesis_count
 from .verdict import content_span, salient_content
 
 _OFFSET_BITS = 19  # cell key: ((hypothesis * tracks + track) << 19) | (offset + bias)
@@ -73,11 +74,103 @@ def search_shard(
     catalogue_frames: int,
     catalogue_tracks: int,
     segment: tuple[int, int] | None = None,
+    wide: bool = True,
 ) -> dict:
     """Raw evidence from one shard (JSON-serialisable): postings per hypothesis, cells,
-    and the strongest candidates with their aligned landmarks."""
+    and the strongest candidates with their aligned landmarks.
+
+    With ``wide`` (and an index with triplets, ``params.wide_search``) also the wide search:
+    the triplet vote's candidates (:func:`triplets.vote`-style cells of track, tempo, pitch
+    and offset), each verified with the pair hashes under its own playback on its own track;
+    those candidates carry ``"family": "wide"`` and the chance densities of their hypotheses
+    (``wide_lam``), which :mod:`verdict` calibrates over the whole range."""
     p = params
-    hyps = hypotheses(p)
+    ev = _pair_search(fp, shard, p, hypotheses(p), catalogue_frames=catalogue_frames, catalogue_tracks=catalogue_tracks, segment=segment)
+    if wide and p.wide_search and shard.triplets is not None and fp.peaks is not None:
+        ev["wide_share"] = p.wide_rate_share
+        ev["wide_hypotheses"] = wide_hypothesis_count(p)
+        ev["wide_postings"] = _grid_postings(fp, shard, p, segment)
+        for cand in wide_candidates(fp, shard, p, segment if segment is not None else (0, max(1, fp.frame_count))):
+            # the vote's tempo is a median of dt ratios of a few frames each: on synth
+            # music with a regular beat it was 5 % off (0.95 for 1.0, 1.19 for 1.25). Nine
+            # tempos 1.5 % apart, +-6 % (a pair's dt of up to 63 frames, probed +-1, holds
+            # within 1.6 %); pitch +-1/8 semitone around the measured one (the anchor
+            # quantum is 1/3)
+            # With a Theil-Sen slope of the hits (a fraction of a percent), three tempos.
+            steps = range(-1, 2) if cand["slope"] else range(-4, 5)
+            hyps = [(cand["pitch"] + dp, cand["tempo"] * (1.0 + 0.015 * k)) for k in steps for dp in (-0.125, 0.125)]
+            sub = _pair_search(fp, shard, p, hyps, catalogue_frames=catalogue_frames, catalogue_tracks=catalogue_tracks, segment=segment,
+                               track=cand["track"], measured_pitch=cand["pitch"])
+            lam = [pv * sub["window"] / sub["cells"] for pv in sub["postings"]] if sub["cells"] > 0 else []
+            for c in sub["candidates"]:
+                c["family"] = "wide"
+                c["wide_lam"] = lam
+                c["triplet_votes"] = cand["votes"]
+                ev["candidates"].append(c)
+        # the +-6 % search's grid is coarse (2 % of tempo, 1/4 semitone): where the wide
+        # search aligned more of the same track at the same place, its measured speed and
+        # pitch describe the playback change better (a 0.9x time-stretch aligns on the grid's
+        # 0.94x, and read so)
+        wide_c = [c for c in ev["candidates"] if c.get("family") == "wide"]
+        for c in ev["candidates"]:
+            if c.get("family") == "wide":
+                continue
+            for wc in wide_c:
+                if wc["track_id"] == c["track_id"] and wc["aligned"] > c["aligned"] and abs(wc["offset_s"] - c["offset_s"]) <= 1.0:
+                    c["speed"], c["pitch_semitones"] = wc["speed"], wc["pitch_semitones"]
+    return ev
+
+
+def wide_sample(p: AnalysisParams) -> list[tuple[float, float]]:
+    """(pitch, tempo) hypotheses spread evenly over the wide range (5 x 5): their postings
+    estimate the chance density over the whole range for the calibration
+    (:func:`verdict.candidate_rate`). The density varies with the hypothesis (at 1.3x a
+    query's pairs met 3x the postings per cell they meet unchanged), so the candidate's
+    own hypotheses alone would understate it."""
+    tempos = np.geomspace(p.triplet_min_tempo, p.triplet_max_tempo, 5)
+    pitches = np.linspace(-p.triplet_max_pitch, p.triplet_max_pitch, 5)
+    return [(float(pi), float(t)) for t in tempos for pi in pitches]
+
+
+def _grid_postings(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segment: tuple[int, int] | None) -> list[int]:
+    """Postings the query's pairs meet in this shard under each :func:`wide_sample`
+    hypothesis (counts only: gathers in the offset table), as the search counts them."""
+    pairs = fp.pairs
+    if pairs is None:
+        return []
+    if segment is not None:
+        inside = (pairs.anchor_frames >= segment[0]) & (pairs.anchor_frames < segment[1])
+        pairs = type(pairs)(*(arr[inside] for arr in (pairs.anchor_frames, pairs.anchor_semitones, pairs.df_semitones, pairs.dt_frames)))
+    out = []
+    for pitch, tempo in wide_sample(p):
+        h, ok = hash_pairs(pairs, p, pitch_semitones=pitch, tempo=tempo)
+        (keys,) = probe_keys(h[ok], p, 0)
+        k = keys.astype(np.int64)
+        if shard.offsets is not None:
+            cnt = shard.offsets[k + 1].astype(np.int64) - shard.offsets[k].astype(np.int64)
+        else:
+            cnt = np.searchsorted(shard.hashes, k, side="right") - np.searchsorted(shard.hashes, k, side="left")
+        out.append(int(cnt[cnt <= p.max_postings_per_key].sum()))
+    return out
+
+
+def _pair_search(
+    fp: Fingerprint,
+    shard: ShardData,
+    params: AnalysisParams,
+    hyps: list[tuple[float, float]],
+    *,
+    catalogue_frames: int,
+    catalogue_tracks: int,
+    segment: tuple[int, int] | None = None,
+    track: int | None = None,
+    measured_pitch: float | None = None,
+) -> dict:
+    """The pair search under ``hyps`` ((pitch, tempo) each): every track of the shard, or
+    only ``track`` (local index; the postings per hypothesis still count the whole shard,
+    so the chance density is the catalogue's). ``measured_pitch``: the pitch the wide
+    search measured, reported instead of the hypothesis's."""
+    p = params
     f0, f1 = segment if segment is not None else (0, max(1, fp.frame_count))
     q_frames = max(1, f1 - f0)
     catalogue_cells = float(catalogue_frames + catalogue_tracks * q_frames)
@@ -135,12 +228,18 @@ def search_shard(
     cnt[cnt > p.max_postings_per_key] = 0
     if cnt.sum() == 0:
         return ev
+    ev["postings"] = [int(x) for x in np.bincount(hv_a, weights=cnt, minlength=len(hyps))]
+    if track is not None:
+        # one track: its postings are a contiguous run inside each key's range (sorted by
+        # track << time_bits | frame), found by two binary searches per key
+        lo, cnt = _track_slices(shard.postings, lo, cnt, track, p.time_bits)
+        if cnt.sum() == 0:
+            return ev
 
     # 3. every (query frame, posting) votes for an offset of its track under its
     #    hypothesis; a cell's evidence is the number of DISTINCT query frames voting for it:
     #    several pairs of one anchor frame hitting one reference frame (a broadband drum
     #    hit) are one piece of evidence, not many.
-    ev["postings"] = [int(x) for x in np.bincount(hv_a, weights=cnt, minlength=len(hyps))]
     has = cnt > 0
     lo, cnt, hv_a, qt_a = lo[has], cnt[has], hv_a[has], qt_a[has]
     tempos = np.array([t for _, t in hyps])
@@ -216,6 +315,12 @@ def search_shard(
         n = int(min(_sorted_unique(qs).size, _sorted_unique(rs).size))
         pitch, tempo = hyps[v]
         fit_tempo, start_off = _fit(qs, rs, tempo, centre_off, centre)
+        if measured_pitch is not None:
+            reported_pitch = float(measured_pitch)
+        elif tempo != 1.0 and abs(pitch - 12.0 * math.log2(tempo)) < 1e-9:
+            reported_pitch = 12.0 * math.log2(fit_tempo)  # the speed line: resampled, pitch follows the tempo
+        else:
+            reported_pitch = pitch
         q_lo, q_hi = _span(qs, p.dt_max_frames)
         sustained = _sustained(qs, rs, uv, win, cell_s, q_s, r, q_lo, q_hi, p, shard, t)
         s_lo, s_hi = sustained.pop("sustained_frames")
@@ -236,7 +341,7 @@ def search_shard(
                 "metadata": shard.track_metadata[t],
                 "aligned": n,
                 "hypothesis": v,
-                "pitch_semitones": pitch,
+                "pitch_semitones": reported_pitch,
                 "speed": fit_tempo,
                 "offset_s": start_off * fs,
                 "query_start_s": q_lo * fs,
@@ -251,6 +356,152 @@ def search_shard(
             }
         )
     return ev
+
+
+def _track_slices(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, track: int, time_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per key range [lo, lo + cnt) of ``postings`` (sorted within it), the sub-range of one
+    local track's postings: (start, count). Short ranges (a small catalogue) are read
+    whole, long ones bisected (~log2 of a range's length passes over the keys)."""
+    nz = np.flatnonzero(cnt)
+    start, count = lo.copy(), np.zeros_like(cnt)
+    if nz.size == 0:
+        return start, count
+    lo_n, cnt_n = lo[nz], cnt[nz]
+    total = int(cnt_n.sum())
+    if total <= 32 * nz.size:
+        first = np.cumsum(cnt_n) - cnt_n
+        item = np.repeat(np.arange(nz.size), cnt_n)
+        trk = postings[np.arange(total, dtype=np.int64) + np.repeat(lo_n - first, cnt_n)].astype(np.int64) >> time_bits
+        start[nz] = lo_n + np.bincount(item, weights=trk < track, minlength=nz.size).astype(np.int64)
+        count[nz] = np.bincount(item, weights=trk == track, minlength=nz.size).astype(np.int64)
+        return start, count
+    a, c = _bisect_track(postings, lo_n, cnt_n, track, time_bits)
+    start[nz], count[nz] = a, c
+    return start, count
+
+
+def _bisect_track(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, track: int, time_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_track_slices` by binary search in every range."""
+    a_lo, b_lo = lo.copy(), lo + cnt
+    a_hi, b_hi = lo.copy(), lo + cnt
+    first = np.int64(track) << time_bits
+    last = np.int64(track + 1) << time_bits
+    for a, b, want in ((a_lo, b_lo, first), (a_hi, b_hi, last)):
+        while True:
+            todo = a < b
+            if not todo.any():
+                break
+            mid = (a + b) // 2
+            v = postings[np.where(todo, mid, 0)].astype(np.int64)
+            right = todo & (v < want)
+            a[:] = np.where(right, mid + 1, a)
+            b[:] = np.where(todo & ~right, mid, b)
+    return a_lo, a_hi - a_lo
+
+
+def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segment: tuple[int, int]) -> list[dict]:
+    """The triplet vote: the query's triplets (:mod:`triplets`) looked up in the shard; each
+    hit implies a tempo (the reference's t_c - t_a over the query's), a pitch shift (the
+    anchors' semitones) and so an offset of its track; hits vote, one per distinct query
+    frame, in cells of (track, tempo, pitch, offset) summed with their neighbours. Returns
+    the strongest cells (one per track, at most ``triplet_candidates``, at least
+    ``triplet_min_votes``): ``{"track", "tempo", "pitch", "votes"}`` with the tempo and pitch
+    the median of the cell's hits."""
+    f0, f1 = segment
+    pk = fp.peaks
+    inside = (pk.frames >= f0) & (pk.frames < f1)
+    tr = make_triplets(pk.frames[inside], pk.semitones[inside], p, query=True)
+    if tr.size == 0:
+        return []
+    keys, which = query_keys(tr, p)
+    if keys.size == 0:
+        return []
+    offs = shard.triplet_offsets
+    lo = offs[keys].astype(np.int64)
+    cnt = offs[keys + 1].astype(np.int64) - lo
+    cnt[cnt > p.max_postings_per_key] = 0
+    total = int(cnt.sum())
+    if total == 0:
+        return []
+    first = np.cumsum(cnt) - cnt
+    pos = np.arange(total, dtype=np.int64) + np.repeat(lo - first, cnt)
+    item = np.repeat(which, cnt)
+    post = shard.triplets.postings[pos].astype(np.int64)
+    tempo = shard.triplets.dtc[pos].astype(np.float64) / tr.dt_c[item]
+    pitch = tr.anchor_semitones[item].astype(np.float64) - shard.triplets.fref[pos].astype(np.float64) / FREF_SCALE
+    ok = (tempo >= p.triplet_min_tempo) & (tempo <= p.triplet_max_tempo) & (np.abs(pitch) <= p.triplet_max_pitch)
+    post, tempo, pitch, item = post[ok], tempo[ok], pitch[ok], item[ok]
+    if post.size == 0:
+        return []
+    tb = p.time_bits
+    trk = post >> tb
+    qf = tr.anchor_frames[item].astype(np.int64)
+    centre = f0 + (f1 - f0) // 2
+    off = (post & ((1 << tb) - 1)) - np.rint(tempo * (qf - centre)).astype(np.int64)
+    # cell coordinates, each with room for the +-1 neighbours
+    t_lo = int(math.floor(math.log2(p.triplet_min_tempo) / p.triplet_tempo_bin)) - 1
+    t_n = int(math.ceil(math.log2(p.triplet_max_tempo) / p.triplet_tempo_bin)) - t_lo + 2
+    p_lo = int(math.floor(-p.triplet_max_pitch / p.triplet_pitch_bin)) - 1
+    p_n = -2 * p_lo + 2
+    # offset = reference frame - tempo * (query frame - centre): within +-(f1 - f0) * the
+    # fastest tempo of [0, longest track]
+    reach = int(math.ceil((f1 - f0) * p.triplet_max_tempo))
+    o_lo = -reach - p.triplet_offset_bin
+    o_n = int((int(shard.track_frames.max()) + reach - o_lo) // p.triplet_offset_bin) + 3
+    ti = np.floor(np.log2(tempo) / p.triplet_tempo_bin).astype(np.int64) - t_lo
+    pi = np.floor(pitch / p.triplet_pitch_bin + 0.5).astype(np.int64) - p_lo
+    oi = (off - o_lo) // p.triplet_offset_bin + 1
+    cell = ((trk * t_n + ti) * p_n + pi) * o_n + oi
+    # one vote per (cell, query frame)
+    q_bits = max(1, int(f1).bit_length())
+    uk = _sorted_unique((cell << q_bits) | qf)
+    uc, votes = _sorted_unique(uk >> q_bits, counts=True)
+    win = np.zeros(uc.size, dtype=np.int64)
+    for dt_ in (-1, 0, 1):
+        for dp in (-1, 0, 1):
+            for do in (-1, 0, 1):
+                d = (dt_ * p_n + dp) * o_n + do
+                at = np.searchsorted(uc, uc + d)
+                at_c = np.minimum(at, uc.size - 1)
+                win += np.where(uc[at_c] == uc + d, votes[at_c], 0)
+    order = np.argsort(-win, kind="stable")
+    per = t_n * p_n * o_n
+    seen: set[int] = set()
+    out: list[dict] = []
+    for r in order:
+        if int(win[r]) < p.triplet_min_votes or len(out) >= p.triplet_candidates:
+            break
+        t = int(uc[r] // per)
+        if t in seen:
+            continue
+        seen.add(t)
+        c = int(uc[r])
+        ct, cp, co = (c // (p_n * o_n)) % t_n, (c // o_n) % p_n, c % o_n
+        near = (trk == t) & (np.abs(ti - ct) <= 1) & (np.abs(pi - cp) <= 1) & (np.abs(oi - co) <= 1)
+        if not near.any():  # cannot happen with the bounds above; never a NaN hypothesis
+            continue
+        est = float(np.median(tempo[near]))
+        slope = _theil_sen(qf[near], (post[near] & ((1 << tb) - 1)), est)
+        out.append({"track": t, "tempo": est if slope is None else slope, "pitch": float(np.median(pitch[near])), "votes": int(win[r]),
+                    "slope": slope is not None})
+    return out
+
+
+def _theil_sen(q: np.ndarray, r: np.ndarray, around: float, min_span: int = 40, tolerance: float = 0.08) -> float | None:
+    """The median slope of reference frame over query frame between hits at least
+    ``min_span`` query frames apart (Theil-Sen: robust to the chance hits among them), or
+    None when fewer than 5 such pairs agree within ``tolerance`` of ``around``. Over seconds
+    of query this is the tempo to a fraction of a percent, where one hit's dt ratio is not."""
+    q = q.astype(np.float64)
+    r = r.astype(np.float64)
+    i, j = np.triu_indices(q.size, 1)
+    dq = q[j] - q[i]
+    ok = np.abs(dq) >= min_span
+    slopes = (r[j] - r[i])[ok] / dq[ok]
+    slopes = slopes[np.abs(slopes / around - 1.0) <= tolerance]
+    if slopes.size < 5:
+        return None
+    return float(np.median(slopes))
 
 
 _COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)

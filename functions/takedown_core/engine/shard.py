@@ -14,6 +14,7 @@ import numpy as np
 
 from .extract import DF_BITS, DT_BITS
 from .params import AnalysisParams
+from .triplets import ShardTriplets
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class ShardData:
     # sorted postings (local track << time_bits | frame) of the anchor frames that another
     # track holds at a shared alignment (the self-match); None = not matched against itself
     shared: np.ndarray | None = None
+    # the triplet entries of the wide search (triplets.py) and their key offsets; None = an
+    # index built without them (the +-6 % search alone)
+    triplets: ShardTriplets | None = None
+    triplet_offsets: np.ndarray | None = None
 
 
 def hash_offsets(hashes: np.ndarray, hash_bits: int = 21) -> np.ndarray:

@@ -126,7 +126,44 @@ def pool(evidences: list[dict]) -> dict:
     }
     if "search" in first:
         out["search"] = first["search"]
+    if any("wide_share" in e for e in evidences):  # a shard with the wide search (triplets)
+        out["wide_share"] = max(e.get("wide_share", 0.0) for e in evidences)
+        out["wide_hypotheses"] = max(e.get("wide_hypotheses", 0) for e in evidences)
+        grids = [e.get("wide_postings") for e in evidences]
+        if all(g for g in grids) and len({len(g) for g in grids}) == 1:
+            out["wide_postings"] = [sum(g[v] for g in grids) for v in range(len(grids[0]))]
     return out
+
+
+def candidate_rate(c: dict, ev: dict, n: int) -> float:
+    """Expected chance windows with >= ``n`` aligned hashes for candidate ``c`` of one
+    segment's pooled evidence ``ev``, over the whole catalogue, divided by the share of the
+    policy's false-match budget its family holds (weighted Bonferroni, so a rate under the
+    policy's means the same for every candidate):
+
+    - the +-6 % search (``hypotheses``): :func:`false_match_rate` over its hypotheses; with
+      the wide search also present its share is ``1 - wide_share``;
+    - the wide search (``c["family"] == "wide"``): the whole tempo x pitch range counts,
+      ``wide_hypotheses`` hypotheses at the pair search's resolution, each at the mean tail
+      probability over an even sample of the range (``wide_postings``, pooled over shards
+      like ``postings``: :func:`search.wide_sample`) or over the hypotheses this candidate
+      was verified under (``wide_lam``, its shard's density), whichever is larger; its
+      share is ``wide_share``.
+    """
+    clump = ev.get("clump", 1.0)
+    share = ev.get("wide_share")
+    if c.get("family") == "wide":
+        lam = list(c.get("wide_lam") or [])
+        if not lam or not share:
+            return 1.0
+        mean_sf = sum(poisson_sf(n / clump, x / clump) for x in lam) / len(lam)
+        grid = ev.get("wide_postings") or []
+        if grid and ev["cells"] > 0:
+            grid_sf = sum(poisson_sf(n / clump, pv * ev["window"] / ev["cells"] / clump) for pv in grid) / len(grid)
+            mean_sf = max(mean_sf, grid_sf)
+        return ev["wide_hypotheses"] * mean_sf * ev["catalogue_cells"] / ev["window"] / share
+    rate = false_match_rate(n, ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], clump)
+    return rate / (1.0 - share) if share else rate
 
 
 def content_span(lo: int, hi: int, segment: tuple[int, int], params: AnalysisParams) -> tuple[int, int]:
@@ -277,9 +314,7 @@ def _decide(segs: list[dict], evidence: dict, query_duration_s: float, query_has
     scored = []
     for ev in segs:
         for c in ev["candidates"]:
-            rate = false_match_rate(
-                c["aligned"], ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0)
-            )
+            rate = candidate_rate(c, ev, c["aligned"])
             scored.append((rate * len(segs), -c["aligned"], c, ev))
     ev = segs[0]
     scored.sort(key=lambda x: (x[0], x[1], x[2]["track_id"]))
@@ -346,7 +381,7 @@ def judge(c: dict, ev: dict, rate: float, n_segments: int, max_false_match_rate:
     rules = ev.get("partial")
 
     def rate_of(n: int) -> float:
-        return n_segments * false_match_rate(n, ev["postings"], ev["cells"], ev["catalogue_cells"], ev["window"], ev.get("clump", 1.0))
+        return n_segments * candidate_rate(c, ev, n)
 
     def copy() -> tuple[str, str | None]:
         outside = c.get("unexcluded_aligned")
