@@ -57,8 +57,10 @@ from pathlib import Path
 import numpy as np
 
 from bench import derivative
+from bench import scaling as scaling_ext
 from takedown_core.audio import decode_audio
-from takedown_core.engine import DEFAULT_PARAMS, Index, IndexWriter, extract
+from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, Index, IndexWriter, extract
+from takedown_core.engine.index import MAX_ENTRIES_PER_SHARD
 from takedown_core.engine.extract import Fingerprint, Peaks, find_peaks, fingerprint_peaks
 
 CACHE = Path(os.environ.get("TAKEDOWN_BENCH_CACHE", Path.home() / ".cache" / "takedown-bench"))
@@ -95,9 +97,26 @@ RANGE_CONDITIONS = CONDITIONS[13:]
 DERIVATIVE_CONDITIONS = tuple(f"under_{kind}_{lvl}db" for kind in derivative.FOREIGN_KINDS for lvl in derivative.LEVELS_DB)
 DERIVATIVE_LENGTHS = (30, 10)
 ALL_CONDITIONS = CONDITIONS + DERIVATIVE_CONDITIONS
-# Distractors are resampled well outside the engine's +-6 % speed search, so that not even a
-# time-symmetric passage of a query's own track can truly match its reversed copy.
-DISTRACTOR_FACTORS = (0.8, 0.86, 1.16, 1.25)
+# Distractors are real music played backwards and resampled (pitch and tempo together) well
+# outside what the engine searches, so that not even a time-symmetric passage of a query's own
+# track can truly match its reversed copy: a reversed copy at the original rate shares its
+# same-pitch pairs with the forward track (such a pair reads the same in both directions).
+# The engine searches 0.72-1.40x speed and +-6.5 semitones; the scaling queries are themselves
+# transformed by up to 5 % and 1 semitone (SCALING_CONDITIONS). So every distractor's rate
+# relative to every scaling query is outside the tempo search (at most 0.62 / 0.95 = 0.65, at
+# least 1.58 / 1.05 = 1.50), and its pitch offset is too (12 log2 0.62 = -8.3 and 12 log2 1.58
+# = +7.9 semitones; a +-1 semitone query leaves at least 0.4, more than the 1/3-semitone
+# anchor quantum, beyond +-6.5).
+# The audio pieces use 0.56, 0.6, 1.6 and 1.7; the peak-list variants draw a combined rate on
+# their piece's side, 0.52-0.62 or 1.58-1.78 (a variant never crosses back over 1). The
+# distractor-only index checks it: no scaling query may match a distractor.
+DISTRACTOR_FACTORS = (0.56, 0.6, 1.6, 1.7)
+DISTRACTOR_VARIANT_RATES = ((0.52, 0.62), (1.58, 1.78))
+# The 10 s excerpts the scaling rows query (a fixed subset of CONDITIONS: the distractor rates
+# above are set against these transforms, so a condition with a larger one is not added here).
+SCALING_CONDITIONS = ("clean", "mp3_64k", "pink_10db", "white_0db", "stretch_1.05", "speed_0.95", "speed_1.05", "pitch_+1", "pitch_-1")
+UPLOAD_SECONDS = 180  # the issue's average upload (cost of 1 million uploads)
+SCALING_CONDITIONS_QUICK = ("clean", "pink_10db", "speed_1.05", "pitch_-1", "white_0db")
 TARGETS = {  # issue 3's bar per (condition group, length)
     ("clean", 10): 0.99, ("lossy", 10): 0.99, ("noise_10db", 10): 0.98, ("noise_0db", 10): 0.90,
     ("stretch", 10): 0.98, ("speed", 10): 0.95, ("pitch", 10): 0.90,
@@ -1007,6 +1026,15 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="fewer excerpts and scaling sizes: a few minutes")
     ap.add_argument("--full-scale", action="store_true", help="build the 10,000-track catalogue instead of projecting it")
+    ap.add_argument("--no-scaling-self-match", action="store_true",
+                    help="write the scaling and full-shard indexes without the catalogue's self-match: it changes no "
+                         "posting, and its cost grows with the square of the catalogue (10,000 tracks: over an hour "
+                         "on 2 shared cores); the rows say so")
+    ap.add_argument("--shard-queries", type=int, default=0, help="--full-shard: at most N of the scaling queries (an even subset; 0 = all)")
+    ap.add_argument("--shard-uploads", type=int, default=0, help="--full-shard: at most N of the 3-minute uploads (0 = all eight)")
+    ap.add_argument("--full-shard", action="store_true",
+                    help="also build one shard function's two full shards: their CPU, cold start from (moto) S3, and the "
+                         "100,000-track projection (bench/scaling.py)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--excerpts", type=int, default=None, help="excerpts per track per condition and length")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
@@ -1297,10 +1325,8 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
     if getattr(args, "sizes", None):
         sizes = sorted(int(x) for x in args.sizes.split(","))
     # queries: 10 s excerpts under a representative subset of conditions
-    conds = {"clean", "mp3_64k", "pink_10db", "white_0db", "stretch_1.05", "speed_0.95", "speed_1.05", "pitch_+1", "pitch_-1"}
+    conds = set(SCALING_CONDITIONS_QUICK if args.quick else SCALING_CONDITIONS)
     sub = [s for s in specs if s.seconds == 10 and s.cond in conds]
-    if args.quick:
-        sub = [s for s in sub if s.cond in {"clean", "pink_10db", "speed_1.05", "pitch_-1", "white_0db"}]
     queries = [(s.key, audio[s.key]) for s in sub]
     # distractor pieces from audio: every corpus track reversed, resampled by 4 factors
     log("distractors: reversing and resampling the corpus ...")
@@ -1308,24 +1334,33 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
     base_peaks = []
     for pid, y in pieces:
         base_peaks.append((pid, find_peaks(y, DEFAULT_PARAMS, peaks_per_s=DEFAULT_PARAMS.ref_peaks_per_s), int(math.ceil(y.size / DEFAULT_PARAMS.hop))))
+    base_fps = [(t["id"], fp) for t, fp in zip(base_writer._tracks, _writer_fps(base_writer))]
     need = max(sizes) - len(catalogue)
+    # --full-shard: enough tracks to fill two full shards (one shard function's, bench/scaling.py)
+    need_entries = 2 * MAX_ENTRIES_PER_SHARD if args.full_shard else 0
+    have_entries = sum(fp.hashes.size for _, fp in base_fps)
     distractors: list[tuple[str, Fingerprint]] = []
-    for i in range(need):
+    i = 0
+    while i < need or have_entries <= need_entries:
         pid, pk, frames = base_peaks[i % len(base_peaks)]
         if i < len(base_peaks):
             fp = fingerprint_from_peaks(pk, frames)
             distractors.append((pid, fp))
         else:
-            # the combined rate (piece x variant) stays outside the speed search too, or a
-            # variant could undo its piece's resampling (a reversed copy at the original rate
-            # does share hashes with the forward track: same-pitch pairs are symmetric)
+            # the combined rate (piece x variant) stays outside the search too, on the
+            # piece's side, or a variant could undo its piece's resampling (a reversed copy
+            # at the original rate does share hashes with the forward track: same-pitch pairs
+            # are symmetric)
             piece_rate = float(pid.rsplit("-x", 1)[1].split("-")[0])
-            combined = float(rng.choice([rng.uniform(0.70, 0.85), rng.uniform(1.16, 1.40)]))
+            lo, hi = DISTRACTOR_VARIANT_RATES[0] if piece_rate < 1 else DISTRACTOR_VARIANT_RATES[1]
+            combined = float(rng.uniform(lo, hi))
             f = combined / piece_rate
             shift = int(rng.integers(0, frames))
             rp = resample_peaks(pk, f, shift, frames)
             distractors.append((f"{pid}-v{i}", fingerprint_from_peaks(rp, int(frames / f))))
-    log(f"  {len(base_peaks)} pieces from audio, {need - min(need, len(base_peaks))} resampled from peaks")
+        have_entries += distractors[-1][1].hashes.size
+        i += 1
+    log(f"  {min(i, len(base_peaks))} pieces from audio, {max(0, i - len(base_peaks))} resampled from peaks")
 
     # the check that no distractor truly matches a query
     dw = IndexWriter()
@@ -1339,7 +1374,6 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
 
     table = []
     masters = corpus_masters(paths)  # distractors have no master: never shared audio
-    base_fps = [(t["id"], fp) for t, fp in zip(base_writer._tracks, _writer_fps(base_writer))]
     for size in sizes:
         w = IndexWriter()
         for tid, fp in base_fps:
@@ -1348,7 +1382,7 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
             w.add(pid, fp)
         d = work / f"scale-{size}"
         t0 = time.time()
-        manifest = w.write(d)
+        manifest = w.write(d, match_itself=not args.no_scaling_self_match)
         build_s = time.time() - t0
         del w
         # a fresh (spawned) process: its CPU per query and peak RSS are the matcher's own
@@ -1357,6 +1391,9 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_open_index, initargs=(str(d),)) as ex:
             answers = {r["key"]: r for r in ex.map(_query_one, queries, chunksize=16)}
             rss_mb = ex.submit(_rss_mb).result()
+        fan = None
+        if len(manifest["shards"]) > 1:  # as the deployed fan-out spends it: each shard alone, merged
+            fan = scaling_ext.fan_out_cpu(d, [q for _, q in queries], DEFAULT_MAX_FALSE_MATCH_RATE)
         verify_negatives(sub, answers, masters, args.seed)
         tot = {**totals(sub, answers), **fp_split(sub, answers, sources, catalogue)}
         tot["false_positive_answers"] = sorted(
@@ -1369,12 +1406,17 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
             "tracks": size,
             "hours": hours,
             "entries": manifest["catalogue"]["total_entries"],
+            "shards": len(manifest["shards"]),
             "index_mb": dir_bytes(d) / 1e6,
             "mb_per_hour": dir_bytes(d) / 1e6 / hours,
             "build_s": build_s,
+            "self_match": not args.no_scaling_self_match,
             "rss_mb": rss_mb,
             **tot,
         }
+        if fan:
+            row.update(fanout_cpu_ms_median=fan["total"]["median_ms"], fanout_cpu_ms_p95=fan["total"]["p95_ms"],
+                       fanout=fan)
         table.append(row)
         log(f"  {size} tracks: recall {tot['recall']:.1%} fp {tot['false_positive']:.2%} wrong {tot['wrong_track']:.2%} query {tot['cpu_ms_median']:.1f} ms")
         for fp_answer in tot["false_positive_answers"]:
@@ -1401,21 +1443,60 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
         )
     print_table(
         f"Scaling: catalogue padded with distractors ({len(sub)} queries of 10 s; "
+        f"{'without' if args.no_scaling_self_match else 'with'} the self-match; "
         f"{distractor_hits} of {len(queries)} matched a distractor-only index)",
         table,
         [("tracks", "tracks", "d"), ("hours", "hours", ".1f"), ("index MB", "index_mb", ".1f"), ("MB/h", "mb_per_hour", ".2f"),
          ("recall", "recall", ".1%"), ("false positive", "false_positive", ".2%"),
          ("FP w/o shared audio", "false_positive_no_shared_audio", ".2%"), ("FP same source", "fp_same_source", ".2%"),
          ("FP other sources", "fp_other_sources", ".2%"), ("wrong track", "wrong_track", ".2%"),
-         ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f"), ("RSS MB", "rss_mb", ".0f"), ("projected", "projected", "")],
+         ("query ms median", "cpu_ms_median", ".1f"), ("p95", "cpu_ms_p95", ".1f"),
+         ("fan-out ms median", "fanout_cpu_ms_median", ".1f"), ("p95", "fanout_cpu_ms_p95", ".1f"), ("shards", "shards", "d"),
+         ("RSS MB", "rss_mb", ".0f"), ("projected", "projected", "")],
     )
-    return {"queries": len(sub), "distractor_only_matches": distractor_hits, "table": table}
+    out = {"queries": len(sub), "distractor_only_matches": distractor_hits, "table": table}
+    if args.full_shard:
+        out["full_shard"] = full_shard(args, base_fps, distractors, sub, audio, paths, catalogue, work)
+    return out
+
+
+def full_shard(args, base_fps, distractors, sub, audio, paths, catalogue, work: Path) -> dict:
+    """One shard function's two full shards (catalogue first, then distractors), their CPU,
+    cold start and the 100,000-track projection (bench/scaling.py). The uploads are 3-minute
+    excerpts of corpus tracks (catalogue and not), MP3 128 kbit/s, decoded as the function does."""
+    rng = np.random.default_rng([args.seed, 0x5CA1E])
+    fps = [(tid, fp, {"title": tid}) for tid, fp in base_fps] + [(pid, fp, None) for pid, fp in distractors]
+    up_dir = work / "uploads"
+    up_dir.mkdir(exist_ok=True)
+    files = []
+    outside = sorted(set(paths) - set(catalogue))
+    for n in [*sorted(catalogue)[:: max(1, len(catalogue) // 4)][:4], *outside[:: max(1, len(outside) // 4)][:4]]:
+        m = load_master(paths[n], n)
+        if m.size < UPLOAD_SECONDS * MASTER_RATE:
+            continue
+        a = int(rng.integers(0, m.size - UPLOAD_SECONDS * MASTER_RATE + 1))
+        wav, mp3 = up_dir / f"{len(files)}.wav", up_dir / f"{len(files)}.mp3"
+        _write_wav(wav, m[a : a + UPLOAD_SECONDS * MASTER_RATE], MASTER_RATE)
+        _run(["ffmpeg", "-nostdin", "-y", "-i", str(wav), "-b:a", "128k", str(mp3)])
+        wav.unlink()
+        files.append(mp3)
+    cold_query = next(audio[s.key] for s in sub if not s.in_catalogue and s.cond == "clean")
+    if args.shard_queries and len(sub) > args.shard_queries:  # an even subset: every condition, catalogue and not
+        sub = sub[:: math.ceil(len(sub) / args.shard_queries)]
+    files = files[:: max(1, math.ceil(len(files) / args.shard_uploads))] if args.shard_uploads else files
+    return scaling_ext.run(fps, [fp.hashes.size for _, fp, _ in fps], [audio[s.key] for s in sub], files, cold_query,
+                           work, DEFAULT_MAX_FALSE_MATCH_RATE, keep=args.keep_work, log=log,
+                           match_itself=not args.no_scaling_self_match)
 
 
 def _writer_fps(w: IndexWriter) -> list[Fingerprint]:
+    """The reference fingerprints a writer holds, with any search's own entries the engine
+    keeps beside the hashes (the wide search's triplets), so a rebuilt index searches alike."""
+    extra = getattr(w, "_triplets", None) or [None] * len(w._tracks)
     return [
-        Fingerprint(hashes=h, times=t, duration_s=tr["duration_s"], frame_count=tr["frames"], peak_count=0)
-        for h, t, tr in zip(w._hashes, w._times, w._tracks)
+        Fingerprint(hashes=h, times=t, duration_s=tr["duration_s"], frame_count=tr["frames"], peak_count=0,
+                    **({"triplets": x} if x is not None else {}))
+        for h, t, tr, x in zip(w._hashes, w._times, w._tracks, extra)
     ]
 
 

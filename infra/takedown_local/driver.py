@@ -52,16 +52,46 @@ def media_files(root: Path) -> list[Path]:
                   and not p.name.endswith(SIDECAR_SUFFIX))
 
 
-def build_index(catalog: Path, out: Path) -> dict[str, Any]:
-    """`takedown catalog build` into out; raises RunError if nothing could be indexed."""
+# The local index is written in this many groups of SHARDS_PER_FUNCTION shards, so that the
+# fingerprint function searches it by fan-out through the shard function, as the deployed
+# stack searches a catalogue larger than one function holds: two invocations, so that the
+# merge of more than one answer runs too. A catalogue of fewer tracks than that has fewer
+# shards (one track is never split); at or below SHARDS_PER_FUNCTION shards the fingerprint
+# function searches them itself, as it would in AWS.
+FAN_OUT_INVOCATIONS = 2
+
+
+def local_shard_count(shards_per_function: int) -> int | None:
+    """Shards for a local index: FAN_OUT_INVOCATIONS x ``shards_per_function`` (the fingerprint
+    function's SHARDS_PER_FUNCTION), or None (the writer's own count) when it is 0: the
+    configuration has no fan-out, and neither has the local run."""
+    return FAN_OUT_INVOCATIONS * shards_per_function if shards_per_function > 0 else None
+
+
+def build_index(catalog: Path, out: Path, *, shards_per_function: int = 0) -> dict[str, Any]:
+    """`takedown catalog build` into out, in shards the fingerprint function fans out over when
+    ``shards_per_function`` > 0 (``local_shard_count``); returns the manifest. Raises RunError
+    if nothing could be indexed."""
     import argparse
 
     from .engine_cli import cmd_catalog_build
 
-    code = cmd_catalog_build(argparse.Namespace(dir=str(catalog), out=str(out), shards=None))
+    code = cmd_catalog_build(argparse.Namespace(dir=str(catalog), out=str(out),
+                                                shards=local_shard_count(shards_per_function)))
     if code != 0:
         raise RunError(f"could not build a catalogue index from {catalog} (exit {code}); see the messages above")
     return json.loads((out / "manifest.json").read_text())
+
+
+def search_plan(shard_count: int, shards_per_function: int) -> str:
+    """How the fingerprint function will search an index of ``shard_count`` shards, in words."""
+    from takedown_core.matching import shard_groups
+
+    if shards_per_function <= 0 or shard_count <= shards_per_function:
+        return f"{shard_count} shard(s), searched in the fingerprint function"
+    groups = shard_groups(shard_count, shards_per_function)
+    return (f"{shard_count} shards, searched by fan-out: {len(groups)} shard-function invocations of up to "
+            f"{shards_per_function} shards per upload")
 
 
 def publish_index(stack: LocalStack, index_dir: Path, version: str | None = None) -> str:
@@ -328,9 +358,10 @@ def run(
     say(f"1/4 building the catalogue index from {catalog}")
     with tempfile.TemporaryDirectory(prefix="takedown-index-") as tmp:
         index_dir = Path(tmp) / "index"
-        manifest = build_index(catalog, index_dir)
+        manifest = build_index(catalog, index_dir, shards_per_function=stack.shards_per_function)
         version = publish_index(stack, index_dir)
-    say(f"    published index {version} ({manifest['catalogue']['track_count']} tracks) to s3://{stack.catalog_bucket}")
+    say(f"    published index {version} ({manifest['catalogue']['track_count']} tracks) to s3://{stack.catalog_bucket}; "
+        + search_plan(len(manifest["shards"]), stack.shards_per_function))
     say(f"2/4 dropping uploads from {uploads} into partner buckets")
     dropped = drop_uploads(stack, uploads, partner=partner)
     if not dropped:

@@ -253,6 +253,13 @@ class LocalStack:
         return one_of(self.resources, rtype, contains)
 
     @property
+    def shards_per_function(self) -> int:
+        """The fingerprint function's SHARDS_PER_FUNCTION as the template sets it (0: it searches
+        every shard itself; otherwise an index of more shards is searched by fan-out)."""
+        fn = self.function_name("takedown_handlers.ingest.handler")
+        return int(self.functions_env.get(fn, {}).get("SHARDS_PER_FUNCTION", "0"))
+
+    @property
     def table_name(self) -> str:
         return self._one("AWS::DynamoDB::Table", "CasesTable").ref
 

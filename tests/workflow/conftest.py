@@ -40,10 +40,14 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def index_dir(media, tmp_path_factory) -> Path:
+    """The catalogue's index as the local runs build it: sharded for the dev environment's
+    SHARDS_PER_FUNCTION, so the fingerprint function searches it by fan-out through the shard
+    function, the path the deployed stack takes for a large catalogue."""
+    from takedown_infra.config import load
     from takedown_local.driver import build_index
 
     out = tmp_path_factory.mktemp("index") / "v1"
-    build_index(media["catalog"], out)
+    build_index(media["catalog"], out, shards_per_function=int(load("dev").match.get("shards_per_function", 0)))
     return out
 
 

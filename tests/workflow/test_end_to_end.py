@@ -59,6 +59,12 @@ def test_given_a_reupload_when_the_reviewer_approves_then_one_notice_is_sent(tmp
         assert rows["unrelated.ogg"]["outcome"] == "no_match"
         case_id = rows["excerpt.mp3"]["case_id"]
         case = stack.repository().get_case(case_id)
+        # matched as the deployed stack matches a catalogue larger than one function holds: the
+        # local index is sharded for SHARDS_PER_FUNCTION (2 in dev), the fingerprint function
+        # called the shard function once per group through Lambda and merged the answers
+        query = case.evidence["query"]
+        assert stack.shards_per_function == 2
+        assert query["shards_searched"] == 3 and query["shard_invocations"] == 2
         assert case.source.url == "https://www.youtube.com/watch?v=abc"
         assert case.source.uploader == "<script>x</script>"
         notices = [m for m in stack.sent_mail() if m["to"] == ["copyright@youtube.example"]]
@@ -107,7 +113,7 @@ def test_given_a_case_when_the_reviewer_rejects_then_no_notice_is_sent(tmp_path,
 def test_given_nobody_decides_when_the_review_times_out_then_reminder_escalation_and_expiry(tmp_path, media):
     with LocalStack("dev", overrides=FAST_REVIEW) as stack:
         up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
-        driver.build_index(media["catalog"], tmp_path / "idx")
+        driver.build_index(media["catalog"], tmp_path / "idx", shards_per_function=stack.shards_per_function)
         driver.publish_index(stack, tmp_path / "idx")
         dropped = driver.drop_uploads(stack, up)
         driver.wait_ingested(stack, dropped, progress=False)
