@@ -38,10 +38,14 @@ FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 INGEST_MAX_RECEIVES = 5          # deliveries before a message goes to the DLQ
 INGEST_BATCH_SIZE = 5            # S3 events per fingerprint invocation
-INGEST_TIMEOUT = 300             # seconds; a 15-minute upload decodes in well under this
+INGEST_TIMEOUT = 900             # seconds (Lambda's maximum): the function waits for its shard functions,
+#                                  and with the wide search one full shard takes ~45 s of CPU for a 3-minute
+#                                  upload (bench/scaling.py, README "cost"): a 15-minute one, ~450 s for two
 INGEST_MEMORY = 1769             # MB; one full vCPU for the decoder and the matcher
-SHARD_MATCH_MEMORY = 1769        # MB; two shards of <= 384 MB arrays each, plus the vote
-SHARD_MATCH_TIMEOUT = 120        # seconds; a 15-minute query against two full shards
+SHARD_MATCH_MEMORY = 3008        # MB; two full shards with the wide search's triplets (871 MB of arrays each)
+#                                  peaked at 2,629 MB in bench/scaling.py's cold start: 1,769 MB would be killed
+SHARD_MATCH_TIMEOUT = 840        # seconds; a 15-minute query against two full shards (~450 s measured-projected),
+#                                  under the caller's INGEST_TIMEOUT so the caller sees the failure
 RECONCILE_EVERY = 15             # minutes between reconciler passes
 STUCK_AFTER = 15 * 60            # seconds a live case may go untouched before the reconciler looks at it
 # Errors a step may raise that say "try again later" (the handler's exception class names, and
