@@ -26,12 +26,7 @@ class S3References:
         self.s3.download_file(self.bucket, key, path)
 
     def read(self, key: str) -> bytes | None:
-        try:
-            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if e.response["Error"]["Code"] in _MISSING:
-                return None
-            raise
+        return _get_or_none(self.s3, self.bucket, key)
 
 
 class S3Artifacts:
@@ -50,12 +45,17 @@ class S3Artifacts:
             raise
 
     def get(self, key: str) -> bytes | None:
-        try:
-            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as e:
-            if e.response["Error"]["Code"] in _MISSING:
-                return None
-            raise
+        return _get_or_none(self.s3, self.bucket, key)
 
     def put(self, key: str, data: bytes) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+
+def _get_or_none(s3: Any, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when there is no such object (any other error raises)."""
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as e:
+        if e.response["Error"]["Code"] in _MISSING:
+            return None
+        raise
