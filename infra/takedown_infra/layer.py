@@ -31,7 +31,11 @@ PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 
 
 def pip_install_command(target: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
+    # --no-warn-conflicts: pip checks the packages it installed into --target against the
+    # *running* environment (the .venv, with boto3 for the CLI and moto) and printed a red
+    # "boto3 1.40.61 requires botocore<1.41" while succeeding; the layer is its own tree, the
+    # resolver still refuses a conflict inside it, and boto3/botocore are dropped from it below.
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--no-warn-conflicts", "--target", str(target)]
     for p in PLATFORMS:
         cmd += ["--platform", p]
     return cmd + [
