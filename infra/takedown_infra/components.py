@@ -35,7 +35,7 @@ from constructs import Construct
 from .layer import dependencies_layer_code
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python Lambda runs (cdk-nag AwsSolutions-L1); the layer is built for it
 INGEST_MAX_RECEIVES = 5          # deliveries before a message goes to the DLQ
 INGEST_BATCH_SIZE = 5            # S3 events per fingerprint invocation
 INGEST_TIMEOUT = 900             # seconds (Lambda's maximum): the function waits for its shard functions,
@@ -92,7 +92,53 @@ def _removal(retain: bool) -> cdk.RemovalPolicy:
     return cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY
 
 
+# CloudWatch Logs' allowed retention periods, in days (PutRetentionPolicy's retentionInDays).
+LOG_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+                 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+                 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+                 1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS",
+                 2922: "EIGHT_YEARS", 3288: "NINE_YEARS", 3653: "TEN_YEARS"}
+
+
+def _ops(scope: Construct) -> tuple[int, bool]:
+    """(log retention in days, retain data) of the stack ``scope`` is in: TakedownStack sets
+    ``log_retention_days`` and ``retain_data`` from cdk.json before it adds any construct."""
+    stack = cdk.Stack.of(scope)
+    return int(getattr(stack, "log_retention_days", 30)), bool(getattr(stack, "retain_data", False))
+
+
+def log_group(scope: Construct, cid: str) -> logs.LogGroup:
+    """A log group with the environment's retention (``logs.retention_days`` in cdk.json),
+    kept with the stack's data in prod."""
+    days, retain = _ops(scope)
+    return logs.LogGroup(scope, cid, retention=getattr(logs.RetentionDays, LOG_RETENTION[days]),
+                         removal_policy=_removal(retain))
+
+
+def access_log_bucket(scope: Construct) -> s3.Bucket:
+    """The stack's one bucket for S3 server access logs (and nothing else), made on first use.
+    Logs expire with the environment's log retention. SSE-S3: S3 log delivery cannot write
+    to a KMS-encrypted target."""
+    stack = cdk.Stack.of(scope)
+    found = stack.node.try_find_child("AccessLogs")
+    if found is not None:
+        return found  # type: ignore[return-value]
+    days, retain = _ops(scope)
+    return s3.Bucket(
+        stack, "AccessLogs",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(days))],
+        removal_policy=_removal(retain),
+        auto_delete_objects=not retain,
+    )
+
+
 def _private_bucket(scope: Construct, cid: str, *, retain: bool, **kw: Any) -> s3.Bucket:
+    """Encrypted, never public, TLS only, its server access logs in the stack's log bucket
+    under ``<construct path>/``."""
     return s3.Bucket(
         scope,
         cid,
@@ -101,8 +147,17 @@ def _private_bucket(scope: Construct, cid: str, *, retain: bool, **kw: Any) -> s
         enforce_ssl=True,
         removal_policy=_removal(retain),
         auto_delete_objects=not retain,  # dev/staging tear down cleanly; prod keeps everything
+        server_access_logs_bucket=access_log_bucket(scope),
+        server_access_logs_prefix=f"{scope.node.path.split('/', 1)[-1]}/{cid}/",
         **kw,
     )
+
+
+def state_machine_logs(scope: Construct, cid: str) -> sfn.LogOptions:
+    """Every event of every execution (level ALL) to a log group with the environment's
+    retention, without the states' input and output: those carry uploaders, URLs and task
+    tokens, which stay in the execution history and the cases table."""
+    return sfn.LogOptions(destination=log_group(scope, cid), level=sfn.LogLevel.ALL, include_execution_data=False)
 
 
 class LambdaCode(Construct):
@@ -127,13 +182,13 @@ class LambdaCode(Construct):
         # AWSLambdaBasicExecutionRole (logs:CreateLogGroup/CreateLogStream/PutLogEvents on "*");
         # this one may write to this function's log group and has only the grants the stack makes.
         role = iam.Role(scope, f"{cid}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_group = logs.LogGroup(scope, f"{cid}Logs")
-        log_group.grant_write(role)
+        group = log_group(scope, f"{cid}Logs")
+        group.grant_write(role)
         return lambda_.Function(
             scope,
             cid,
             role=role,
-            log_group=log_group,
+            log_group=group,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             code=self.code,
@@ -166,6 +221,7 @@ class Cases(Construct):
             point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=retain
             ),
+            deletion_protection=retain,  # prod: DeleteTable is refused until someone turns this off
             removal_policy=_removal(retain),
         )
         self.table.add_global_secondary_index(
@@ -366,6 +422,29 @@ class Notices(Construct):
             secrets.Secret.from_secret_name_v2(self, f"ApiSecret{_slug(name)}", name).grant_read(self.function)
 
 
+class ApiGatewayLogging(Construct):
+    """API Gateway writes stage logs through one role per account and region
+    (AWS::ApiGateway::Account): this stack sets it to a role that may write only API Gateway's
+    log groups (its execution logs, ``API-Gateway-Execution-Logs_<api id>/<stage>``, and the
+    access log group). Account-wide: kept when the stack is deleted (another API may rely on
+    it), and the last stack deployed in the account and region sets it."""
+
+    def __init__(self, scope: Construct, cid: str, *, api: apigw.RestApi, access_logs: logs.LogGroup) -> None:
+        super().__init__(scope, cid)
+        stack = cdk.Stack.of(self)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"))
+        execution_logs = stack.format_arn(service="logs", resource="log-group",
+                                          resource_name="API-Gateway-Execution-Logs_*",
+                                          arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            resources=[execution_logs, f"{execution_logs}:*", access_logs.log_group_arn]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"]))
+        self.account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=self.role.role_arn)
+        self.account.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        api.deployment_stage.node.add_dependency(self.account)
+
+
 class Review(Construct):
     """Signing key, review-request Lambda, and the review API (GET page / POST decision)."""
 
@@ -397,16 +476,30 @@ class Review(Construct):
             memory_size=256,
             env={"TABLE_NAME": table.table_name, "LINK_KEY_SECRET_ARN": self.link_key.secret_arn},
         )
+        access_logs = log_group(self, "ApiAccessLogs")
         self.api = apigw.LambdaRestApi(
             self,
             "ReviewApi",
             handler=self.api_function,
             proxy=False,
-            # No account-wide CloudWatch role for API Gateway: no stage logs to it, and its
-            # managed policy (AmazonAPIGatewayPushToCloudWatchLogs) is logs:* actions on "*".
+            # Not CDK's CloudWatch role (its managed policy AmazonAPIGatewayPushToCloudWatchLogs is
+            # logs:* actions on "*"): ApiGatewayLogging below makes one for log groups only.
             cloud_watch_role=False,
-            deploy_options=apigw.StageOptions(stage_name=REVIEW_STAGE, throttling_rate_limit=20, throttling_burst_limit=40),
+            deploy_options=apigw.StageOptions(
+                stage_name=REVIEW_STAGE, throttling_rate_limit=20, throttling_burst_limit=40,
+                # One line per request: who, when, which route (the resource path, never the
+                # query with the link's signature), status, latency. Errors of every method go
+                # to the execution log; never request or response bodies (CSRF tokens, pages).
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=False),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+            ),
         )
+        ApiGatewayLogging(self, "ApiGatewayLogging", api=self.api, access_logs=access_logs)
         review_res = self.api.root.add_resource("review").add_resource("{review_id}")
         review_res.add_method("GET")
         review_res.add_method("HEAD")
@@ -599,6 +692,7 @@ class Workflow(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=cdk.Duration.seconds(total_wait + 7 * 86400),
             tracing_enabled=True,
+            logs=state_machine_logs(self, "TakedownCaseLogs"),
         )
 
 
@@ -688,7 +782,7 @@ class IndexBuild(Construct):
         self.state_machine = sfn.StateMachine(
             self, "CatalogueBuild", state_machine_name=name,
             definition_body=sfn.DefinitionBody.from_chainable(fan_out.next(reduce)),
-            timeout=cdk.Duration.hours(24), tracing_enabled=True)
+            timeout=cdk.Duration.hours(24), tracing_enabled=True, logs=state_machine_logs(self, "CatalogueBuildLogs"))
 
 
 class Reconciler(Construct):

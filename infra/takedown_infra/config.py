@@ -118,6 +118,11 @@ class EnvConfig:
         return sorted(set(names))
 
     @property
+    def log_retention_days(self) -> int:
+        """Days CloudWatch Logs keeps every log group and the S3 access logs (``logs.retention_days``)."""
+        return int((self.raw.get("logs") or {}).get("retention_days", 30))
+
+    @property
     def alarm_email(self) -> str | None:
         return self.raw.get("alarm_email")
 
@@ -188,6 +193,11 @@ def validate(cfg: EnvConfig) -> EnvConfig:
     spf = cfg.match.get("shards_per_function", 0)
     if not isinstance(spf, int) or isinstance(spf, bool) or spf < 0:
         problems.append("match: shards_per_function must be a whole number >= 0 (0: no fan-out)")
+    days = (cfg.raw.get("logs") or {}).get("retention_days", 30)
+    from .components import LOG_RETENTION
+
+    if isinstance(days, bool) or days not in LOG_RETENTION:
+        problems.append(f"logs.retention_days: one of CloudWatch Logs' periods in days ({', '.join(map(str, LOG_RETENTION))})")
     if problems:
         raise ConfigError(f"environment '{cfg.name}' in cdk.json: " + "; ".join(problems))
     return cfg

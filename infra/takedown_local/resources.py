@@ -292,7 +292,7 @@ class TemplateResources:
             self._deferred_env.append((name, later))
         fn = self.client("lambda").create_function(
             FunctionName=name,
-            Runtime="python3.12",
+            Runtime="python3.14",
             Role=resolve(p["Role"]),
             Handler=handler,
             Code={"ZipFile": _dummy_zip()},
