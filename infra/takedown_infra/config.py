@@ -16,6 +16,8 @@ from takedown_core.likeness import LikenessConfigError, LikenessRules
 from takedown_core.locations import LocationError, Locations
 from takedown_core.notices import likeness_route_problems
 
+from .settings import check as check_shape
+
 ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON = ROOT / "cdk.json"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -135,6 +137,12 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(cfg: EnvConfig) -> EnvConfig:
+    """``cfg`` if its settings are usable, else ConfigError naming every problem with its key
+    path: the shape first (settings.Environment, pydantic), then what the code that uses them
+    checks (location rules, notice routes, likeness terms, relations between fields)."""
+    shape = check_shape(cfg.name, cfg.raw)
+    if shape:
+        raise ConfigError(f"environment '{cfg.name}' in cdk.json:\n  " + "\n  ".join(shape))
     problems = []
     ids = [p.get("id", "") for p in cfg.partners]
     if not ids or any(not i or not i.replace("-", "").isalnum() for i in ids) or len(set(ids)) != len(ids):

@@ -82,13 +82,13 @@ def test_given_the_4kb_budget_then_sixty_more_artists_would_not_fit():
     ({"likeness": {"artists": [{"id": "x", "name": ""}]}}, "likeness.artists[0]: name must be a non-empty string"),
     ({"likeness": {"artists": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}}, "duplicate id 'x'"),
     ({"likeness": {"terms": {"en": ["ai", ""]}}}, "likeness.terms.en: must be a list of non-empty strings"),
-    ({"likeness": {"term": {}}}, "unknown key(s) ['term']"),
+    ({"likeness": {"term": {}}}, "environments.dev.likeness.term: unknown key"),
     ({"platforms": {"youtube": {"likeness": {"law": "UK"}}}}, "platform youtube: likeness: law must be one of"),
     ({"platforms": {"youtube": {"likeness": {"address": "nobody"}}}}, "platform youtube: likeness: address must be"),
     ({"platforms": {"youtube": {"likeness": {"basis": ""}}}}, "platform youtube: likeness: basis must be"),
-    ({"platforms": {"youtube": {"likeness": {"channel": "web"}}}}, "platform youtube: likeness: channel must be 'email'"),
-    ({"platforms": {"youtube": {"likeness": {"form": "x"}}}}, "platform youtube: likeness: unknown key(s) ['form']"),
-    ({"platforms": {"youtube": {"likeness": "privacy@youtube.example"}}}, "platform youtube: likeness: must be an object"),
+    ({"platforms": {"youtube": {"likeness": {"channel": "web"}}}}, "environments.dev.platforms.youtube.likeness.channel: Input should be 'email' (got 'web')"),
+    ({"platforms": {"youtube": {"likeness": {"form": "x"}}}}, "environments.dev.platforms.youtube.likeness.form: unknown key"),
+    ({"platforms": {"youtube": {"likeness": "privacy@youtube.example"}}}, "environments.dev.platforms.youtube.likeness: Input should be a valid dictionary"),
 ])
 def test_given_bad_likeness_settings_when_loaded_then_config_error_names_them(overrides, says):
     with pytest.raises(ConfigError) as err:
