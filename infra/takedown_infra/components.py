@@ -7,6 +7,7 @@ name: differences between environments arrive as props from config.py.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -98,6 +100,37 @@ LOG_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 1
                  365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
                  1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS",
                  2922: "EIGHT_YEARS", 3288: "NINE_YEARS", 3653: "TEN_YEARS"}
+
+
+SSM_STANDARD_BYTES = 4096   # Parameter Store's standard tier; the advanced tier holds 8 KB
+SSM_ADVANCED_BYTES = 8192
+TOKEN_BYTES = 128           # what an unresolved reference (a bucket name, an ARN) may become
+
+
+def settings_parameter_name(scope: Construct, key: str) -> str:
+    """``/takedown/<env>/<key>``: PLATFORM_LOCATIONS -> /takedown/dev/platform-locations."""
+    stack = cdk.Stack.of(scope)
+    return f"/takedown/{getattr(stack, 'env_name', stack.stack_name)}/{key.lower().replace('_', '-')}"
+
+
+def settings_parameter(scope: Construct, key: str, value: str) -> ssm.StringParameter:
+    """Settings a function reads as JSON (partners, platforms, reviewers, likeness terms) in SSM
+    Parameter Store at ``/takedown/<env>/<key>``, not in its environment: Lambda caps a function's
+    variables at 4 KB in all, which a label's platform registry and artist list outgrow. The
+    standard tier up to 4 KB, the advanced tier (8 KB) above; more refuses synthesis.
+
+    Raises ValueError when ``value`` cannot fit in 8 KB."""
+    estimate = len(re.sub(r"\$\{Token\[[^\]]*\]\}", "x" * TOKEN_BYTES, value).encode())
+    if estimate > SSM_ADVANCED_BYTES:
+        raise ValueError(f"setting {key} is {estimate} bytes; SSM Parameter Store holds at most {SSM_ADVANCED_BYTES}")
+    name = key.lower().replace("_", "-")
+    return ssm.StringParameter(
+        scope, f"{key.title().replace('_', '')}Setting",
+        parameter_name=settings_parameter_name(scope, key),
+        string_value=value,
+        tier=ssm.ParameterTier.ADVANCED if estimate > SSM_STANDARD_BYTES else ssm.ParameterTier.STANDARD,
+        description=f"takedown settings: {name} (JSON, from cdk.json; read by the functions through Powertools Parameters)",
+    )
 
 
 def _ops(scope: Construct) -> tuple[int, bool]:
@@ -177,14 +210,20 @@ class LambdaCode(Construct):
             description="numpy, PyAV, powertools, Jinja2 (pinned in requirements.txt)",
         )
 
-    def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str], **kw: Any) -> lambda_.Function:
+    def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str],
+                 settings: dict[str, str] | None = None, **kw: Any) -> lambda_.Function:
+        """A function of this stack. ``settings``: JSON documents it reads (key -> JSON text), each
+        in its own SSM parameter (``settings_parameter``); the function gets ``<KEY>_PARAMETER``
+        naming it and read access to it alone (the handlers' ``env_json`` reads either form)."""
+        params = {key: settings_parameter(scope, key, value) for key, value in (settings or {}).items()}
+        env = {**env, **{f"{key}_PARAMETER": settings_parameter_name(scope, key) for key in params}}
         # Its own role and log group. The role CDK would make carries the AWS managed policy
         # AWSLambdaBasicExecutionRole (logs:CreateLogGroup/CreateLogStream/PutLogEvents on "*");
         # this one may write to this function's log group and has only the grants the stack makes.
         role = iam.Role(scope, f"{cid}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         group = log_group(scope, f"{cid}Logs")
         group.grant_write(role)
-        return lambda_.Function(
+        fn = lambda_.Function(
             scope,
             cid,
             role=role,
@@ -203,6 +242,9 @@ class LambdaCode(Construct):
             },
             **kw,
         )
+        for p in params.values():
+            fn.add_to_role_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[p.parameter_arn]))
+        return fn
 
 
 class Cases(Construct):
@@ -322,15 +364,6 @@ class Ingestion(Construct):
                 "IDEMPOTENCY_TABLE": idempotency.table_name,
                 "CATALOG_BUCKET": catalogue.bucket_name,
                 "QUARANTINE_BUCKET": self.quarantine.bucket_name,
-                "PARTNERS": partner_env,
-                # only what ingest reads of each platform (where an item lives, whose uploads are
-                # licensed): a function's variables share Lambda's 4 KB. Its own name: the local
-                # runtime runs every function in one process, where one name has one value.
-                "PLATFORM_LOCATIONS": _compact({p: {k: v for k, v in doc.items() if k in ("location", "licensed_uploaders")}
-                                       for p, doc in platforms.items()}),
-                # the deepfake signal's artists and terms (takedown_core.likeness), compact: a
-                # function's variables share Lambda's 4 KB
-                "LIKENESS": json.dumps(likeness or {}, separators=(",", ":"), ensure_ascii=False),
                 "EVIDENCE_BUCKET": evidence.bucket_name,
                 "MAX_UPLOAD_BYTES": str(int(limits["max_upload_mb"]) * 1024 * 1024),
                 "MAX_AUDIO_SECONDS": str(limits["max_audio_seconds"]),
@@ -338,6 +371,15 @@ class Ingestion(Construct):
                 "STAY_DOWN_AUTO_APPROVE": "true" if match.get("stay_down_auto_approve") else "false",
                 "SHARDS_PER_FUNCTION": str(int(match.get("shards_per_function", 0))),
                 "SHARD_MATCH_FUNCTION": self.shard_function.function_name,
+            },
+            settings={
+                "PARTNERS": partner_env,
+                # only what ingest reads of each platform (where an item lives, whose uploads are
+                # licensed). Its own name: the local runtime runs every function in one process.
+                "PLATFORM_LOCATIONS": _compact({p: {k: v for k, v in doc.items() if k in ("location", "licensed_uploaders")}
+                                                for p, doc in platforms.items()}),
+                # the deepfake signal's artists and terms (takedown_core.likeness)
+                "LIKENESS": _compact(likeness or {}),
             },
         )
         self.shard_function.grant_invoke(self.function)
@@ -403,12 +445,14 @@ class Notices(Construct):
             env={
                 "TABLE_NAME": table.table_name,
                 "SENDER": sender,
-                "COMPLAINANT": json.dumps(complainant),
+                "EVIDENCE_BUCKET": evidence.bucket_name,
+                "RIGHTS_DESK": rights_desk or "",
+            },
+            settings={
+                "COMPLAINANT": _compact(complainant),
                 # the registry's routes (how each platform takes notices), not ingest's location rules
                 "PLATFORMS": _compact({p: {k: v for k, v in doc.items() if k not in ("location", "licensed_uploaders")}
                                        for p, doc in platforms.items()}),
-                "EVIDENCE_BUCKET": evidence.bucket_name,
-                "RIGHTS_DESK": rights_desk or "",
             },
         )
         table.grant_read_write_data(self.function)
@@ -521,7 +565,6 @@ class Review(Construct):
                 "LINK_KEY_SECRET_ARN": self.link_key.secret_arn,
                 "REVIEW_BASE_URL": review_base_url(self.api, REVIEW_STAGE),
                 "SENDER": sender,
-                "REVIEWERS": json.dumps(reviewers),
                 "LINK_TTL_SECONDS": str(review["link_ttl_seconds"]),
                 "REVIEW_REMINDERS": str(review["reminders"]),
                 "REVIEW_ESCALATIONS": str(review["escalations"]),
@@ -529,6 +572,7 @@ class Review(Construct):
                 # the restoration clock of a counter-notice, and who is told the decision's date
                 "COUNTER_NOTICE": _compact(counter_notice),
             },
+            settings={"REVIEWERS": _compact(reviewers)},
         )
         if review.get("digest_threshold"):
             events.Rule(
@@ -832,8 +876,8 @@ class Compliance(Construct):
             handler="takedown_handlers.compliance.handler",
             timeout=cdk.Duration.seconds(600),
             memory_size=256,
-            env={"TABLE_NAME": table.table_name, "SENDER": sender, "COMPLIANCE": _compact(settings),
-                 "GONE_MARKERS": _compact(gone_markers)},
+            env={"TABLE_NAME": table.table_name, "SENDER": sender, "COMPLIANCE": _compact(settings)},
+            settings={"GONE_MARKERS": _compact(gone_markers)},
         )
         # list cases by status, read each with its audit trail, write a removal or an escalation
         table.grant(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")

@@ -20,6 +20,7 @@ class TakedownStack(cdk.Stack):
         retain = config.retain_data
         # read by components.log_group / access_log_bucket for every construct below
         self.log_retention_days, self.retain_data = config.log_retention_days, retain
+        self.env_name = config.name  # SSM settings live under /takedown/<env>/ (components.settings_parameter)
         code = c.LambdaCode(self, "Code")
         self.cases = c.Cases(self, "Cases", retain=retain)
         self.catalogue = c.Catalogue(self, "Catalogue", retain=retain)

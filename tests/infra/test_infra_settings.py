@@ -48,3 +48,35 @@ def test_every_problem_is_reported_at_once():
         load("dev", overrides={"review": {"wait_seconds": -1}, "notice": {"retry_attempts": "4"}})
     text = str(err.value)
     assert "review.wait_seconds" in text and "notice.retry_attempts" in text
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_json_settings_live_in_parameter_store_each_readable_by_its_function_alone(env):
+    """Partners, platforms, reviewers, likeness terms outgrow Lambda's 4 KB of variables: each is
+    an SSM parameter /takedown/<env>/<key>; its function gets <KEY>_PARAMETER and GetParameter
+    on that parameter only."""
+    from takedown_infra.synth import synth_template
+
+    t = synth_template(env)
+    params = {lid: r["Properties"] for lid, r in t["Resources"].items() if r["Type"] == "AWS::SSM::Parameter"}
+    by_name = {p["Name"]: lid for lid, p in params.items()}
+    assert set(by_name) >= {f"/takedown/{env}/{k}" for k in ("partners", "platform-locations", "likeness",
+                                                             "platforms", "complainant", "reviewers", "gone-markers")}
+    policies = [r["Properties"] for r in t["Resources"].values() if r["Type"] == "AWS::IAM::Policy"]
+    readers: dict[str, set[str]] = {}
+    for pol in policies:
+        for st in pol["PolicyDocument"]["Statement"]:
+            if st["Action"] == "ssm:GetParameter":
+                res = json.dumps(st["Resource"])
+                for name, lid in by_name.items():
+                    if lid in res:
+                        readers.setdefault(name, set()).update(r["Ref"] for r in pol["Roles"])
+    for lid, fn in t["Resources"].items():
+        if fn["Type"] != "AWS::Lambda::Function":
+            continue
+        variables = fn["Properties"].get("Environment", {}).get("Variables", {})
+        for key, name in variables.items():
+            if key.endswith("_PARAMETER"):
+                role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+                assert readers.get(name) == {role}, (lid, key, readers.get(name))
+        assert len(json.dumps(variables)) < 4096 - 512, lid  # room under Lambda's 4 KB
