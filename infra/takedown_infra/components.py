@@ -906,6 +906,7 @@ class Monitoring(Construct):
         state_machine: sfn.StateMachine,
         functions: list[lambda_.Function],
         alarm_email: str | None,
+        build_state_machine: sfn.StateMachine | None = None,
     ) -> None:
         super().__init__(scope, cid)
         self.topic = sns.Topic(self, "Alarms", enforce_ssl=True)
@@ -948,6 +949,61 @@ class Monitoring(Construct):
             self._on_any(f"Errors-{fn.node.id}", f"{fn.node.path} is raising errors", fn.metric_errors(period=five_minutes))
             for fn in functions
         ]
+        # A throttled invocation waits (SQS, Step Functions retry) but means the account's or the
+        # function's concurrency is too low for the load: ops raise it before work backs up.
+        self.throttle_alarms = [
+            self._on_any(f"Throttles-{fn.node.id}", f"{fn.node.path} is being throttled: raise its concurrency",
+                         fn.metric_throttles(period=five_minutes))
+            for fn in functions
+        ]
+        # Emitted by the workflow function when a case's review ran out of rounds (REVIEW_EXPIRED):
+        # nobody decided in time, no notice went out.
+        self.review_expired_alarm = self._on_any(
+            "ReviewsPastDeadline", "A review expired without a decision (REVIEW_EXPIRED): the case needs a reviewer",
+            self._takedown_metric("ReviewExpired", five_minutes))
+        if build_state_machine is not None:
+            self._on_any("CatalogueBuildFailed", "A catalogue index build failed: CURRENT still names the last good index",
+                         build_state_machine.metric_failed(period=five_minutes))
+        self.dashboard = self._dashboard(dlq, state_machine, functions)
+
+    @staticmethod
+    def _takedown_metric(name: str, period: cdk.Duration, statistic: str = "Sum") -> cw.Metric:
+        """A metric the functions emit with Powertools Metrics (namespace Takedown, service=takedown)."""
+        return cw.Metric(namespace="Takedown", metric_name=name, dimensions_map={"service": "takedown"},
+                         statistic=statistic, period=period)
+
+    def _dashboard(self, dlq: sqs.IQueue, state_machine: sfn.StateMachine,
+                   functions: list[lambda_.Function]) -> cw.Dashboard:
+        """One page for ops: the flow (uploads, cases by kind, decisions, notices), how long
+        decisions and notices take, and what is stuck or failing."""
+        hour = cdk.Duration.hours(1)
+        m = self._takedown_metric
+        board = cw.Dashboard(self, "Dashboard", dashboard_name=f"takedown-{cdk.Stack.of(self).stack_name}"[:255])
+        board.add_widgets(
+            cw.GraphWidget(title="Uploads by outcome (per hour)", width=8, left=[
+                m(f"Upload_{o}", hour) for o in ("case", "no_match", "quarantined", "licensed")]),
+            cw.GraphWidget(title="Cases opened by kind (per hour)", width=8, left=[
+                m(f"Case_{k}", hour) for k in ("copy", "partial", "suspected_ai_cover", "suspected_deepfake")] + [m("CaseRepeat", hour)]),
+            cw.GraphWidget(title="Decisions and notices (per hour)", width=8, left=[
+                m("Decision_approve", hour), m("Decision_reject", hour), m("Notice_NOTICE_SENT", hour),
+                m("Notice_NOTICE_QUEUED", hour), m("Notice_NOTICE_INVALID", hour), m("Notice_NOTICE_REJECTED", hour)]),
+        )
+        board.add_widgets(
+            cw.GraphWidget(title="Time to decision and to notice (seconds, p50 / p90)", width=12, left=[
+                m("TimeToDecision", hour, "p50"), m("TimeToDecision", hour, "p90"),
+                m("TimeToNotice", hour, "p50"), m("TimeToNotice", hour, "p90")]),
+            cw.GraphWidget(title="Stuck or failing", width=12, left=[
+                dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)),
+                state_machine.metric_failed(period=hour), m("ReviewExpired", hour), m("IndexUnavailable", hour),
+                m("IngestError", hour)]),
+        )
+        board.add_widgets(
+            cw.GraphWidget(title="Function errors", width=8, left=[fn.metric_errors(period=hour) for fn in functions]),
+            cw.GraphWidget(title="Function throttles", width=8, left=[fn.metric_throttles(period=hour) for fn in functions]),
+            cw.GraphWidget(title="Function duration p90 (ms)", width=8,
+                           left=[fn.metric_duration(period=hour, statistic="p90") for fn in functions]),
+        )
+        return board
 
     def _on_any(self, cid: str, description: str, metric: cw.IMetric) -> cw.Alarm:
         alarm = cw.Alarm(

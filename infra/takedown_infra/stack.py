@@ -104,6 +104,7 @@ class TakedownStack(cdk.Stack):
                 self.index_build.reduce_function,
             ],
             alarm_email=config.alarm_email,
+            build_state_machine=self.index_build.state_machine,
         )
         cdk.CfnOutput(self, "ReviewApiUrl", value=self.review.api.url)
         cdk.CfnOutput(self, "CatalogueBucket", value=self.catalogue.bucket.bucket_name)
