@@ -237,6 +237,11 @@ class AnalysisParams:
     #   10 s: 2 % of those found under 0 dB noise, pitch, stretch or speed changes share
     #   under 0.45 and are called partial (still cases; a person decides); clean and codec
     #   copies share 0.60 and more (p5); 5 s copies are never partial.
+    wide_min_copy_share: float = 0.28  # the copy bar of a match the wide search aligned (a pitch
+    #   shift, a stretch or a nightcore edit): such a transform leaves fewer of a whole copy's
+    #   prominent peaks confirmed, and at min_copy_share 0.26-0.52 of whole copies at 10 s were
+    #   called partial (bench seed 1: pitch -3 35 %, stretch 0.8 52 %, nightcore 26 %), whose
+    #   notice says "beside or under other material". Figures at the bench run that set it.
     # --- the catalogue's self-match (selfmatch.py), at build time ---------------------------
     self_match_max_false_match_rate: float = 1e-6  # per track, over the whole catalogue: with
     #   10,000 tracks, 0.01 chance marks in all. A false mark only stops a partial match.
@@ -288,7 +293,8 @@ _LEGACY = {
     "spectrum_floor_dbfs": lambda v: -120.0,
     "min_content_span_s": lambda v: 0.0,
     "min_partial_span_s": lambda v: 0.0,
-    "wide_search": lambda v: False,  # built without triplets: the +-6 % search alone, as then
+    "wide_search": lambda v: False,
+    "wide_min_copy_share": lambda v: v.get("min_copy_share", AnalysisParams.min_copy_share),  # built without triplets: the +-6 % search alone, as then
     "derivative_peaks_per_s": lambda v: v.get("query_peaks_per_s", AnalysisParams.query_peaks_per_s),  # no second search  # no partial matches: the content check refused them
 }
 
