@@ -245,6 +245,9 @@ class AnalysisParams:
     #   0.28: every whole copy of every wide condition called a copy at 10 s (was 48-96 %),
     #   every derivative cell (a recording under a new lead or speech) still 0 % copy, and no
     #   false positive added (the one at 5 s, speed 1.35, is main's too: 5 s are never partial).
+    #   The cost (--conditions derivatives-range): of a recording under a new lead, then sped up
+    #   or slowed as a whole, 1 of the 33 found is called a copy (none at 0.45). Most such are
+    #   not found at all: 0 dB at 0.8x / 1.25x, 43 / 39 % at 30 s and 4 / 9 % at 10 s.
     # --- the catalogue's self-match (selfmatch.py), at build time ---------------------------
     self_match_max_false_match_rate: float = 1e-6  # per track, over the whole catalogue: with
     #   10,000 tracks, 0.01 chance marks in all. A false mark only stops a partial match.
