@@ -93,11 +93,14 @@ class ReviewService:
 
     def _page(self, review: Review, case: Any, sig: str, *, status: int = 200, error: DecisionInvalid | None = None,
               chosen: Mapping[str, Any] | None = None) -> Response:
+        """The evidence page: at /review/<id> (GET), or sent back at /review/<id>/decision (a
+        form error, ``error`` given); its relative links are made for the address it is served at."""
+        at_decision = error is not None
         return status, review_page(
             case=case.to_dict(),
             review={"review_id": review.review_id, "reviewer": review.reviewer,
                     "expires_at": review.expires_at, "round": review.round},
-            action_url=f"{quote(review.review_id, safe='')}/decision",
+            action_url="decision" if at_decision else f"{quote(review.review_id, safe='')}/decision",
             csrf=csrf_token(self.key, review_id=review.review_id, reviewer=review.reviewer,
                             expires_at=review.expires_at),
             exp=review.expires_at,
@@ -108,7 +111,7 @@ class ReviewService:
             chosen=chosen,
             repeat_notices=self.repo.notices_for(case.source.platform, case.source.uploader)
             if case.source.uploader else None,
-            queue_url=self._queue_link(review, up="../"),
+            queue_url=self._queue_link(review, up="../../" if at_decision else "../"),
         )
 
     def show(self, review_id: str, params: Mapping[str, Any]) -> Response:
