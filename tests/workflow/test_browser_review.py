@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 
 def test_given_an_emailed_link_when_a_reviewer_approves_in_chromium_then_the_notice_is_sent(
-        browser, tmp_path, media):
+        browser, tmp_path, media):  # noqa: F811 - the fixture imported above
     with LocalStack("dev") as stack:
         up = uploads_dir(tmp_path, media, ["sped.m4a"], {"sped.json": (
             '{"source_url": "https://www.tiktok.com/@x/video/1", "platform": "tiktok", '
