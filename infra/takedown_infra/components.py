@@ -59,13 +59,17 @@ REVIEW_STAGE = "v1"              # the review API's one stage: links are https:/
 # What the review API's function may do on the cases table, and nothing else (it is reachable
 # from the internet): read a review and its case (GetItem), mark the review used (UpdateItem),
 # and write the case with its audit event (TransactWriteItems of Puts, and PutItem for an audit
-# event alone). No Query of the table, no Scan, DeleteItem or batch writes.
+# event alone). No Scan, DeleteItem or batch writes; Query only as below.
 REVIEW_API_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 REVIEW_API_PARTITIONS = ("REVIEW#*", "CASE#*")  # the partition keys it reads and writes (dynamo.py's layout)
 # And one read of an index: a reviewer's queue page queries the sparse by-reviewer index (cases
 # waiting for a reviewer, which GetItem on CASE#* could read one by one anyway). Query only,
 # on that index only: never the table itself, never the by-status index.
 REVIEW_API_QUEUE_INDEX = "by-reviewer"
+# And a count: the evidence page says how many earlier notices the uploader drew (a COUNT query
+# of the UPLOADER#<platform>#<uploader> partition, dynamo.py's notices_for). Query with
+# Select=COUNT on those partitions only: it can count them, never read an item.
+REVIEW_API_COUNT_PARTITIONS = ("UPLOADER#*",)
 
 
 def review_base_url(api: apigw.IRestApi, stage_name: str) -> str:
@@ -609,6 +613,10 @@ class Review(Construct):
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(REVIEW_API_PARTITIONS)}}))
         self.api_function.add_to_role_policy(iam.PolicyStatement(
             actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{REVIEW_API_QUEUE_INDEX}"]))
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(REVIEW_API_COUNT_PARTITIONS)},
+                        "StringEquals": {"dynamodb:Select": "COUNT"}}))
         for fn in (self.api_function, self.workflow_function):
             self.link_key.grant_read(fn)
         sender_identity.grant_send_email(self.workflow_function)

@@ -106,11 +106,17 @@ def test_given_the_internet_facing_review_api_when_synthesized_then_it_may_only_
     dynamo = [st for st in each_env.role_statements(fn_lid)
               if any(a.startswith("dynamodb:") for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))]
 
-    # and one Query, on the reviewers' queue index only (below)
-    queue = [st for st in dynamo if st["Action"] == "dynamodb:Query"]
-    assert len(queue) == 1 and queue[0]["Effect"] == "Allow" and "Condition" not in queue[0]
+    # and Query twice: the reviewers' queue index, and a count of an uploader's earlier notices
+    queries = [st for st in dynamo if st["Action"] == "dynamodb:Query"]
+    assert len(queries) == 2 and all(st["Effect"] == "Allow" for st in queries)
+    queue = [st for st in queries if "Condition" not in st]
+    assert len(queue) == 1
     assert queue[0]["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [table_lid, "Arn"]}, "/index/by-reviewer"]]}
-    dynamo = [st for st in dynamo if st is not queue[0]]
+    count = [st for st in queries if "Condition" in st][0]
+    assert count["Resource"] == {"Fn::GetAtt": [table_lid, "Arn"]}
+    assert count["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["UPLOADER#*"]},
+                                  "StringEquals": {"dynamodb:Select": "COUNT"}}
+    dynamo = [st for st in dynamo if st not in queries]
     assert len(dynamo) == 1, dynamo
     assert dynamo[0]["Effect"] == "Allow"
     assert set(dynamo[0]["Action"]) == REVIEW_API_TABLE_ACTIONS
@@ -121,7 +127,8 @@ def test_given_the_internet_facing_review_api_when_synthesized_then_it_may_only_
     for forbidden in ("dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                       "dynamodb:BatchGetItem", "dynamodb:DescribeTable"):
         assert not each_env.allowed(fn_lid, forbidden), forbidden
-    assert each_env.allowed(fn_lid, "dynamodb:Query") == [queue[0]["Resource"]]  # never the table, never by-status
+    # never by-status, and the table itself only to count an uploader's partition
+    assert each_env.allowed(fn_lid, "dynamodb:Query") == [queue[0]["Resource"], count["Resource"]]
 
 
 def _references(value, out: set[str]) -> set[str]:
