@@ -309,7 +309,11 @@ class LocalStack:
 
         env = self.functions_env[self.function_name("takedown_handlers.workflow.handler")]
         key = read_secret_bytes(self.client("secretsmanager"), env["LINK_KEY_SECRET_ARN"])
-        reviewers = json.loads(env["REVIEWERS"])
+        if env.get("REVIEWERS_PARAMETER"):  # deployed as an SSM parameter (the stack's way), else a variable
+            value = self.client("ssm").get_parameter(Name=env["REVIEWERS_PARAMETER"])["Parameter"]["Value"]
+        else:
+            value = env["REVIEWERS"]
+        reviewers = json.loads(value)
         expires = int(time.time() if now is None else now) + int(env["LINK_TTL_SECONDS"])
         out = []
         for reviewer in dict.fromkeys([*reviewers["allow"], reviewers["fallback"]]):
