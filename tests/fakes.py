@@ -70,6 +70,10 @@ class InMemoryCaseRepository:
                and (updated_before is None or c.updated_at < updated_before)]
         return sorted(out, key=lambda c: c.created_at)[:limit]
 
+    def cases_for_reviewer(self, reviewer: str, limit: int = 200) -> list[Case]:
+        out = [copy.deepcopy(c) for c in self.cases.values() if c.status == Status.IN_REVIEW and c.reviewer == reviewer]
+        return sorted(out, key=lambda c: (c.created_at, c.case_id))[:limit]
+
     def put_review(self, review: Review, ttl_epoch: int) -> None:
         self.reviews[review.review_id] = copy.deepcopy(review)
 

@@ -10,6 +10,10 @@ Item layout (pk / sk):
   UPLOAD#<bucket>/<key> / UPLOAD   what happened to this object
   UPLOAD#<bucket>/<key> / FAILURE  why it could not be processed yet (latest attempt)
 GSI by-status: gsi1pk = STATUS#<status>, gsi1sk = updated_at (cases only).
+GSI by-reviewer (sparse): gsi2pk = REVIEWER#<reviewer>, gsi2sk = <created_at>#<case id>, on a
+case only while it is IN_REVIEW with a reviewer: a reviewer's queue. Every case write puts the
+whole item, so a case leaves the index with the write that moves it out of IN_REVIEW. A case
+last written before this index existed appears in it at its next write.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class DynamoCaseRepository:
 
     # ---- cases -------------------------------------------------------------------------
     def _case_item(self, case: Case) -> dict[str, Any]:
-        return {
+        item = {
             "pk": {"S": f"CASE#{case.case_id}"},
             "sk": {"S": "CASE"},
             "status": {"S": case.status.value},
@@ -52,6 +56,10 @@ class DynamoCaseRepository:
             "gsi1pk": {"S": f"STATUS#{case.status.value}"},
             "gsi1sk": {"S": f"{case.updated_at}#{case.case_id}"},
         }
+        if case.status == Status.IN_REVIEW and case.reviewer:
+            item["gsi2pk"] = {"S": f"REVIEWER#{case.reviewer}"}
+            item["gsi2sk"] = {"S": f"{case.created_at}#{case.case_id}"}
+        return item
 
     def _audit_put(self, event: AuditEvent) -> dict[str, Any]:
         # The ns clock keeps events written in the same millisecond in the order they were written.
@@ -165,6 +173,23 @@ class DynamoCaseRepository:
                 break
         cases = [Case.from_dict(json.loads(i["data"]["S"])) for i in items[:limit]]
         return sorted(cases, key=lambda c: c.created_at)
+
+    def cases_for_reviewer(self, reviewer: str, limit: int = 200) -> list[Case]:
+        kw: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by-reviewer",
+            "KeyConditionExpression": "gsi2pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": f"REVIEWER#{reviewer}"}},
+            "ScanIndexForward": True,  # oldest first: the sort key starts with the opening time
+        }
+        items: list[dict[str, Any]] = []
+        for page in self._paginate("query", kw):
+            items.extend(page)
+            if len(items) >= limit:
+                break
+        cases = [Case.from_dict(json.loads(i["data"]["S"])) for i in items[:limit]]
+        # an index is eventually consistent: a case that left review a moment ago may still be in it
+        return [c for c in cases if c.status == Status.IN_REVIEW and c.reviewer == reviewer]
 
     def _paginate(self, op: str, kw: dict[str, Any]):
         while True:

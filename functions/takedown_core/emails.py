@@ -66,11 +66,12 @@ def review_request_email(
     expires_at: int,
     round: int,
     kind: str = "request",
+    queue_url: str | None = None,
 ) -> tuple[str, str, str]:
     """(subject, text, html) asking ``reviewer`` to decide one case through ``url``.
 
     kind: "request" (first ask), "reminder" (no answer yet), "escalation" (the previous
-    reviewer did not answer; this reviewer is next).
+    reviewer did not answer; this reviewer is next). ``queue_url``: the reviewer's queue link.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -87,16 +88,20 @@ def review_request_email(
         "what_to_do": words.what_to_do(f),
         "validity": words.validity(who, expiry),
         "do_not_forward": words.do_not_forward(),
+        "queue_words": words.queue_line() if queue_url else "",
     }
     # the text part shows the link as given; the HTML part links and shows it cleaned
-    text = render("emails/review_request.txt.j2", **values, url=url)
-    return values["subject"], text, render("emails/review_request.html.j2", **values, url=clean(url))
+    text = render("emails/review_request.txt.j2", **values, url=url, queue_url=queue_url or "")
+    return values["subject"], text, render("emails/review_request.html.j2", **values, url=clean(url),
+                                           queue_url=clean(queue_url))
 
 
-def digest_email(cases: Sequence[tuple[Mapping[str, Any], str]], *, reviewer: str) -> tuple[str, str, str]:
+def digest_email(cases: Sequence[tuple[Mapping[str, Any], str]], *, reviewer: str,
+                 queue_url: str | None = None) -> tuple[str, str, str]:
     """(subject, text, html): one email listing every case waiting for ``reviewer`` with its link.
 
-    Each item is (case dict, review URL) or (case dict, review URL, expires_at).
+    Each item is (case dict, review URL) or (case dict, review URL, expires_at); ``queue_url``:
+    the reviewer's queue link.
     """
     if not cases:
         raise ValueError("a digest needs at least one case")
@@ -111,7 +116,9 @@ def digest_email(cases: Sequence[tuple[Mapping[str, Any], str]], *, reviewer: st
             "expires": fmt_epoch(item[2]) if len(item) > 2 and item[2] is not None else "",
         })
     values = {"who": one_line(reviewer, 200), "subject": _subject(words.digest_subject(n)),
-              "count": words.digest_count(n), "how": words.digest_how()}
-    text = render("emails/digest.txt.j2", **values, items=items)
+              "count": words.digest_count(n), "how": words.digest_how(),
+              "queue_words": words.queue_line() if queue_url else ""}
+    text = render("emails/digest.txt.j2", **values, items=items, queue_url=queue_url or "")
     html_items = [{**it, "url": clean(it["url"])} for it in items]
-    return values["subject"], text, render("emails/digest.html.j2", **values, items=html_items)
+    return values["subject"], text, render("emails/digest.html.j2", **values, items=html_items,
+                                           queue_url=clean(queue_url))

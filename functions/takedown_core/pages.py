@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from markupsafe import Markup
 
-from .chart import alignment_svg
+from .chart import alignment_svg, upload_timeline
 from .evidence import MatchEvidence
 from .likeness import LikenessSignal
 from .render import esc, render  # noqa: F401 - esc re-exported, as for the wording helpers
@@ -33,6 +33,8 @@ from .wording import (  # noqa: F401 - re-exported: callers import the wording h
     fmt_number,
     fmt_remaining,
     fmt_time,
+    fmt_when,
+    kind_phrase,
     matched_landmarks,
     num,
     one_line,
@@ -74,21 +76,28 @@ def review_page(
     sig: str,
     now: int,
     error: str | None = None,
+    error_field: str | None = None,
+    chosen: Mapping[str, Any] | None = None,
     repeat_notices: int | None = None,
+    queue_url: str | None = None,
 ) -> str:
     """The evidence page with the approve / reject forms. GET renders it; it decides nothing.
 
     ``case`` is ``Case.to_dict()``; ``review`` has review_id, reviewer, expires_at, round.
-    Both forms post decision, reason, note, csrf, exp, sig to ``action_url``. ``error`` (a
-    ``DecisionInvalid`` message) is shown above the forms when a post is sent back.
-    ``repeat_notices``: how many earlier cases of this uploader on this platform had a notice
-    sent (None: not known, nothing shown).
+    Both forms post decision, reason, note, csrf, exp, sig to ``action_url``. A post sent back
+    (``DecisionInvalid``) renders the page again with ``error`` beside ``error_field``
+    ("decision", "reason" or "note"; None: above the forms) and the reviewer's ``chosen``
+    values kept (decision, reason, note as posted). ``repeat_notices``: how many earlier cases
+    of this uploader on this platform had a notice sent (None: not known, nothing shown).
+    ``queue_url``: the reviewer's queue (a link relative to this page), or None.
     """
     src = dict(case.get("source") or {})
     work = dict(case.get("work") or {})
     ev = MatchEvidence.from_document(case.get("evidence"))
     expires_at = review.get("expires_at", exp)
     url = clean(src.get("url"), 2048)
+    chosen = dict(chosen or {})
+    decision = chosen.get("decision") if chosen.get("decision") in ("approve", "reject") else None
     territories = work.get("territories")
     if isinstance(territories, (list, tuple)):
         territories = ", ".join(clean(t) for t in territories)
@@ -123,7 +132,7 @@ def review_page(
         landmarks=matched_landmarks(ev),
         decoding=clean(decode_note(ev)),
         others=other_matches(ev),
-        svg=Markup(alignment_svg(alignment_landmarks(ev), width=460, height=270)),
+        svg=Markup(alignment_svg(alignment_landmarks(ev))),
         action_url=clean(action_url),
         csrf=clean(csrf),
         exp=clean(exp),
@@ -131,10 +140,52 @@ def review_page(
         reasons=[(clean(code), clean(label)) for code, label in REJECT_REASONS.items()],
         note_max=NOTE_MAX,
         error=clean(error) if error else None,
+        error_field=error_field if error and error_field in ("decision", "reason", "note") else None,
+        chosen={"decision": decision,
+                "reason": clean(chosen.get("reason"), 40) if decision == "reject" else "",
+                # kept as typed (a too-long note too, so it can be shortened), bounded by the form's size
+                "note": str(chosen.get("note") or "")[: 4 * NOTE_MAX].replace("\x00", "")},
+        timeline=upload_timeline(ev),
+        queue_url=clean(queue_url) if queue_url else None,
         kind=clean(case.get("kind") or "copy"),
         portion=clean(portion_phrase(ev)) if case.get("kind") in ("partial", "suspected_ai_cover") else "",
         likeness=likeness_words(case.get("likeness")),
     )
+
+
+def queue_page(*, reviewer: str, entries: list[Mapping[str, Any]], now: int, expires_at: int) -> str:
+    """A reviewer's queue: their waiting cases, oldest first, each linking to its evidence page.
+
+    ``entries``: one per waiting case, in order, each {"case": Case.to_dict(), "link": the
+    review page's link relative to this page (None when that link has expired),
+    "expires_at": the review link's expiry}. ``expires_at``: this queue link's expiry.
+    """
+    rows = []
+    for entry in entries:
+        case = dict(entry.get("case") or {})
+        work = dict(case.get("work") or {})
+        src = dict(case.get("source") or {})
+        kind = case.get("kind") or "copy"
+        if kind == "suspected_deepfake":
+            label, level = "No recording of ours: judge the likeness", "unknown"
+        else:
+            label, level = strength(MatchEvidence.from_document(case.get("evidence")).false_match_rate)
+        link = entry.get("link")
+        rows.append({
+            "kind": clean(kind_phrase(kind)),
+            "work": clean(work.get("title"), 200) or clean(case.get("track_id"), 200) or "our recording",
+            "artist": clean(work.get("artist") or likeness_artist(case.get("likeness")), 200),
+            "platform": platform_name(src.get("platform")) or "an unknown platform",
+            "uploader": clean(src.get("uploader"), 120),
+            "strength": clean(label), "level": level,
+            "left": clean(fmt_remaining(entry.get("expires_at"), now)) or "unknown",
+            "expires": clean(fmt_epoch(entry.get("expires_at"))),
+            "opened": clean(fmt_when(case.get("created_at"))),
+            "round": round_number(case.get("review_round")),
+            "link": clean(link) if link else None,
+        })
+    return render("pages/queue.html.j2", reviewer=clean(reviewer, 320), rows=rows,
+                  expires=clean(fmt_epoch(expires_at)), remaining=clean(fmt_remaining(expires_at, now)))
 
 
 def likeness_words(likeness: Any) -> dict[str, Any] | None:
@@ -157,18 +208,23 @@ def likeness_words(likeness: Any) -> dict[str, Any] | None:
 _ICONS = {"info": "ℹ️", "success": "✅", "warning": "⚠️", "error": "⛔"}
 
 
-def message_page(title: str, message: str, *, kind: str = "info", detail: str | None = None) -> str:
+def message_page(title: str, message: str, *, kind: str = "info", detail: str | None = None,
+                 link: tuple[str, str] | None = None) -> str:
     """A plain page with one message ("This link has expired", "Decision recorded", ...).
 
-    kind: info | success | warning | error. Everything is escaped.
+    kind: info | success | warning | error; ``link``: (text, href) of one link under it. Everything is escaped.
     """
     kind = kind if kind in _ICONS else "info"
     return render("pages/message.html.j2", title=clean(title), message=clean(message), kind=kind,
-                  icon=_ICONS[kind], detail=clean(detail) if detail else None)
+                  icon=_ICONS[kind], detail=clean(detail) if detail else None,
+                  link=(clean(link[0]), clean(link[1])) if link else None)
 
 
-def decided_page(*, decision: Any, reviewer: str, case: Mapping[str, Any] | None = None, at: str | None = None) -> str:
-    """Confirmation after a successful POST. ``decision`` is a Decision or its dict."""
+def decided_page(*, decision: Any, reviewer: str, case: Mapping[str, Any] | None = None, at: str | None = None,
+                 queue_url: str | None = None) -> str:
+    """Confirmation after a successful POST. ``decision`` is a Decision or its dict; ``at`` the
+    decision's ISO time (shown as ``fmt_when`` writes it); ``queue_url``: back to the queue."""
+    link = ("Back to your queue", queue_url) if queue_url else None
     d = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision or {})
     work = dict((case or {}).get("work") or {})
     what = f"“{clean(work.get('title'), 200)}”" if work.get("title") else "this case"
@@ -177,8 +233,8 @@ def decided_page(*, decision: Any, reviewer: str, case: Mapping[str, Any] | None
     else:
         reason = REJECT_REASONS.get(d.get("reason") or "", "no reason given")
         title, msg = "Decision recorded: rejected", f"You rejected the takedown for {what} ({reason}). No notice will be sent."
-    detail = f"Recorded for {clean(reviewer)}" + (f" at {clean(at)}" if at else "") + ". You can close this page."
-    return message_page(title, msg, kind="success", detail=detail)
+    detail = f"Recorded for {clean(reviewer)}" + (f" at {fmt_when(at)}" if at else "") + ". You can close this page."
+    return message_page(title, msg, kind="success", detail=detail, link=link)
 
 
 # Problems the review API reports, with their status code, for the handler.
@@ -192,6 +248,8 @@ PROBLEMS: dict[str, tuple[int, str, str, str]] = {
     "already_decided": (409, "Already decided", "This case was decided before; nothing was changed.", "info"),
     "case_closed": (409, "This case is closed", "The case is no longer waiting for a review; nothing was changed.", "info"),
     "method": (405, "Not allowed", "Use the buttons on the review page to decide; nothing was changed.", "error"),
+    "queue_expired": (410, "This link has expired", "This link to your queue is out of date. Open the queue from the newest review email.", "warning"),
+    "queue_method": (405, "Not allowed", "This link only opens your queue; nothing was changed.", "error"),
     "page_method": (405, "Not allowed", "This link only opens the review page; nothing was changed. Open it from the email and decide with the buttons on the page.", "error"),
 }
 
@@ -199,7 +257,7 @@ PROBLEMS: dict[str, tuple[int, str, str, str]] = {
 def problem_page(problem: str, *, detail: str | None = None) -> tuple[int, str]:
     """(status code, page) for a problem in ``PROBLEMS`` (link errors use their LinkError kind).
 
-    For an already-decided case pass e.g. detail="Decided by alice@label.example at 2025-03-01 14:05 UTC: approve".
+    For an already-decided case pass e.g. detail="Decided by alice@label.example at 1 Mar 2025, 14:05 UTC: approve".
     """
     status, title, message, kind = PROBLEMS.get(problem, PROBLEMS["malformed"])
     return status, message_page(title, message, kind=kind, detail=detail)

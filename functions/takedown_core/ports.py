@@ -126,6 +126,10 @@ class CaseStore(Protocol):
         """Cases (of ``status``), oldest first; ``updated_before`` (ISO-8601, with a status):
         only those not changed since then."""
 
+    def cases_for_reviewer(self, reviewer: str, limit: int = 200) -> list[Case]:
+        """The cases waiting for ``reviewer`` (IN_REVIEW, assigned to them), oldest first (by
+        opening), at most ``limit``: a reviewer's queue, read from an index, never a scan."""
+
 
 @runtime_checkable
 class ReviewStore(Protocol):

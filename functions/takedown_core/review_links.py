@@ -12,8 +12,13 @@ Signatures start with a format version ("v1."). ``verify_link`` and ``verify_csr
 one key or several (newest first), so a key can be rotated without breaking links that are
 already in inboxes; links always get signed with the first key.
 
-Link signatures and CSRF tokens use distinct HMAC domain-separation prefixes: one can never
-stand in for the other.
+A reviewer's queue link lists their waiting cases; it carries the reviewer, an expiry and a
+signature over both (its own domain), so it cannot be moved to another reviewer nor extended:
+
+    {base}/queue?reviewer={reviewer}&exp={expires_at}&sig=v1.{base64url(HMAC-SHA256)}
+
+Link signatures, queue signatures and CSRF tokens use distinct HMAC domain-separation
+prefixes: one can never stand in for another.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from urllib.parse import quote
 VERSION = "v1"
 _LINK_DOMAIN = b"takedown/review-link/v1"
 _CSRF_DOMAIN = b"takedown/review-csrf/v1"
+_QUEUE_DOMAIN = b"takedown/review-queue/v1"
+REVIEWER_MAX = 320  # characters of a reviewer (an e-mail address) a queue link may carry
 _MAC_LEN = 32  # SHA-256
 
 Keys = Union[bytes, Iterable[bytes]]
@@ -153,6 +160,44 @@ def verify_link(
         raise LinkError("expired", "link has expired")
 
 
+def review_path(*, key: bytes, review_id: str, case_id: str, reviewer: str, expires_at: int) -> str:
+    """The review link relative to the API's stage ("review/<id>?exp=..&sig=.."), for a page of
+    the same API (the queue) to link to without knowing its own address."""
+    sig = sign_link(key, review_id=review_id, case_id=case_id, reviewer=reviewer, expires_at=expires_at)
+    return f"review/{quote(review_id, safe='')}?exp={int(expires_at)}&sig={sig}"
+
+
+# --------------------------------------------------------------------------- queue links
+
+
+def sign_queue(key: bytes, *, reviewer: str, expires_at: int) -> str:
+    """Signature for a reviewer's queue link (its own HMAC domain)."""
+    return _encode(_mac(_keys(key)[0], _QUEUE_DOMAIN, reviewer, int(expires_at)))
+
+
+def queue_path(*, key: bytes, reviewer: str, expires_at: int) -> str:
+    """The queue link relative to the API's stage: "queue?reviewer=..&exp=..&sig=.."."""
+    sig = sign_queue(key, reviewer=reviewer, expires_at=expires_at)
+    return f"queue?reviewer={quote(reviewer, safe='@')}&exp={int(expires_at)}&sig={sig}"
+
+
+def queue_url(base_url: str, *, key: bytes, reviewer: str, expires_at: int) -> str:
+    """The reviewer's queue link for the e-mails: their waiting cases, each linking to its page."""
+    return f"{base_url.rstrip('/')}/{queue_path(key=key, reviewer=reviewer, expires_at=expires_at)}"
+
+
+def verify_queue(key: Keys, *, reviewer: object, expires_at: int | str, sig: str, now: int) -> str:
+    """The reviewer a queue link is for, or ``LinkError`` (kinds as for review links: the
+    signature is checked before the expiry)."""
+    if not isinstance(reviewer, str) or not reviewer or len(reviewer) > REVIEWER_MAX:
+        raise LinkError("malformed", "reviewer missing or too long")
+    exp = _expiry(expires_at)
+    _check(key, _QUEUE_DOMAIN, sig, reviewer, exp)
+    if int(now) >= exp:
+        raise LinkError("expired", "link has expired")
+    return reviewer
+
+
 # --------------------------------------------------------------------------- CSRF
 
 
@@ -186,11 +231,13 @@ NOTE_MAX = 1000
 
 
 class DecisionInvalid(Exception):
-    """The decision form is incomplete or has values we do not know; ``message`` says which."""
+    """The decision form is incomplete or has values we do not know; ``message`` says which,
+    ``field`` which form field it is about ("decision", "reason" or "note"; None: the form)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -215,12 +262,12 @@ def _one(form: Mapping[str, object], name: str) -> str | None:
     value = form.get(name)
     if isinstance(value, (list, tuple)):  # parse_qs style
         if len(value) > 1:
-            raise DecisionInvalid(f"'{name}' was sent more than once")
+            raise DecisionInvalid(f"'{name}' was sent more than once", name)
         value = value[0] if value else None
     if value is None:
         return None
     if not isinstance(value, str):
-        raise DecisionInvalid(f"'{name}' is not text")
+        raise DecisionInvalid(f"'{name}' is not text", name)
     return value
 
 
@@ -233,19 +280,19 @@ def parse_decision(form: Mapping[str, object]) -> Decision:
     """
     decision = (_one(form, "decision") or "").strip().lower()
     if decision not in DECISIONS:
-        raise DecisionInvalid("Choose approve or reject." if not decision else "Unknown decision.")
+        raise DecisionInvalid("Choose approve or reject." if not decision else "Unknown decision.", "decision")
     note = (_one(form, "note") or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if "\x00" in note:
-        raise DecisionInvalid("The note contains characters that are not allowed.")
+        raise DecisionInvalid("The note contains characters that are not allowed.", "note")
     if len(note) > NOTE_MAX:
-        raise DecisionInvalid(f"The note is too long ({len(note)} characters; at most {NOTE_MAX}).")
+        raise DecisionInvalid(f"The note is too long ({len(note)} characters; at most {NOTE_MAX}).", "note")
     if decision == "approve":
         return Decision("approve", None, note or None)
     reason = (_one(form, "reason") or "").strip()
     if not reason:
-        raise DecisionInvalid("Choose a reason for rejecting.")
+        raise DecisionInvalid("Choose a reason for rejecting.", "reason")
     if reason not in REJECT_REASONS:
-        raise DecisionInvalid("Unknown reason for rejecting.")
+        raise DecisionInvalid("Unknown reason for rejecting.", "reason")
     if reason == "other" and not note:
-        raise DecisionInvalid("Explain the reason for rejecting in the note.")
+        raise DecisionInvalid("Explain the reason for rejecting in the note.", "note")
     return Decision("reject", reason, note or None)

@@ -86,12 +86,38 @@ def fmt_number(value: Any) -> str:
     return f"{f:,.3f}".rstrip("0").rstrip(".") if abs(f) >= 0.001 else f"{f:.2g}"
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def fmt_epoch(ts: Any) -> str:
-    """Epoch seconds as "2025-03-01 14:05 UTC"."""
+    """Epoch seconds as "1 Dec 2026, 14:05 UTC" (``fmt_when``); "?" when unknown."""
     f = num(ts)
     if f is None:
         return "?"
-    return datetime.fromtimestamp(f, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return _fmt_dt(datetime.fromtimestamp(f, tz=timezone.utc))
+
+
+def _fmt_dt(dt: datetime) -> str:
+    # by hand, not strftime: "%-d" is glibc's and "%b" follows the locale
+    dt = dt.astimezone(timezone.utc)
+    return f"{dt.day} {_MONTHS[dt.month - 1]} {dt.year}, {dt.hour:02d}:{dt.minute:02d} UTC"
+
+
+def fmt_when(value: Any) -> str:
+    """A moment as the product writes it everywhere (pages, mails, the decided page):
+    "1 Dec 2026, 14:05 UTC". ``value`` is epoch seconds (a number, a Decimal, digits) or an
+    ISO-8601 time as the cases store them ("2026-12-01T14:05:09.123Z"; a time without zone is
+    UTC). Text that is neither is returned cleaned, unchanged; None or "" gives "?"."""
+    if value is None or value == "":
+        return "?"
+    if num(value) is not None:
+        return fmt_epoch(value)
+    text = clean(value, 64)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return text
+    return _fmt_dt(dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc))
 
 
 def fmt_remaining(expires_at: Any, now: Any) -> str:
@@ -336,6 +362,15 @@ _STATUS_WORDS = {
 def status_phrase(status: Any) -> str:
     """A case status in words ("IN_REVIEW" -> "Waiting for review"); an unknown one as it is (cleaned)."""
     return clean(_STATUS_WORDS.get(str(status), status))
+
+
+_KIND_WORDS = {"copy": "Copy", "partial": "Partial match", "suspected_ai_cover": "Suspected AI cover",
+               "suspected_deepfake": "Suspected deepfake"}
+
+
+def kind_phrase(kind: Any) -> str:
+    """A case kind in words ("partial" -> "Partial match"); a copy when none is given."""
+    return _KIND_WORDS.get(str(kind or "copy"), clean(kind, 40))
 
 
 def round_number(round_: Any) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, Status, utcnow
 from .emails import digest_email, review_request_email
 from .ports import Mailer, Review, ReviewAlreadyUsed, ReviewRepository
-from .review_links import review_url
+from .review_links import queue_url, review_url
 
 REVIEW_RECORD_GRACE = 30 * 86400  # seconds a used/expired review record is kept (TTL) for audit
 
@@ -79,6 +79,11 @@ class WorkflowService:
             raise CaseNotFound(f"case {case_id} does not exist")
         return case
 
+    def _queue_url(self, reviewer: str) -> str:
+        """The reviewer's queue link for a mail sent now: valid as long as a review link would be."""
+        return queue_url(self.settings.base_url, key=self.settings.link_key, reviewer=reviewer,
+                         expires_at=int(self.clock()) + self.settings.link_ttl_seconds)
+
     def request_review(self, *, case_id: str, round_: int, task_token: str) -> dict[str, Any]:
         """Store the task token under an opaque review id and email the reviewer a link."""
         case = self._case(case_id)
@@ -122,7 +127,8 @@ class WorkflowService:
         if delivery == "digest":
             return {"case_id": case_id, "review_id": review.review_id, "reviewer": reviewer, "delivery": delivery}
         subject, text, html = review_request_email(
-            case.to_dict(), url=url, reviewer=reviewer, expires_at=review.expires_at, round=round_, kind=kind
+            case.to_dict(), url=url, reviewer=reviewer, expires_at=review.expires_at, round=round_, kind=kind,
+            queue_url=self._queue_url(reviewer),
         )
         message_id = self.mailer.send(to=[reviewer], subject=subject, text=text, html=html)
         return {"case_id": case_id, "review_id": review.review_id, "reviewer": reviewer, "message_id": message_id}
@@ -148,7 +154,7 @@ class WorkflowService:
         sent = {}
         for reviewer in sorted(held):
             items = by_reviewer[reviewer]
-            subject, text, html = digest_email(items, reviewer=reviewer)
+            subject, text, html = digest_email(items, reviewer=reviewer, queue_url=self._queue_url(reviewer))
             sent[reviewer] = {"cases": len(items), "message_id": self.mailer.send(
                 to=[reviewer], subject=subject, text=text, html=html)}
         return {"digests": sent}
@@ -188,7 +194,8 @@ class WorkflowService:
         url = review_url(self.settings.base_url, key=self.settings.link_key, review_id=review.review_id,
                          case_id=case_id, reviewer=reviewer, expires_at=review.expires_at)
         subject, text, html = review_request_email(case.to_dict(), url=url, reviewer=reviewer,
-                                                   expires_at=review.expires_at, round=review.round, kind="request")
+                                                   expires_at=review.expires_at, round=review.round, kind="request",
+                                                   queue_url=self._queue_url(reviewer))
         self.mailer.send(to=[reviewer], subject=subject, text=text, html=html)
         return {"case_id": case_id, "reviewer": reviewer, "review_id": review.review_id, "previous": old.reviewer}
 

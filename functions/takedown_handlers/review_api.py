@@ -4,7 +4,9 @@ Routes:
   GET  /review/{review_id}?exp=..&sig=..   evidence page; no side effects, whoever asks
   HEAD /review/{review_id}                 same headers, no body, no side effects
   POST /review/{review_id}/decision        form post from that page (CSRF-protected)
-Any other method on those two paths gets 405 with an Allow header and a plain page.
+  GET  /queue?reviewer=..&exp=..&sig=..    the reviewer's waiting cases; no side effects
+  HEAD /queue                              same headers, no body
+Any other method on those paths gets 405 with an Allow header and a plain page.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from takedown_core.review_service import ReviewService
 
 from ._env import boto_client, cached, env
 
-logger = Logger()
+logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 tracer = Tracer()
 metrics = Metrics(namespace="Takedown")  # as the alarms and the dashboard read it (components.Monitoring)
 app = APIGatewayRestResolver()
@@ -115,6 +117,23 @@ def _decision_metrics(review_id: str) -> None:
     seconds = seconds_between(case.created_at, case.decision.get("at"))
     if seconds is not None:
         metrics.add_metric(name="TimeToDecision", unit=MetricUnit.Seconds, value=seconds)
+
+
+@app.get("/queue")
+def queue() -> Response:
+    status, page = _service().queue(_query())
+    return _html(status, page)
+
+
+@app.head("/queue")
+def queue_head() -> Response:
+    status, _ = _service().queue(_query())
+    return _html(status, "")
+
+
+@app.route("/queue", method=[m for m in METHODS if m not in PAGE_METHODS])
+def queue_other_method() -> Response:
+    return _not_allowed("queue_method", PAGE_METHODS)
 
 
 @app.route("/review/<review_id>", method=[m for m in METHODS if m not in PAGE_METHODS])

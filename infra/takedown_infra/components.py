@@ -59,9 +59,17 @@ REVIEW_STAGE = "v1"              # the review API's one stage: links are https:/
 # What the review API's function may do on the cases table, and nothing else (it is reachable
 # from the internet): read a review and its case (GetItem), mark the review used (UpdateItem),
 # and write the case with its audit event (TransactWriteItems of Puts, and PutItem for an audit
-# event alone). No Query, Scan, DeleteItem or batch writes.
+# event alone). No Scan, DeleteItem or batch writes; Query only as below.
 REVIEW_API_TABLE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 REVIEW_API_PARTITIONS = ("REVIEW#*", "CASE#*")  # the partition keys it reads and writes (dynamo.py's layout)
+# And one read of an index: a reviewer's queue page queries the sparse by-reviewer index (cases
+# waiting for a reviewer, which GetItem on CASE#* could read one by one anyway). Query only,
+# on that index only: never the table itself, never the by-status index.
+REVIEW_API_QUEUE_INDEX = "by-reviewer"
+# And a count: the evidence page says how many earlier notices the uploader drew (a COUNT query
+# of the UPLOADER#<platform>#<uploader> partition, dynamo.py's notices_for). Query with
+# Select=COUNT on those partitions only: it can count them, never read an item.
+REVIEW_API_COUNT_PARTITIONS = ("UPLOADER#*",)
 
 
 def review_base_url(api: apigw.IRestApi, stage_name: str) -> str:
@@ -270,6 +278,13 @@ class Cases(Construct):
             index_name="by-status",
             partition_key=ddb.Attribute(name="gsi1pk", type=ddb.AttributeType.STRING),
             sort_key=ddb.Attribute(name="gsi1sk", type=ddb.AttributeType.STRING),
+        )
+        # Sparse: only cases waiting for a reviewer carry gsi2pk (dynamo.py), so a reviewer's
+        # queue is one query on their partition.
+        self.table.add_global_secondary_index(
+            index_name="by-reviewer",
+            partition_key=ddb.Attribute(name="gsi2pk", type=ddb.AttributeType.STRING),
+            sort_key=ddb.Attribute(name="gsi2sk", type=ddb.AttributeType.STRING),
         )
         # Evidence is what a notice rests on: versioned, and kept in prod whatever happens to the stack.
         self.evidence = _private_bucket(self, "Evidence", retain=retain, versioned=True)
@@ -554,6 +569,11 @@ class Review(Construct):
         # its own page, instead of API Gateway's 403 "Missing Authentication Token".
         review_res.add_method("ANY")
         decision_res.add_method("ANY")
+        # A reviewer's queue (signed like the review links): GET/HEAD; ANY for the 405 page.
+        queue_res = self.api.root.add_resource("queue")
+        queue_res.add_method("GET")
+        queue_res.add_method("HEAD")
+        queue_res.add_method("ANY")
         self.workflow_function = code.function(
             self,
             "Steps",
@@ -591,6 +611,12 @@ class Review(Construct):
         self.api_function.add_to_role_policy(iam.PolicyStatement(
             actions=list(REVIEW_API_TABLE_ACTIONS), resources=[table.table_arn],
             conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(REVIEW_API_PARTITIONS)}}))
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[f"{table.table_arn}/index/{REVIEW_API_QUEUE_INDEX}"]))
+        self.api_function.add_to_role_policy(iam.PolicyStatement(
+            actions=["dynamodb:Query"], resources=[table.table_arn],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(REVIEW_API_COUNT_PARTITIONS)},
+                        "StringEquals": {"dynamodb:Select": "COUNT"}}))
         for fn in (self.api_function, self.workflow_function):
             self.link_key.grant_read(fn)
         sender_identity.grant_send_email(self.workflow_function)

@@ -24,6 +24,8 @@ def route(path: str) -> tuple[str, dict[str, str]]:
     """(resource template, path parameters) of a stage-relative path, as the API routes it."""
     segs = path.strip("/").split("/")
     resource, params = path, {}
+    if segs == ["queue"]:
+        return "/queue", {}
     if len(segs) >= 2 and segs[0] == "review":
         params = {"review_id": segs[1]}
         resource = "/review/{review_id}" + ("/decision" if segs[2:] == ["decision"] else "")

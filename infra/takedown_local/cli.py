@@ -2,7 +2,7 @@
 
     takedown demo                          the whole workflow on embedded AWS over real music
     takedown local run --catalog DIR --uploads DIR [--decide approve|reject|none] [--summary FILE]
-    takedown local up [--catalog DIR] [--uploads DIR] [--port N] [--expose-aws [--aws-port N]]
+    takedown local up [--catalog DIR] [--uploads DIR] [--port N] [--expose-aws [--aws-port N]] [--show-mail]
     takedown catalog build DIR --out INDEX
     takedown match --index INDEX FILE... [--jsonl]
 """
@@ -111,6 +111,19 @@ def _text_of(body: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", html.unescape(re.sub(r"<[^>]+>", "", body))).strip()
 
 
+def _mail_text(mail: dict[str, Any]) -> str:
+    """A captured mail (review request, digest, notice) as a person reads it: who, subject,
+    then its text part (or the text of its HTML when it has none) and the names of its
+    attachments."""
+    body = mail.get("text") or _text_of(mail.get("body") or "")
+    to = ", ".join(mail.get("to") or [])
+    rule = "-" * 72
+    out = f"\n{rule}\nmail to {to}: {mail.get('subject', '')}\n{rule}\n{body.rstrip()}"
+    if mail.get("attachments"):
+        out += "\n[attached: " + ", ".join(sorted(mail["attachments"])) + "]"
+    return out + f"\n{rule}"
+
+
 EXPOSE_WARNING = (
     "WARNING: the embedded AWS is exposed on {endpoint} without authentication. Any process on this "
     "machine can use it: read the link-signing key from its Secrets Manager and forge review links and "
@@ -163,12 +176,21 @@ def cmd_local_up(args: argparse.Namespace, stop: threading.Event | None = None) 
                 print("embedded AWS not exposed: `takedown cases ...` and `local drop` from another shell need "
                       "`local up --expose-aws`")
             print(f"partner buckets: {json.dumps(stack.partner_buckets)}", flush=True)
+            print("\neach reviewer's queue (the cases waiting for them; the same link is in every review mail):")
+            for q in stack.queue_links():
+                print(f"  {q['reviewer']}: {q['url']}", flush=True)
             shown: set[str] = set()
+            mails_shown = 0
             while not stop.is_set():
                 for link in stack.review_links():
                     if link["url"] not in shown:
                         shown.add(link["url"])
                         print(f"\nmail to {link['to']}: {link['subject']}\n  open: {link['url']}", flush=True)
+                if args.show_mail:
+                    mails = stack.sent_mail()
+                    for mail in mails[mails_shown:]:
+                        print(_mail_text(mail), flush=True)
+                    mails_shown = len(mails)
                 stop.wait(1)
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
@@ -236,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also serve the embedded AWS on loopback, for `takedown cases` and `local drop` from another "
                          "shell (unauthenticated: any local process can read the link-signing key through it)")
     up.add_argument("--aws-port", type=int, default=8766, help="loopback port of the embedded AWS (with --expose-aws)")
+    up.add_argument("--show-mail", action="store_true",
+                    help="print the body of every captured mail and notice (text part), as it is sent")
     up.add_argument("--env", default="dev")
     up.add_argument("--verbose", action="store_true")
     up.set_defaults(func=cmd_local_up)

@@ -107,7 +107,7 @@ def _handler_class(call: Call, stage: str) -> type[BaseHTTPRequestHandler]:
             # refused in front of it. Here too: refused without invoking the Lambda, and
             # never echoed (an echoed TRACE is how cross-site tracing reads headers).
             path = urlsplit(self.path).path
-            allow = "POST" if path.rstrip("/").endswith("/decision") else "GET, HEAD"
+            allow = "POST" if path.rstrip("/").endswith("/decision") else "GET, HEAD"  # a page or the queue
             body = b"Method Not Allowed\n"
             self.send_response(405)
             self.send_header("Allow", allow)

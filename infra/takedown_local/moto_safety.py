@@ -136,3 +136,32 @@ def linear_sqs_receive() -> Iterator[None]:
         yield
     finally:
         models.SQSBackend.is_message_valid_based_on_retention_period = saved  # type: ignore[method-assign]
+
+
+@contextmanager
+def keep_mail_text() -> Iterator[None]:
+    """moto's SendEmail keeps one body: the HTML part when there is one, and drops the text
+    part, so the local runtime could show no reviewer mail as its text. While active, the text
+    part (``Message.Body.Text.Data``) is kept on the sent message as ``text`` (None when the
+    mail had none), beside moto's ``body``. Re-check on a moto upgrade: the patched method is
+    ``moto.ses.responses.EmailResponse.send_email``, which stores through
+    ``SESBackend.send_email`` and answers the new message's id."""
+    from moto.ses.responses import EmailResponse
+
+    saved = EmailResponse.send_email
+
+    def send_email(self: Any) -> Any:
+        result = saved(self)
+        text = self._get_param("Message.Body.Text.Data")
+        message_id = result.result["MessageId"] if hasattr(result, "result") else None
+        for message in reversed(self.backend.sent_messages):
+            if message.id == message_id:
+                message.text = text
+                break
+        return result
+
+    EmailResponse.send_email = send_email  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EmailResponse.send_email = saved  # type: ignore[method-assign]

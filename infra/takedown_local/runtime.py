@@ -104,13 +104,14 @@ class LocalStack:
         from moto import mock_aws
 
         from .lambda_patch import in_process_lambdas
-        from .moto_safety import cheap_transactions, linear_sqs_receive, serialised_dynamodb
+        from .moto_safety import cheap_transactions, keep_mail_text, linear_sqs_receive, serialised_dynamodb
 
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self._stack.enter_context(in_process_lambdas())
         self._stack.enter_context(serialised_dynamodb())
         self._stack.enter_context(cheap_transactions())
         self._stack.enter_context(linear_sqs_receive())
+        self._stack.enter_context(keep_mail_text())
         import boto3
 
         self.session = boto3.session.Session(region_name=self.region)
@@ -295,8 +296,30 @@ class LocalStack:
         backend = ses_backends[ACCOUNT][self.region]
         return [_raw_mail(m) if hasattr(m, "raw_data") else
                 {"id": m.id, "from": m.source, "to": m.destinations.get("ToAddresses", []),
-                 "subject": m.subject, "body": m.body, "text": None, "attachments": {}}
+                 "subject": m.subject, "body": m.body, "text": getattr(m, "text", None), "attachments": {}}
                 for m in list(backend.sent_messages)]
+
+    def queue_links(self, now: float | None = None) -> list[dict[str, str]]:
+        """Each configured reviewer's queue link (``{"reviewer", "url"}``), signed now with the
+        stack's link key and valid as long as a review link sent now, as the mails carry it."""
+        import time
+
+        from takedown_adapters.aws import read_secret_bytes
+        from takedown_core.review_links import queue_url
+
+        env = self.functions_env[self.function_name("takedown_handlers.workflow.handler")]
+        key = read_secret_bytes(self.client("secretsmanager"), env["LINK_KEY_SECRET_ARN"])
+        if env.get("REVIEWERS_PARAMETER"):  # deployed as an SSM parameter (the stack's way), else a variable
+            value = self.client("ssm").get_parameter(Name=env["REVIEWERS_PARAMETER"])["Parameter"]["Value"]
+        else:
+            value = env["REVIEWERS"]
+        reviewers = json.loads(value)
+        expires = int(time.time() if now is None else now) + int(env["LINK_TTL_SECONDS"])
+        out = []
+        for reviewer in dict.fromkeys([*reviewers["allow"], reviewers["fallback"]]):
+            out.append({"reviewer": reviewer, "url": queue_url(self.review_base_url, key=key, reviewer=reviewer,
+                                                               expires_at=expires)})
+        return out
 
     def review_links(self) -> list[dict[str, str]]:
         """Review links found in the captured mail, newest last (each mail is read once)."""

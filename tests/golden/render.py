@@ -32,6 +32,7 @@ EXP = 1_767_268_800
 NOW = EXP - 2 * 86400 - 3 * 3600
 NOW_ISO = "2026-01-01T09:00:00.000Z"
 URL = "https://review.label.example/review/rv-7f3a?exp=1767268800&sig=v1.abc"
+QUEUE_URL = "https://review.label.example/queue?reviewer=alice@label.example&exp=1767268800&sig=v1.q"
 EVIL = "<script>alert(1)</script>"
 EVIL_ATTR = '"><img src=x onerror=alert(2)>'
 COMPLAINANT = {
@@ -242,7 +243,15 @@ def likeness_cases() -> dict[str, dict[str, Any]]:
 def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
     from takedown_core.emails import digest_email, review_request_email
     from takedown_core.notices import NoticeIncomplete, render_likeness_complaint, render_notice
-    from takedown_core.pages import PROBLEMS, SECURITY_HEADERS, decided_page, message_page, problem_page, review_page
+    from takedown_core.pages import (
+        PROBLEMS,
+        SECURITY_HEADERS,
+        decided_page,
+        message_page,
+        problem_page,
+        queue_page,
+        review_page,
+    )
 
     out: dict[str, Any] = {"pages/security_headers": SECURITY_HEADERS}
     all_cases = cases(evidence)
@@ -250,7 +259,16 @@ def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
         for round_ in (0, 2):
             review = {"review_id": "rv-7f3a", "reviewer": "alice@label.example", "expires_at": EXP, "round": round_}
             out[f"pages/review/{name}/round{round_}"] = review_page(
-                case=case, review=review, action_url="/review/rv-7f3a", csrf="c" * 43, exp=EXP, sig="v1.sig", now=NOW)
+                case=case, review=review, action_url="/review/rv-7f3a", csrf="c" * 43, exp=EXP, sig="v1.sig", now=NOW,
+                queue_url="../queue?reviewer=alice@label.example&exp=1&sig=v1.q" if round_ else None)
+        for field, chosen in (("reason", {"decision": "reject", "reason": "", "note": EVIL}),
+                              ("note", {"decision": "reject", "reason": "other", "note": ""}),
+                              ("note", {"decision": "approve", "note": "x" * 1200 + EVIL_ATTR})):
+            out[f"pages/review/{name}/form_error/{chosen['decision']}/{field}"] = review_page(
+                case=case, review={"review_id": "rv-7f3a", "reviewer": "alice@label.example", "expires_at": EXP,
+                                   "round": 0},
+                action_url="/review/rv-7f3a", csrf="c" * 43, exp=EXP, sig="v1.sig", now=NOW,
+                error=f"The {field} is wrong {EVIL}.", error_field=field, chosen=chosen)
         out[f"pages/review/{name}/error"] = review_page(
             case=case, review={"review_id": "rv-7f3a", "reviewer": EVIL, "expires_at": EXP, "round": 1},
             action_url="/review/rv-7f3a", csrf="c" * 43, exp=EXP, sig="v1.sig", now=EXP - 600,
@@ -258,7 +276,7 @@ def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
         for kind in ("request", "reminder", "escalation"):
             out[f"emails/{kind}/{name}"] = review_request_email(case, url=URL, reviewer="alice@label.example",
                                                                 expires_at=EXP, round=1 if kind != "request" else 0,
-                                                                kind=kind)
+                                                                kind=kind, queue_url=QUEUE_URL)
         for law, platform in PLATFORMS.items():
             try:
                 n = render_notice(case, law=law, complainant=COMPLAINANT, platform=platform, now=NOW_ISO)
@@ -266,7 +284,8 @@ def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
             except NoticeIncomplete as e:
                 out[f"notices/{law}/{name}"] = {"incomplete": str(e), "missing": getattr(e, "missing", None)}
         out[f"pages/decided/approve/{name}"] = decided_page(decision={"decision": "approve"}, reviewer="alice@label.example",
-                                                            case=case, at="2026-01-01T10:00:00.000Z")
+                                                            case=case, at="2026-01-01T10:00:00.000Z",
+                                                            queue_url="../../queue?reviewer=a&exp=1&sig=v1.q")
         out[f"pages/decided/reject/{name}"] = decided_page(decision={"decision": "reject", "reason": "licensed"},
                                                            reviewer=EVIL, case=case)
     for name, case in likeness_cases().items():
@@ -288,7 +307,14 @@ def renderings(evidence: dict[str, Any]) -> dict[str, Any]:
                                                              now=NOW_ISO).to_dict()
             except NoticeIncomplete as e:
                 out[f"notices/{law}/{name}"] = {"refused": type(e).__name__, "incomplete": str(e), "missing": e.missing}
-    out["emails/digest"] = digest_email([(c, URL, EXP) for c in all_cases.values()], reviewer="alice@label.example")
+    out["emails/digest"] = digest_email([(c, URL, EXP) for c in all_cases.values()], reviewer="alice@label.example",
+                                        queue_url=QUEUE_URL)
+    waiting = [*all_cases.values(), *likeness_cases().values()]
+    out["pages/queue"] = queue_page(reviewer="alice@label.example", now=NOW, expires_at=EXP, entries=[
+        {"case": {**c, "created_at": f"2026-01-01T0{i % 10}:00:00.000Z"},
+         "link": None if i == 2 else f"review/rv-{i}?exp={EXP}&sig=v1.s", "expires_at": EXP - i * 3600}
+        for i, c in enumerate(waiting)])
+    out["pages/queue/empty"] = queue_page(reviewer=EVIL_ATTR, now=NOW, expires_at=EXP, entries=[])
     out["emails/digest_hostile"] = digest_email([(all_cases["hostile"], URL)], reviewer=EVIL_ATTR)
     for problem in sorted(PROBLEMS):
         out[f"pages/problem/{problem}"] = problem_page(problem)

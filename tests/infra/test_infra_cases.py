@@ -12,7 +12,8 @@ def _cases_table(synth):
     return ref["Ref"], synth.resources[ref["Ref"]]
 
 
-def test_given_the_cases_table_when_synthesized_then_pk_sk_on_demand_ttl_and_by_status_index(each_env):
+def test_given_the_cases_table_when_synthesized_then_pk_sk_on_demand_ttl_and_by_status_and_by_reviewer_indexes(
+        each_env):
     _, table = _cases_table(each_env)
     props = table["Properties"]
 
@@ -23,7 +24,12 @@ def test_given_the_cases_table_when_synthesized_then_pk_sk_on_demand_ttl_and_by_
     ]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
     assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
-    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["by-status"]
+    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == ["by-status", "by-reviewer"]
+    # a reviewer's queue: one partition per reviewer, oldest case first (dynamo.py writes the keys)
+    by_reviewer = props["GlobalSecondaryIndexes"][1]
+    assert by_reviewer["KeySchema"] == [{"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                                        {"AttributeName": "gsi2sk", "KeyType": "RANGE"}]
+    assert by_reviewer["Projection"] == {"ProjectionType": "ALL"}
 
 
 def test_given_every_function_when_synthesized_then_all_share_the_one_cases_table(each_env):

@@ -42,6 +42,9 @@ def test_given_the_review_api_when_synthesized_then_only_page_and_decision_route
         ("ANY", "/review/{review_id}"),
         ("POST", "/review/{review_id}/decision"),
         ("ANY", "/review/{review_id}/decision"),
+        ("GET", "/queue"),
+        ("HEAD", "/queue"),
+        ("ANY", "/queue"),
     }
 
 
@@ -53,7 +56,7 @@ def test_given_other_methods_when_synthesized_then_they_reach_the_function_not_a
     paths = _paths(each_env)
     for m in each_env.of_type("AWS::ApiGateway::Method").values():
         if m["Properties"]["HttpMethod"] == "ANY":
-            assert paths[m["Properties"]["ResourceId"]["Ref"]].startswith("/review/{review_id}")
+            assert paths[m["Properties"]["ResourceId"]["Ref"]].startswith(("/review/{review_id}", "/queue"))
             assert m["Properties"]["Integration"]["Type"] == "AWS_PROXY"
             assert api_lid in json.dumps(m["Properties"]["Integration"]["Uri"])
             assert m["Properties"]["AuthorizationType"] == "NONE"
@@ -103,6 +106,17 @@ def test_given_the_internet_facing_review_api_when_synthesized_then_it_may_only_
     dynamo = [st for st in each_env.role_statements(fn_lid)
               if any(a.startswith("dynamodb:") for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]]))]
 
+    # and Query twice: the reviewers' queue index, and a count of an uploader's earlier notices
+    queries = [st for st in dynamo if st["Action"] == "dynamodb:Query"]
+    assert len(queries) == 2 and all(st["Effect"] == "Allow" for st in queries)
+    queue = [st for st in queries if "Condition" not in st]
+    assert len(queue) == 1
+    assert queue[0]["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [table_lid, "Arn"]}, "/index/by-reviewer"]]}
+    count = [st for st in queries if "Condition" in st][0]
+    assert count["Resource"] == {"Fn::GetAtt": [table_lid, "Arn"]}
+    assert count["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["UPLOADER#*"]},
+                                  "StringEquals": {"dynamodb:Select": "COUNT"}}
+    dynamo = [st for st in dynamo if st not in queries]
     assert len(dynamo) == 1, dynamo
     assert dynamo[0]["Effect"] == "Allow"
     assert set(dynamo[0]["Action"]) == REVIEW_API_TABLE_ACTIONS
@@ -110,9 +124,11 @@ def test_given_the_internet_facing_review_api_when_synthesized_then_it_may_only_
     assert dynamo[0]["Resource"] == {"Fn::GetAtt": [table_lid, "Arn"]}
     # and only the partitions of reviews and cases (their audit events share the case's partition)
     assert dynamo[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["REVIEW#*", "CASE#*"]}}
-    for forbidden in ("dynamodb:Scan", "dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+    for forbidden in ("dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
                       "dynamodb:BatchGetItem", "dynamodb:DescribeTable"):
         assert not each_env.allowed(fn_lid, forbidden), forbidden
+    # never by-status, and the table itself only to count an uploader's partition
+    assert each_env.allowed(fn_lid, "dynamodb:Query") == [queue[0]["Resource"], count["Resource"]]
 
 
 def _references(value, out: set[str]) -> set[str]:

@@ -106,3 +106,31 @@ def test_given_the_linear_retention_check_then_sqs_still_drops_only_expired_mess
                 bodies += [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
                                                                   VisibilityTimeout=30).get("Messages", [])]
             assert bodies == ["new"]
+
+
+def test_given_keep_mail_text_then_a_sent_mails_text_part_is_kept_beside_moto_s_html_body(no_network):
+    import boto3
+    from moto import mock_aws
+    from moto.ses.models import ses_backends
+
+    from takedown_local.moto_safety import keep_mail_text
+
+    with mock_aws():
+        ses = boto3.client("ses", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+        ses.verify_email_identity(EmailAddress="from@label.example")
+
+        def send(**body):
+            return ses.send_email(Source="from@label.example", Destination={"ToAddresses": ["a@label.example"]},
+                                  Message={"Subject": {"Data": "S"}, "Body": body})["MessageId"]
+
+        plain = send(Text={"Data": "only text"}, Html={"Data": "<p>only html</p>"})  # unpatched: text dropped
+        with keep_mail_text():
+            both = send(Text={"Data": "the text part"}, Html={"Data": "<p>the html part</p>"})
+            html_only = send(Html={"Data": "<p>h</p>"})
+        sent = {m.id: m for m in ses_backends["123456789012"]["eu-west-1"].sent_messages}
+        assert (sent[both].body, sent[both].text) == ("<p>the html part</p>", "the text part")
+        assert sent[html_only].text is None
+        assert not hasattr(sent[plain], "text")
+    from moto.ses.responses import EmailResponse
+
+    assert EmailResponse.send_email.__name__ == "send_email" and "keep_mail_text" not in EmailResponse.send_email.__qualname__

@@ -217,6 +217,33 @@ class TestCaseRepositoryContract:
         with pytest.raises(ValueError):
             repo.list_cases(updated_before=cutoff)
 
+    def test_given_cases_in_review_when_a_reviewers_queue_is_asked_then_only_theirs_oldest_first(self, repo):
+        """A reviewer's queue, from the sparse by-reviewer index: in review and assigned to them."""
+        import time
+
+        cases = []
+        for i in range(1, 6):
+            c = make_case(i)
+            repo.create_case(c, opened(c))
+            cases.append(c)
+            time.sleep(0.002)  # opening times in this order
+        for c, who in zip(cases, ["alice@label.example", "bob@label.example", "alice@label.example", None]):
+            repo.transition(c.case_id, Status.DETECTED, Status.IN_REVIEW, event(c.case_id, "review_request"),
+                            updates={"reviewer": who} if who else None)
+        assert repo.cases_for_reviewer("alice@label.example") == [repo.get_case(cases[0].case_id),
+                                                                   repo.get_case(cases[2].case_id)]
+        assert [c.case_id for c in repo.cases_for_reviewer("bob@label.example")] == [cases[1].case_id]
+        # reassigned to bob: it moves to bob's queue
+        repo.transition(cases[0].case_id, Status.IN_REVIEW, Status.IN_REVIEW, event(cases[0].case_id, "reassigned"),
+                        updates={"reviewer": "bob@label.example"})
+        assert [c.case_id for c in repo.cases_for_reviewer("bob@label.example")] == [cases[0].case_id,
+                                                                                      cases[1].case_id]
+        # decided: it leaves the queue
+        repo.transition(cases[2].case_id, Status.IN_REVIEW, Status.APPROVED, event(cases[2].case_id, "approved"))
+        assert repo.cases_for_reviewer("alice@label.example") == []
+        assert [c.case_id for c in repo.cases_for_reviewer("bob@label.example", limit=1)] == [cases[0].case_id]
+        assert repo.cases_for_reviewer("nobody@label.example") == []
+
     def test_given_non_case_items_when_listing_all_then_only_cases_come_back(self, repo):
         case = make_case()
         repo.create_case(case, opened(case))
@@ -365,3 +392,27 @@ def test_repeat_uploaders_are_counted_once_per_case_per_platform(repo):
     repo.count_notice("tiktok", "nightcore fan", "case-3")
     assert repo.notices_for("youtube", "nightcore fan") == 2  # case and spacing ignored, case-2 once
     assert repo.notices_for("tiktok", "Nightcore Fan") == 1 and repo.notices_for("youtube", "someone") == 0
+
+
+def test_a_reviewers_queue_is_one_query_of_the_by_reviewer_index_never_a_scan(dynamodb, create_cases_table, no_network):
+    calls: list[tuple[str, dict]] = []
+
+    class Spy:
+        def __getattr__(self, name):
+            method = getattr(dynamodb, name)
+
+            def call(**kw):
+                calls.append((name, kw))
+                return method(**kw)
+            return call
+
+    table = f"{TABLE}-{next(_TABLES)}"
+    create_cases_table(dynamodb, table)
+    repo = DynamoCaseRepository(table, Spy())
+    case = make_case(1)
+    repo.create_case(case, opened(case))
+    repo.transition(case.case_id, Status.DETECTED, Status.IN_REVIEW, event(case.case_id, "r"),
+                    updates={"reviewer": "alice@label.example"})
+    calls.clear()
+    assert [c.case_id for c in repo.cases_for_reviewer("alice@label.example")] == [case.case_id]
+    assert [(name, kw.get("IndexName")) for name, kw in calls] == [("query", "by-reviewer")]

@@ -60,7 +60,7 @@ def test_given_a_review_request_then_the_text_says_what_to_do_and_when_the_link_
     assert URL in text
     assert "Approve" in text and "Reject" in text
     assert "does not decide anything" in text
-    assert "expires at 2026-01-01 12:00 UTC" in text
+    assert "expires at 1 Jan 2026, 12:00 UTC" in text
     assert "works once" in text
     assert "alice@label.example" in text
 
@@ -121,7 +121,7 @@ def test_given_several_pending_cases_then_the_digest_lists_each_with_its_link():
         assert f"https://r.example/review/rv-{i}?exp=1&amp;sig=v1.x" in html
         assert f"https://r.example/review/rv-{i}?exp=1&sig=v1.x" in text
         assert f"Song {i}" in text
-    assert "2026-01-01 12:00 UTC" in text
+    assert "1 Jan 2026, 12:00 UTC" in text
     assert "does not decide anything" in text
 
 

@@ -20,7 +20,7 @@ def test_given_every_template_then_it_compiles():
 
 
 def test_given_an_html_template_then_values_are_escaped_as_the_pages_always_were():
-    page = render("pages/message.html.j2", title=EVIL, message="m", kind="info", icon="i", detail=None)
+    page = render("pages/message.html.j2", title=EVIL, message="m", kind="info", icon="i", detail=None, link=None)
     assert "<title>&lt;b class=&quot;x&quot;&gt;Tom&#x27;s &amp; Jerry&#x27;s&lt;/b&gt;</title>" in page
     assert page.count("<b class") == 0
     assert esc(EVIL) == "&lt;b class=&quot;x&quot;&gt;Tom&#x27;s &amp; Jerry&#x27;s&lt;/b&gt;"

@@ -167,7 +167,7 @@ def test_given_an_expired_link_then_the_problem_page_carries_every_security_head
 
 def test_given_a_bad_or_oversized_form_then_the_problem_page_carries_every_security_header(api):
     bad = api.call("POST", f"/review/{api.review_id}/decision", body=api.form(decision="maybe"))
-    assert bad["statusCode"] == 400 and "This link is not valid" in bad["body"]
+    assert bad["statusCode"] == 422 and "Unknown decision." in bad["body"]
     assert_security_headers(bad)
     huge = api.call("POST", f"/review/{api.review_id}/decision", body=api.form(decision="approve", note="x" * 20_000))
     assert huge["statusCode"] == 413 and "The form is too large." in huge["body"]

@@ -180,19 +180,20 @@ def test_given_a_decided_review_when_the_link_is_opened_then_it_says_already_dec
     assert status == 409 and reviewer in page
 
 
-def test_given_a_rejection_without_reason_when_posted_then_400_and_nothing_changes(world):
+def test_given_a_rejection_without_reason_when_posted_then_the_page_again_with_422_and_nothing_changes(world):
     review_id, params, _ = world.request()
     before = world.snapshot()
     status, page = world.api.decide(review_id, world.form(review_id, params, decision="reject"))
-    assert status == 400 and "reason" in page
+    assert status == 422 and "Choose a reason for rejecting." in page and 'id="reason-error"' in page
     assert world.snapshot() == before
     assert world.callback.calls == []
 
 
-def test_given_no_decision_when_posted_then_400_and_nothing_changes(world):
+def test_given_no_decision_when_posted_then_422_and_nothing_changes(world):
     review_id, params, _ = world.request()
     before = world.snapshot()
-    assert world.api.decide(review_id, world.form(review_id, params))[0] == 400
+    status, page = world.api.decide(review_id, world.form(review_id, params))
+    assert status == 422 and "Choose approve or reject." in page
     assert world.snapshot() == before
 
 

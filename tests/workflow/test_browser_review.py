@@ -1,13 +1,11 @@
 """A reviewer's real browser: headless Chromium opens the emailed link and decides.
 
-Debian's Chromium, driven by Playwright (its own browser download is not used). In CI
-(CI=true) a missing Chromium is a failure, not a skip.
+Debian's Chromium, driven by Playwright (tests/workflow/browser.py: the fixture and the
+screenshots kept under artifacts/browser/).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 
 import pytest
@@ -16,30 +14,14 @@ from takedown_core.cases import Status
 from takedown_local import driver
 from takedown_local.runtime import LocalStack
 
+from tests.workflow.browser import browser, screenshot  # noqa: F401 - the shared Chromium fixture
 from tests.workflow.conftest import uploads_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is not installed: ./go test installs Debian's chromium package as root")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 def test_given_an_emailed_link_when_a_reviewer_approves_in_chromium_then_the_notice_is_sent(
-        browser, tmp_path, media):
+        browser, tmp_path, media):  # noqa: F811 - the fixture imported above
     with LocalStack("dev") as stack:
         up = uploads_dir(tmp_path, media, ["sped.m4a"], {"sped.json": (
             '{"source_url": "https://www.tiktok.com/@x/video/1", "platform": "tiktok", '
@@ -61,7 +43,7 @@ def test_given_an_emailed_link_when_a_reviewer_approves_in_chromium_then_the_not
         box = svg.bounding_box()
         assert box and box["width"] > 200 and box["height"] > 100
         assert page.locator("svg circle").count() >= 5  # matched landmarks plotted
-        page.screenshot(path=os.environ.get("TAKEDOWN_SCREENSHOT", str(tmp_path / "review-page.png")), full_page=True)
+        screenshot(page, "review-approve")
         # Opening the page (twice) decided nothing.
         page.reload()
         assert stack.repository().get_case(case_id).status == Status.IN_REVIEW

@@ -102,3 +102,55 @@ def test_given_local_up_with_expose_aws_then_it_warns_and_cases_and_drop_work_fr
         assert len(cases) == 1 and cases[0]["track_id"] == "ref-0"
         shown = takedown("cases", "show", cases[0]["case_id"], cwd=workdir)
         assert shown.returncode == 0 and json.loads(shown.stdout)["case"]["case_id"] == cases[0]["case_id"]
+
+
+def test_given_local_up_with_show_mail_then_it_prints_each_queue_link_and_every_mails_text(workdir, media, capsys):
+    import re
+
+    from tests.workflow.conftest import uploads_dir, wait_until
+
+    up = uploads_dir(workdir, media, ["excerpt.mp3"], {"excerpt.json": (
+        '{"source_url": "https://www.youtube.com/watch?v=q1", "platform": "youtube", "uploader": "someone"}')})
+    printed: list[str] = []
+
+    def mail_shown():
+        printed.append(capsys.readouterr().out)
+        return "Review page: " in "".join(printed)
+
+    with Up(["--catalog", str(media["catalog"]), "--uploads", str(up), "--show-mail"]):
+        wait_until(mail_shown, 60, "the review mail printed")
+    out = "".join(printed) + capsys.readouterr().out
+    # every configured reviewer's queue link, printed at start
+    queues = dict(re.findall(r"^  (\S+@\S+): (http://127\.0\.0\.1:\d+/v1/queue\?\S+)$", out, re.M))
+    assert queues and all(f"reviewer={who}" in url for who, url in queues.items())
+    # the review mail's text part, as sent (moto keeps only the HTML part without keep_mail_text)
+    assert re.search(r"^mail to \S+: Review needed: ", out, re.M)
+    assert "What to do: open the link below" in out and "Every case waiting for you, oldest first" in out
+    review = re.search(r"^Review page: (\S+)$", out, re.M).group(1)
+    reviewer = re.search(r"^mail to (\S+): Review needed", out, re.M).group(1)
+    assert reviewer in queues and review
+
+
+def test_given_the_local_stack_then_a_printed_queue_link_lists_the_waiting_case_and_links_its_page(media, tmp_path):
+    import html
+    import re
+    import urllib.request
+    from urllib.parse import urljoin
+
+    from takedown_local import driver
+    from tests.workflow.conftest import uploads_dir
+
+    up = uploads_dir(tmp_path, media, ["excerpt.mp3"], {"excerpt.json": (
+        '{"source_url": "https://www.youtube.com/watch?v=q2", "platform": "youtube"}')})
+    with LocalStack("dev") as stack:
+        summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="none")
+        case = stack.repository().get_case(summary["uploads"][0]["case_id"])
+        url = {q["reviewer"]: q["url"] for q in stack.queue_links()}[case.reviewer]
+        with urllib.request.urlopen(url) as r:
+            page = r.read().decode()
+        assert "1 case waiting" in page and "Reference 0" in page
+        link = html.unescape(re.search(r'href="(review/[^"]+)"', page).group(1))
+        with urllib.request.urlopen(urljoin(url, link)) as r:
+            assert r.status == 200 and "Your decision" in r.read().decode()
+        assert stack.repository().get_case(case.case_id).status.value == "IN_REVIEW"
+        assert [m["text"] for m in stack.sent_mail() if m["subject"].startswith("Review needed")][0].startswith("Hello ")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import re
 import threading
 from collections import defaultdict
 from typing import Any
@@ -39,6 +40,8 @@ def required(service: str, op: str, params: dict[str, Any]) -> list[tuple[str, s
         if op == "TransactWriteItems":
             return [(f"dynamodb:{TRANSACT[kind]}", body["TableName"], False)
                     for item in params["TransactItems"] for kind, body in item.items()]
+        if params.get("IndexName"):  # an index is its own resource: <table ARN>/index/<name>
+            return [(f"dynamodb:{op}", f"{params.get('TableName')}/index/{params['IndexName']}", False)]
         return [(f"dynamodb:{op}", params.get("TableName"), False)]
     if service == "s3":
         if op == "CopyObject":
@@ -117,7 +120,10 @@ def _statements(template: dict[str, Any], fn_lid: str) -> list[dict[str, Any]]:
     return out
 
 
-def _allows(statements: list[dict[str, Any]], action: str, lid: str | None, object_level: bool) -> bool:
+def _allows(statements: list[dict[str, Any]], action: str, lid: str | None, object_level: bool,
+            index: str | None = None) -> bool:
+    """Whether a statement allows ``action`` on the resource ``lid`` (a DynamoDB ``index`` of it:
+    only a resource naming that index; the table itself: never a resource naming an index)."""
     for st in statements:
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         if st["Effect"] != "Allow" or not any(fnmatch.fnmatchcase(action, a) for a in actions):
@@ -128,6 +134,9 @@ def _allows(statements: list[dict[str, Any]], action: str, lid: str | None, obje
         for r in resources:
             text = json.dumps(r)
             if lid not in text:
+                continue
+            named = re.findall(r'/index/([^"]*)', text)  # the index patterns this resource names
+            if bool(named) != bool(index) or (index and not any(fnmatch.fnmatchcase(index, n) for n in named)):
                 continue
             # an object-level S3 action needs the objects' ARN (bucket/...), a bucket-level one the bucket's
             if not object_level or '"/' in text:
@@ -153,7 +162,9 @@ def recorded(tmp_path_factory, media):
             index = tmp / "index"
             assert cmd_catalog_build(argparse.Namespace(dir=str(media["catalog"]), out=str(index), shards=2)) == 0
             driver.publish_index(stack, index)
-            sidecar = json.dumps({"source_url": "https://www.youtube.com/watch?v=perm", "platform": "youtube"})
+            # an uploader: the evidence page counts their earlier notices
+            sidecar = json.dumps({"source_url": "https://www.youtube.com/watch?v=perm", "platform": "youtube",
+                                  "uploader": "perm_uploader"})
             up = uploads_dir(tmp, media, ["excerpt.mp3", "unrelated.ogg"], {"excerpt.json": sidecar})
             (up / "readme.txt").write_text("not audio at all")
             dropped = driver.drop_uploads(stack, up)
@@ -164,6 +175,9 @@ def recorded(tmp_path_factory, media):
             url = driver._link_for(stack, repo.get_case(case_id).review_id)
             assert driver.http("GET", url)[0] == 200
             assert driver.http("HEAD", url)[0] == 200
+            queue = {q["reviewer"]: q["url"] for q in stack.queue_links()}[repo.get_case(case_id).reviewer]
+            status, page = driver.http("GET", queue)[:2]
+            assert status == 200 and "1 case waiting" in page
             assert driver.decide_case(stack, case_id, "approve") == 200
             driver.wait_for(lambda: repo.get_case(case_id).status.value == "NOTICE_SENT", 60, "the notice")
             functions = {r.props["Handler"]: lid for lid, r in stack.resources.items()
@@ -193,30 +207,41 @@ def test_given_a_full_run_then_each_call_is_allowed_by_the_calling_functions_rol
         statements = _statements(template, functions[handler])
         for service, op, params in made:
             for action, name, object_level in required(service, op, params):
-                lid = names.get(name) if name else None
-                if not _allows(statements, action, lid, object_level):
+                table, _, index = (name or "").partition("/index/")
+                lid = names.get(table) if name else None
+                if not _allows(statements, action, lid, object_level, index or None):
                     missing.add((handler, action, lid or name))
     assert not missing, "calls the role does not allow:\n" + "\n".join(map(str, sorted(missing, key=str)))
 
 
-def test_given_the_review_api_then_it_calls_nothing_on_the_table_beyond_get_put_and_update(recorded):
+def test_given_the_review_api_then_it_calls_nothing_on_the_table_beyond_get_put_update_and_two_queries(recorded):
     calls, _, _, _ = recorded
-    actions = {a for s, op, p in calls["takedown_handlers.review_api.handler"] for a, _, _ in required(s, op, p)
-               if a.startswith("dynamodb:")}
-    assert actions <= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, actions
+    made = [(op, p) for s, op, p in calls["takedown_handlers.review_api.handler"] if s == "dynamodb"]
+    actions = {a for op, p in made for a, _, _ in required("dynamodb", op, p)}
+    assert actions <= {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, actions
+    queries = [p for op, p in made if op == "Query"]
+    # the queue page's index query, and the evidence page's count of the uploader's notices
+    assert {p.get("IndexName") for p in queries} == {"by-reviewer", None}
+    assert all(p.get("Select") == "COUNT" for p in queries if not p.get("IndexName"))
 
 
 def _partition_keys(op: str, params: dict[str, Any]) -> list[str]:
+    if op == "Query":  # the table's partition key value a query names (an index query has its own key)
+        return [] if params.get("IndexName") else [v["S"] for v in params["ExpressionAttributeValues"].values()]
     bodies = [b for item in params.get("TransactItems", []) for b in item.values()] if op == "TransactWriteItems" \
         else [params]
     return [(b.get("Key") or b.get("Item") or {})["pk"]["S"] for b in bodies]
 
 
 def test_given_the_review_api_then_every_item_it_touches_is_in_a_partition_its_role_names(recorded):
-    """The role's dynamodb:LeadingKeys condition (REVIEW#*, CASE#*) must cover what it does."""
-    from takedown_infra.components import REVIEW_API_PARTITIONS
+    """The role's dynamodb:LeadingKeys conditions (REVIEW#*, CASE#*; UPLOADER#* to count) must
+    cover what it does."""
+    from takedown_infra.components import REVIEW_API_COUNT_PARTITIONS, REVIEW_API_PARTITIONS
 
     calls, _, _, _ = recorded
-    keys = [k for s, op, p in calls["takedown_handlers.review_api.handler"] if s == "dynamodb"
-            for k in _partition_keys(op, p)]
+    made = [(op, p) for s, op, p in calls["takedown_handlers.review_api.handler"] if s == "dynamodb"]
+    keys = [k for op, p in made if op != "Query" for k in _partition_keys(op, p)]
     assert keys and all(any(fnmatch.fnmatchcase(k, pat) for pat in REVIEW_API_PARTITIONS) for k in keys), keys
+    counted = [k for op, p in made if op == "Query" for k in _partition_keys(op, p)]
+    assert counted and all(any(fnmatch.fnmatchcase(k, pat) for pat in REVIEW_API_COUNT_PARTITIONS)
+                           for k in counted), counted
