@@ -22,7 +22,7 @@ from takedown_core.engine import DEFAULT_PARAMS
 
 from ._env import boto_client, env
 
-logger = Logger()
+logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 
 
 def _decode(path: str):

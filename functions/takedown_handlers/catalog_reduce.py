@@ -27,7 +27,7 @@ from takedown_core.engine import DEFAULT_PARAMS
 
 from ._env import boto_client, env
 
-logger = Logger()
+logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 
 
 @logger.inject_lambda_context

@@ -19,7 +19,7 @@ from takedown_core.compliance import ComplianceService, ComplianceSettings, NoCh
 
 from ._env import boto_client, cached, env, env_json
 
-logger = Logger()
+logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 tracer = Tracer()
 
 

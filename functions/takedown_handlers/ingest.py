@@ -31,7 +31,7 @@ from takedown_core.ports import IndexUnavailable, Matcher
 
 from ._env import boto_client, cached, env, env_json
 
-logger = Logger()
+logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 tracer = Tracer()
 metrics = Metrics(namespace="Takedown")  # as the alarms and the dashboard read it (components.Monitoring)
 processor = BatchProcessor(event_type=EventType.SQS)

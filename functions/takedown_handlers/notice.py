@@ -26,7 +26,7 @@ from takedown_core.dispatch import NoticeService
 
 from ._env import boto_client, cached, env, env_json, env_optional, transient_errors_retryable
 
-logger = Logger()
+logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 tracer = Tracer()
 metrics = Metrics(namespace="Takedown")  # as the alarms and the dashboard read it (components.Monitoring)
 

@@ -16,7 +16,7 @@ from takedown_adapters.matcher import ShardIndexes, match_shards
 
 from ._env import boto_client, cached, env
 
-logger = Logger()
+logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 tracer = Tracer()
 
 
