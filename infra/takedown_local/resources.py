@@ -259,10 +259,16 @@ class TemplateResources:
         r.ref, r.attrs = name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
 
     def _create_S3_BucketPolicy(self, r: Resource, resolve: Resolver) -> None:
-        """Stored as the template has it (moto does not enforce bucket policies): what
-        `takedown partners check` reads to see that a partner may write into its bucket."""
+        """Stored as the template has it, less the deny of plain-HTTP requests: the exposed
+        embedded AWS is plain HTTP on loopback, and moto enforces a bucket's Deny, so it would
+        refuse `local drop`. What `takedown partners check` reads to see that a partner may
+        write into its bucket."""
         p = resolve(r.props)
-        self.client("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(p["PolicyDocument"]))
+        doc = dict(p["PolicyDocument"])
+        doc["Statement"] = [st for st in doc.get("Statement", [])
+                            if not (st.get("Effect") == "Deny" and "aws:SecureTransport" in json.dumps(st.get("Condition")))]
+        if doc["Statement"]:
+            self.client("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(doc))
         r.ref = p["Bucket"]
 
     def _create_SNS_Topic(self, r: Resource, resolve: Resolver) -> None:
