@@ -162,6 +162,21 @@ class Check:
             return self.say(False, f"landing bucket {self.bucket}: {e.response['Error'].get('Code')}")
         return self.say(True, f"landing bucket {self.bucket} exists")
 
+    def ownership(self) -> bool:
+        """BucketOwnerEnforced: what the partner's account writes is owned by this account, so
+        the fingerprint function can read it (with ObjectWriter it could not)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            rules = self.s3.get_bucket_ownership_controls(Bucket=self.bucket)["OwnershipControls"]["Rules"]
+        except ClientError as e:
+            return self.say(False, f"object ownership of {self.bucket}: {e.response['Error'].get('Code')}")
+        owned = [r.get("ObjectOwnership") for r in rules]
+        if owned == ["BucketOwnerEnforced"]:
+            return self.say(True, "objects the partner writes are owned by this account (BucketOwnerEnforced)")
+        return self.say(False, f"object ownership of {self.bucket} is {owned}, not BucketOwnerEnforced: what another "
+                               "account writes could not be read")
+
     def notification(self) -> bool:
         sqs = self.target.client("sqs")
         arn = sqs.get_queue_attributes(QueueUrl=self.target.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -236,6 +251,10 @@ class Check:
         """Remove the test objects and what the ingest recorded about them (the upload record,
         the analysis of its bytes, a quarantine copy). A case, if one opened, is left to a person;
         the idempotency record expires by itself within a day."""
+        r = self.record
+        if r is not None and r.case_id:
+            self.say(None, f"left in place: the test upload opened case {r.case_id}; a person looks at it first")
+            return
         ddb = self.target.client("dynamodb")
         removed = 0
         for bucket, key in self.created:
@@ -243,8 +262,7 @@ class Check:
             removed += 1
             for sk in ("UPLOAD", "FAILURE"):
                 ddb.delete_item(TableName=self.target.table, Key={"pk": {"S": f"UPLOAD#{bucket}/{key}"}, "sk": {"S": sk}})
-        r = self.record
-        if r is not None and r.content_hash and not r.case_id:
+        if r is not None and r.content_hash:
             ddb.delete_item(TableName=self.target.table, Key={"pk": {"S": f"SUB#{r.content_hash}"}, "sk": {"S": "SUB"}})
         if r is not None and r.outcome == "quarantined" and self.target.quarantine_bucket:
             for bucket, key in self.created:
@@ -261,7 +279,7 @@ class Check:
         if not ok:
             return False
         notified = self.notification()
-        ok = self.policy() and notified
+        ok = all([self.ownership(), self.policy(), notified])
         if not notified:
             self.say(None, "no test upload: without the notification nothing would reach the ingest")
             self.out(f"{self.name}: NOT ready")

@@ -269,7 +269,7 @@ class TemplateResources:
                             if not (st.get("Effect") == "Deny" and "aws:SecureTransport" in json.dumps(st.get("Condition")))]
         if doc["Statement"]:
             self.client("s3").put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(doc))
-        r.ref = p["Bucket"]
+        r.ref = f"{p['Bucket']}-policy"  # CloudFormation's physical id of a bucket policy is its own, not the bucket's
 
     def _create_SNS_Topic(self, r: Resource, resolve: Resolver) -> None:
         arn = self.client("sns").create_topic(Name=self._name(r, 256))["TopicArn"]

@@ -60,6 +60,7 @@ def test_given_a_configured_partner_when_checked_then_every_step_passes_and_noth
     assert code == 0, out
     assert f"ok    landing bucket {bucket} exists" in out
     assert "ok    new objects notify the ingest queue" in out
+    assert "ok    objects the partner writes are owned by this account (BucketOwnerEnforced)" in out
     assert "ok    the bucket policy lets 111122223333 write (s3:AbortMultipartUpload, s3:PutObject)" in out
     assert "ok    outcome recorded: no_match" in out
     assert out.rstrip().endswith("monitor-a: ready")
@@ -86,16 +87,20 @@ def test_given_a_broken_setup_when_checked_then_each_broken_step_fails_and_no_up
     notification.pop("ResponseMetadata", None)
     s3.delete_bucket_policy(Bucket=bucket)
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    s3.put_bucket_ownership_controls(Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
     try:
         code = cli.main(["partners", "check", "monitor-a"])
     finally:
         s3.put_bucket_policy(Bucket=bucket, Policy=policy)
         s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notification)
+        s3.put_bucket_ownership_controls(Bucket=bucket,
+                                         OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
 
     out = capsys.readouterr().out
     assert code == 1
     assert "FAIL  no s3:ObjectCreated notification from " + bucket in out
     assert "FAIL  bucket policy of " + bucket + ": NoSuchBucketPolicy" in out
+    assert f"FAIL  object ownership of {bucket} is ['ObjectWriter'], not BucketOwnerEnforced" in out
     assert "no test upload" in out and "monitor-a: NOT ready" in out
     assert _keys(up, bucket, CHECK_REF) == []
 
