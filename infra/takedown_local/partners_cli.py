@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .cases_cli import TargetError, _target_session
+from .cases_cli import TargetError, _guard, _target_session
 
 CHECK_REF = "takedown-partners-check"     # the test upload's partner_ref and key prefix: it is a check
 CHECK_SECONDS = 6                         # of real audio: long enough to decode and fingerprint
@@ -388,34 +388,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- wiring
-
-
-def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """One plain line for what is not a bug: no target, no credentials, no region, no stack."""
-
-    def run(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-
-        try:
-            return fn(args)
-        except TargetError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        except NoCredentialsError:
-            print("error: no AWS credentials (set AWS_PROFILE, or run `aws sso login`)", file=sys.stderr)
-            return 2
-        except NoRegionError:
-            print("error: no AWS region: give --region or set AWS_REGION", file=sys.stderr)
-            return 2
-        except ClientError as e:
-            err = e.response.get("Error", {})
-            print(f"error: {err.get('Code')}: {err.get('Message')}", file=sys.stderr)
-            return 2
-        except BotoCoreError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 def add_commands(sub) -> None:

@@ -98,7 +98,7 @@ def test_given_landing_buckets_when_synthesized_then_the_bucket_owner_owns_every
 ])
 def test_given_a_well_formed_principal_when_checked_then_it_passes(value):
     assert principal_problem(value) is None
-    assert load("dev", overrides={"partners": [{"id": "p", "default_platform": "youtube", "principal": value}]})
+    assert load("dev", overrides={"partners": [{"id": "p", "name": "P", "default_platform": "youtube", "principal": value}]})
 
 
 @pytest.mark.parametrize("value", [
@@ -112,14 +112,22 @@ def test_given_a_well_formed_principal_when_checked_then_it_passes(value):
     "arn:aws:sts::111122223333:assumed-role/x/s",
     "arn:aws:s3:::some-bucket",
     "",
-    111122223333,
 ])
 def test_given_a_malformed_principal_when_loaded_then_synthesis_fails_naming_the_key(value):
-    partners = [{"id": "a", "default_platform": "youtube"},
-                {"id": "b", "default_platform": "youtube", "principal": value}]
+    partners = [{"id": "a", "name": "A", "default_platform": "youtube"},
+                {"id": "b", "name": "B", "default_platform": "youtube", "principal": value}]
 
     with pytest.raises(ConfigError) as e:
         load("dev", overrides={"partners": partners})
 
     assert "partners[1].principal: must be a 12-digit AWS account id" in str(e.value)
     assert "partners[0]" not in str(e.value)
+
+
+def test_given_a_principal_that_is_not_a_string_when_loaded_then_the_shape_check_names_the_key():
+    partners = [{"id": "a", "name": "A", "default_platform": "youtube", "principal": 111122223333}]
+
+    with pytest.raises(ConfigError) as e:
+        load("dev", overrides={"partners": partners})
+
+    assert "partners[0].principal: Input should be a valid string" in str(e.value)

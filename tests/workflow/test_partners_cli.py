@@ -23,8 +23,8 @@ pytestmark = pytest.mark.timeout(300)
 def up(index_dir, tmp_path_factory):
     """The dev stack with the test catalogue published, its AWS served on loopback and its state
     written where `takedown ...` finds it (as `local up --expose-aws` does)."""
-    cwd = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("cwd"))
+    before = os.environ.get("TAKEDOWN_STATE_DIR")
+    os.environ["TAKEDOWN_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))  # this module's own
     try:
         with LocalStack("dev") as stack:
             driver.publish_index(stack, index_dir)
@@ -38,7 +38,10 @@ def up(index_dir, tmp_path_factory):
             yield stack
             cases_cli.clear_local_state()
     finally:
-        os.chdir(cwd)
+        if before is None:
+            os.environ.pop("TAKEDOWN_STATE_DIR", None)
+        else:
+            os.environ["TAKEDOWN_STATE_DIR"] = before
 
 
 def _keys(stack, bucket: str, prefix: str = "") -> list[str]:
@@ -108,10 +111,13 @@ def test_given_a_broken_setup_when_checked_then_each_broken_step_fails_and_no_up
 def test_given_unknown_partner_or_no_target_then_one_plain_line(up, capsys, tmp_path, monkeypatch):
     assert cli.main(["partners", "check", "nobody"]) == 2
     assert capsys.readouterr().err.strip().startswith("error: unknown partner 'nobody'; environment dev has")
-    monkeypatch.chdir(tmp_path)  # no local stack running here
+    monkeypatch.setenv("TAKEDOWN_STATE_DIR", str(tmp_path))  # no local stack recorded there
     assert cli.main(["partners", "report", "monitor-a"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no local stack is running here" in err
+    assert err.count("\n") == 1 and "no local stack is running" in err
+    assert cli.main(["partners", "check", "monitor-a", "--stack", "Takedown-dev-Takedown", "--region", "eu-west-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")  # no credentials, or no such stack: one line
 
 
 BAD = {
