@@ -125,9 +125,10 @@ class IngestService:
             source = build_source(partner=partner, bucket=bucket, key=key, sidecar=sidecar, locations=self.locations)
             location = self.locations.locate(source.location)
         except UnknownPlatform as e:
-            return self._quarantine(bucket, key, partner, Reason.UNKNOWN_PLATFORM, str(e), etag)
+            return self._quarantine(bucket, key, partner, Reason.UNKNOWN_PLATFORM, str(e), etag, sidecar_field=e.field)
         except (SidecarError, LocationError) as e:
-            return self._quarantine(bucket, key, partner, Reason.BAD_SIDECAR, str(e), etag)
+            return self._quarantine(bucket, key, partner, Reason.BAD_SIDECAR, str(e), etag,
+                                    sidecar_field=getattr(e, "field", None))
 
         with tempfile.TemporaryDirectory(prefix="takedown-") as tmp:
             path = os.path.join(tmp, "upload")
@@ -277,11 +278,14 @@ class IngestService:
         return self._record(bucket, key, partner, "case", etag, content_hash=submission.content_hash,
                             case_id=case.case_id, track_id=track_id, decode=decoded, kind=kind.value)
 
-    def _quarantine(self, bucket, key, partner, reason, detail, etag, content_hash=None, decode=None) -> UploadRecord:
+    def _quarantine(self, bucket, key, partner, reason, detail, etag, content_hash=None, decode=None,
+                    sidecar_field=None) -> UploadRecord:
+        """``sidecar_field``: the sidecar field at fault (SidecarError.field), kept on the record
+        for the partner's report."""
         where = self.media.quarantine(bucket, key, reason=reason, detail=detail)
         log.warning("upload quarantined", extra={"bucket": bucket, "key": key, "reason": reason, "detail": detail})
         return self._record(bucket, key, partner, "quarantined", etag, reason=reason, detail=detail,
-                            quarantined_to=where, content_hash=content_hash, decode=decode)
+                            quarantined_to=where, content_hash=content_hash, decode=decode, sidecar_field=sidecar_field)
 
     def _record(self, bucket, key, partner, outcome, etag, *, reason=None, content_hash=None, case_id=None,
                 track_id=None, **extra) -> UploadRecord:

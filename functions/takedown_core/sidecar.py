@@ -47,18 +47,30 @@ FIELDS = {
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The same rules as JSON Schema patterns (ECMA-262 syntax; only the schema reads them, the
+# validators below enforce them): what docs/sidecar.schema.json tells a partner in advance.
+_ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
+_TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+_URL_PATTERN = "^\\s*$|^\\s*[hH][tT][tT][pP][sS]?://[^\\s\\u0000-\\u001f\\u007f]+\\s*$"
 
 
 class SidecarError(ValueError):
-    """The sidecar is present but unusable; str() says what to fix."""
+    """The sidecar is present but unusable; str() says what to fix. ``field``: the sidecar
+    field at fault (unknown fields: their names, comma-separated), or None when the sidecar
+    as a whole is (not JSON, not an object, too large)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class UnknownPlatform(SidecarError):
     """The sidecar names a platform the environment has no notice channel for."""
 
 
-def _text(description: str) -> Any:
-    return Field(default=None, description=description, max_length=MAX_FIELD_CHARS)
+def _text(description: str, **schema: Any) -> Any:
+    return Field(default=None, description=description, max_length=MAX_FIELD_CHARS,
+                 json_schema_extra=schema or None)
 
 
 class Sidecar(BaseModel):
@@ -66,16 +78,16 @@ class Sidecar(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True, frozen=True)
 
-    source_url: str | None = _text(FIELDS["source_url"])
+    source_url: str | None = _text(FIELDS["source_url"], pattern=_URL_PATTERN)
     platform: str | None = _text(FIELDS["platform"])
     uploader: str | None = _text(FIELDS["uploader"])
     title: str | None = _text(FIELDS["title"])
     partner_ref: str | None = _text(FIELDS["partner_ref"])
     territory: str | None = _text(FIELDS["territory"])
     description: str | None = Field(default=None, description=FIELDS["description"],
-                                    max_length=MAX_DESCRIPTION_CHARS)
-    tags: list[Annotated[str, Field(max_length=MAX_TAG_CHARS)]] | None = Field(
-        default=None, description=FIELDS["tags"], max_length=MAX_TAGS)
+                                    max_length=MAX_DESCRIPTION_CHARS, json_schema_extra={"pattern": _TEXT_PATTERN})
+    tags: list[Annotated[str, Field(max_length=MAX_TAG_CHARS, json_schema_extra={"pattern": _ONE_LINE_PATTERN})]] | None = (
+        Field(default=None, description=FIELDS["tags"], max_length=MAX_TAGS))
 
     @field_validator("description")
     @classmethod
@@ -111,6 +123,26 @@ class Sidecar(BaseModel):
         return v
 
 
+def json_schema() -> dict[str, Any]:
+    """The sidecar's JSON Schema (draft 2020-12), generated from :class:`Sidecar`: what
+    docs/sidecar.schema.json holds (tests/unit/test_sidecar_schema.py keeps the two equal).
+
+    What a schema cannot say is in its description and enforced by :func:`parse_sidecar` only:
+    the whole sidecar's size in bytes, a ``source_url`` whose host and port parse, a
+    ``platform`` the environment has a channel for, and one that agrees with the URL's host."""
+    doc = {k: v for k, v in Sidecar.model_json_schema().items() if k not in ("title", "description")}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "takedown partner sidecar",
+        "description": (
+            "Metadata beside an uploaded media file: NAME.json (or NAME.EXT.json), uploaded before the media. "
+            f"Every field is optional; null or blank is the same as absent. At most {MAX_SIDECAR_BYTES:,} bytes of "
+            "UTF-8 JSON. Beyond this schema the ingest also requires a source_url whose host and port are valid, a "
+            "platform the label has a notice channel for, and a platform that matches the host of source_url."),
+        **doc,
+    }
+
+
 _JSON_TYPES = {"int": "number", "float": "number", "bool": "boolean", "list": "array", "dict": "object"}
 
 
@@ -142,6 +174,16 @@ def _message(err: ValidationError) -> str:
     return f"sidecar field '{field}' {msg}"
 
 
+def _field(err: ValidationError) -> str | None:
+    """The field _message speaks of (unknown fields: all of them), None for the whole sidecar."""
+    errors = err.errors(include_url=False)
+    extra = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden" and e["loc"])
+    if extra:
+        return ",".join(extra)
+    loc = errors[0]["loc"] if errors else ()
+    return str(loc[0]) if loc and errors[0]["type"] != "json_invalid" else None
+
+
 def parse_sidecar(raw: bytes, *, platforms: set[str] | None = None) -> dict[str, Any]:
     """The sidecar's non-empty fields as a dict (platform lower-cased).
 
@@ -157,14 +199,15 @@ def parse_sidecar(raw: bytes, *, platforms: set[str] | None = None) -> dict[str,
     try:
         sidecar = Sidecar.model_validate_json(text)
     except ValidationError as e:
-        raise SidecarError(_message(e)) from None
+        raise SidecarError(_message(e), field=_field(e)) from None
     except Exception as e:  # noqa: BLE001 - whatever a partner sends, it ends as a reason, not a crash
         raise SidecarError(f"sidecar could not be read ({type(e).__name__})") from None
     out = {k: v for k, v in sidecar.model_dump().items() if v}
     if "platform" in out:
         out["platform"] = out["platform"].lower()
         if platforms is not None and out["platform"] not in platforms:
-            raise UnknownPlatform(f"sidecar platform {out['platform']!r} is not configured; known: {sorted(platforms)}")
+            raise UnknownPlatform(f"sidecar platform {out['platform']!r} is not configured; known: {sorted(platforms)}",
+                                  field="platform")
     return out
 
 
@@ -204,7 +247,8 @@ def build_source(
     platform = s.get("platform") or url_platform or partner["default_platform"]
     if url_platform and platform != url_platform:
         raise SidecarError(
-            f"sidecar platform {platform!r} does not match its source_url, which is on {url_platform!r}"
+            f"sidecar platform {platform!r} does not match its source_url, which is on {url_platform!r}",
+            field="platform",
         )
     template = partner.get("location_template")
     if url is None and template:

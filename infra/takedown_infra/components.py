@@ -35,6 +35,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from .layer import dependencies_layer_code
+from .partner_access import PARTNER_ACTIONS, principal_kind
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python Lambda runs (cdk-nag AwsSolutions-L1); the layer is built for it
@@ -96,6 +97,16 @@ def grant_read_objects(bucket: s3.IBucket, fn: lambda_.Function, *, prefix: str 
     actions = ["s3:GetObject", "s3:GetObjectTagging"] if tags else ["s3:GetObject"]
     fn.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")]))
     fn.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
+
+
+def partner_write_statement(bucket: s3.IBucket, principal: str) -> iam.PolicyStatement:
+    """The landing bucket's grant to its partner, cross-account: s3:PutObject and
+    s3:AbortMultipartUpload on this bucket's objects only (partner_access.PARTNER_ACTIONS),
+    for the partner's account (``111122223333``) or one IAM role or user (an ARN)."""
+    who = (iam.AccountPrincipal(principal) if principal_kind(principal) == "account"
+           else iam.ArnPrincipal(principal))
+    return iam.PolicyStatement(sid="PartnerWritesUploads", principals=[who], actions=list(PARTNER_ACTIONS),
+                               resources=[bucket.arn_for_objects("*")])
 
 
 def _removal(retain: bool) -> cdk.RemovalPolicy:
@@ -340,8 +351,13 @@ class Ingestion(Construct):
         self.quarantine = _private_bucket(self, "Quarantine", retain=retain)
         self.partner_buckets: dict[str, s3.Bucket] = {}
         for p in partners:
-            b = _private_bucket(self, f"Landing-{p['id']}", retain=retain)
+            # BucketOwnerEnforced: ACLs off, so what a partner's account writes is owned by this
+            # account and the fingerprint function can read it
+            b = _private_bucket(self, f"Landing-{p['id']}", retain=retain,
+                                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED)
             b.add_event_notification(s3.EventType.OBJECT_CREATED, s3n.SqsDestination(self.queue))
+            if p.get("principal"):
+                b.add_to_resource_policy(partner_write_statement(b, p["principal"]))
             cdk.Tags.of(b).add("takedown:partner", p["id"])
             self.partner_buckets[p["id"]] = b
         partner_env = cdk.Stack.of(self).to_json_string(

@@ -16,6 +16,7 @@ from takedown_core.likeness import LikenessConfigError, LikenessRules
 from takedown_core.locations import LocationError, Locations
 from takedown_core.notices import likeness_route_problems
 
+from .partner_access import principal_problem
 from .settings import check as check_shape
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,6 +160,10 @@ def validate(cfg: EnvConfig) -> EnvConfig:
             if not sample.startswith("https://"):
                 problems.append(f"partner {p.get('id')}: location_template must be an https URL using only {{key}} "
                                 "and {bucket}")
+    # partners[i].principal: who may write into that partner's landing bucket (partner_access.py)
+    for i, p in enumerate(cfg.partners):
+        if p.get("principal") is not None and (why := principal_problem(p["principal"])):
+            problems.append(f"partners[{i}].principal: {why}")
     try:
         Locations(cfg.platforms)
     except LocationError as e:

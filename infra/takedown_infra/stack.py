@@ -114,6 +114,7 @@ class TakedownStack(cdk.Stack):
         cdk.CfnOutput(self, "WorkflowFunction", value=self.review.workflow_function.function_name)
         cdk.CfnOutput(self, "IngestQueueUrl", value=self.ingestion.queue.queue_url)
         cdk.CfnOutput(self, "IngestDLQUrl", value=self.ingestion.dlq.queue_url)
+        cdk.CfnOutput(self, "QuarantineBucket", value=self.ingestion.quarantine.bucket_name)
         for pid, bucket in self.ingestion.partner_buckets.items():
             cdk.CfnOutput(self, f"LandingBucket{pid.replace('-', '')}", value=bucket.bucket_name)
         acknowledge(self)  # cdk-nag findings that are by design, each with its reason (nag.py)

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from . import cases_cli, dlq_cli, engine_cli, report
+from . import cases_cli, dlq_cli, engine_cli, partners_cli, report
 
 DEMO_DIR = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "demo"
 
@@ -164,7 +164,8 @@ def cmd_local_up(args: argparse.Namespace, stop: threading.Event | None = None) 
                 "endpoint": endpoint, "region": stack.region, "table": stack.table_name,
                 "workflow_function": stack.function_name("takedown_handlers.workflow.handler"),
                 "review_base_url": stack.review_base_url, "partner_buckets": stack.partner_buckets,
-                "ingest_queue_url": stack.ingest_queue_url, "dlq_url": stack.dlq_url})
+                "ingest_queue_url": stack.ingest_queue_url, "dlq_url": stack.dlq_url,
+                "quarantine_bucket": stack.quarantine_bucket, "env": stack.env_name})
             print(f"\nreview API on {stack.review_base_url}  (Ctrl-C stops everything)")
             if endpoint:
                 print("\n" + EXPOSE_WARNING.format(endpoint=endpoint) + "\n", file=sys.stderr, flush=True)
@@ -272,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine_cli.add_commands(sub)
     cases_cli.add_commands(sub)
     dlq_cli.add_commands(sub)
+    partners_cli.add_commands(sub)
     report.add_commands(sub)
     return p
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,43 @@ def _mix(ours, theirs, ours_db: float):
     return (mixed * (0.9 / max(np.max(np.abs(mixed)), 1e-9))).astype(np.float32)
 
 
+DEMO_BAD_SIDECAR = '{"source_url": "not a url", "platform": 42'  # cut short: not JSON at all
+
+
+def demo_sidecars(artist: str) -> dict[str, dict[str, Any]]:
+    """The demo's sidecars by upload path (an upload not named here has none); ``artist`` is
+    the catalogue's artist, whom the deepfake's sidecar names."""
+    return {
+        "monitor-a/reupload-full-song.mp3": {
+            "source_url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "platform": "youtube",
+            "uploader": "free music 24/7", "title": "<b>FULL SONG</b> (official audio) free download",
+            "partner_ref": "MON-A-0001"},
+        "monitor-a/sped-up-version.m4a": {
+            "source_url": "https://www.tiktok.com/@nightcore.daily/video/7300000000000000000", "platform": "tiktok",
+            "uploader": "nightcore.daily", "title": "sped up 🔥", "partner_ref": "MON-A-0002"},
+        "platform-b/lyric-video.mp4": {
+            "source_url": "https://soundcloud.com/someone/track-rip", "platform": "soundcloud",
+            "uploader": "someone", "title": "lyric video (not official)"},
+        "monitor-a/original-song-1.opus": {
+            "source_url": "https://www.youtube.com/watch?v=original0001", "platform": "youtube",
+            "uploader": "indie artist", "title": "my own song"},
+        "monitor-a/sped-up-edit.mp3": {
+            "source_url": "https://www.dailymotion.com/video/x9spedup", "platform": "dailymotion",
+            "uploader": "nightcore.daily", "title": "(sped up) 1.25x"},
+        "monitor-a/slowed-reverb.m4a": {
+            "source_url": "https://vimeo.com/900000001", "platform": "vimeo",
+            "uploader": "slowed vibes", "title": "slowed + reverb"},
+        "monitor-a/cover-over-our-track.mp3": {
+            "source_url": "https://www.youtube.com/watch?v=covermix0001", "platform": "youtube",
+            "uploader": "bedroom covers", "title": "my cover (karaoke version)"},
+        "monitor-a/ai-voice-unreleased.mp3": {
+            "source_url": "https://www.youtube.com/watch?v=deepfake0001", "platform": "youtube",
+            "uploader": "ai vocals lab", "title": f"{artist} - Unreleased (AI Cover)",
+            "description": "Voice model trained on the album, made with RVC. Not the real band.",
+            "tags": ["AI cover", "RVC", artist]},
+    }
+
+
 def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
     """Write a catalogue folder and an uploads folder under workdir; returns both."""
     from .media import add_white_noise, resample_linear, synth_track, write_audio
@@ -115,42 +153,25 @@ def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
         s = int(start_s * rate)
         return x[s: s + int(seconds * rate)]
 
+    sidecars = demo_sidecars(artist)
     plan = [
-        ("monitor-a/reupload-full-song.mp3", cut(a, 20, 60), {
-            "source_url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "platform": "youtube",
-            "uploader": "free music 24/7", "title": "<b>FULL SONG</b> (official audio) free download",
-            "partner_ref": "MON-A-0001"}),
-        ("monitor-a/sped-up-version.m4a", resample_linear(cut(b, 30, 40), 1.04), {
-            "source_url": "https://www.tiktok.com/@nightcore.daily/video/7300000000000000000", "platform": "tiktok",
-            "uploader": "nightcore.daily", "title": "sped up 🔥", "partner_ref": "MON-A-0002"}),
-        ("platform-b/lyric-video.mp4", cut(c, 45, 30), {
-            "source_url": "https://soundcloud.com/someone/track-rip", "platform": "soundcloud",
-            "uploader": "someone", "title": "lyric video (not official)"}),
-        ("monitor-a/noisy-phone-recording.ogg", add_white_noise(cut(a, 100, 25), 10.0), None),
-        ("monitor-a/original-song-1.opus", cut(other_audio[0], 10, 30), {
-            "source_url": "https://www.youtube.com/watch?v=original0001", "platform": "youtube",
-            "uploader": "indie artist", "title": "my own song"}),
-        ("monitor-a/original-song-2.mp3", cut(other_audio[1], 10, 30), None),
+        ("monitor-a/reupload-full-song.mp3", cut(a, 20, 60)),
+        ("monitor-a/sped-up-version.m4a", resample_linear(cut(b, 30, 40), 1.04)),
+        ("platform-b/lyric-video.mp4", cut(c, 45, 30)),
+        ("monitor-a/noisy-phone-recording.ogg", add_white_noise(cut(a, 100, 25), 10.0)),
+        ("monitor-a/original-song-1.opus", cut(other_audio[0], 10, 30)),
+        ("monitor-a/original-song-2.mp3", cut(other_audio[1], 10, 30)),
         # the range uploaders publish at: a "sped up" edit (1.25x, pitch up with it) on a platform that
         # takes notices by API, and a "slowed" one (0.8x) on a web-form-only platform (the manual queue)
-        ("monitor-a/sped-up-edit.mp3", resample_linear(cut(a, 50, 30), 1.25), {
-            "source_url": "https://www.dailymotion.com/video/x9spedup", "platform": "dailymotion",
-            "uploader": "nightcore.daily", "title": "(sped up) 1.25x"}),
-        ("monitor-a/slowed-reverb.m4a", resample_linear(cut(b, 60, 30), 0.8), {
-            "source_url": "https://vimeo.com/900000001", "platform": "vimeo",
-            "uploader": "slowed vibes", "title": "slowed + reverb"}),
+        ("monitor-a/sped-up-edit.mp3", resample_linear(cut(a, 50, 30), 1.25)),
+        ("monitor-a/slowed-reverb.m4a", resample_linear(cut(b, 60, 30), 0.8)),
         # a derivative: our recording 6 dB under someone else's lead (a cover over our backing)
-        ("monitor-a/cover-over-our-track.mp3", _mix(cut(c, 60, 30), cut(other_audio[2], 40, 30), -6.0), {
-            "source_url": "https://www.youtube.com/watch?v=covermix0001", "platform": "youtube",
-            "uploader": "bedroom covers", "title": "my cover (karaoke version)"}),
+        ("monitor-a/cover-over-our-track.mp3", _mix(cut(c, 60, 30), cut(other_audio[2], 40, 30), -6.0)),
         # a deepfake: none of our recordings, presented as our artist's voice made by AI
-        ("monitor-a/ai-voice-unreleased.mp3", cut(other_audio[2], 5, 30), {
-            "source_url": "https://www.youtube.com/watch?v=deepfake0001", "platform": "youtube",
-            "uploader": "ai vocals lab", "title": f"{artist} - Unreleased (AI Cover)",
-            "description": "Voice model trained on the album, made with RVC. Not the real band.",
-            "tags": ["AI cover", "RVC", artist]}),
+        ("monitor-a/ai-voice-unreleased.mp3", cut(other_audio[2], 5, 30)),
     ]
-    for rel, samples, sidecar in plan:
+    for rel, samples in plan:
+        sidecar = sidecars.get(rel)
         path = uploads / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         write_audio(path, samples, rate)
@@ -161,7 +182,7 @@ def make_demo(workdir: Path, *, say=print) -> tuple[Path, Path]:
     (bad / "not-audio.mp3").write_text("<html>This is an error page, not a song.</html>\n")
     (bad / "empty-upload.m4a").write_bytes(b"")
     write_audio(bad / "bad-sidecar.flac", cut(b, 5, 12), rate)
-    (bad / "bad-sidecar.json").write_text('{"source_url": "not a url", "platform": 42')
+    (bad / "bad-sidecar.json").write_text(DEMO_BAD_SIDECAR)
     (workdir / "SOURCE.txt").write_text(source + "\n")
     (workdir / "READY").write_text(DEMO_VERSION)
     return catalog, uploads

@@ -186,6 +186,19 @@ def test_given_a_bad_sidecar_when_processed_then_it_is_quarantined_with_the_pars
     assert world.repo.cases == {} and world.matcher.calls == []
 
 
+@pytest.mark.parametrize(("sidecar", "field"), [
+    (b"{not json", None),
+    ({"tags": 5}, "tags"),
+    ({"surprise": 1, "also": 2}, "also,surprise"),
+    ({"platform": "myspace"}, "platform"),
+    ({"platform": "tiktok", "source_url": "https://youtu.be/abc123"}, "platform"),
+])
+def test_given_a_bad_sidecar_when_quarantined_then_the_record_names_the_field_at_fault(world, sidecar, field):
+    rec = world.upload("clip.mp4", MATCHING, sidecar=sidecar)
+    assert rec.outcome == "quarantined"
+    assert rec.extra.get("sidecar_field") == field
+
+
 def test_given_a_sidecar_url_with_an_invalid_port_when_processed_then_it_is_quarantined(world):
     rec = world.upload("clip.mp4", MATCHING, sidecar={"source_url": "https://www.youtube.com:99999/watch?v=1"})
     assert (rec.outcome, rec.reason) == ("quarantined", Reason.BAD_SIDECAR)
