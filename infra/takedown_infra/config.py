@@ -183,6 +183,9 @@ def validate(cfg: EnvConfig) -> EnvConfig:
     r = cfg.review
     if not 0 < r["link_ttl_seconds"] <= r["wait_seconds"]:
         problems.append("review: link_ttl_seconds must be positive and no longer than wait_seconds")
+    if not isinstance(r.get("reference_audio", False), bool):
+        problems.append("review: reference_audio must be true (reviewers hear our recording: catalog publish "
+                        "--references fills the reference bucket) or false (no masters in this account)")
     if not 0 < cfg.match["max_false_match_rate"] < 1:
         problems.append("match: max_false_match_rate must be between 0 and 1")
     spf = cfg.match.get("shards_per_function", 0)
