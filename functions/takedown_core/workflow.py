@@ -117,7 +117,8 @@ class WorkflowService:
             task_token=task_token,
             round=round_,
             created_at=utcnow(),
-            expires_at=now + self.settings.link_ttl_seconds,
+            # from when the link goes out: cutting the clips took some of the time since ``now``
+            expires_at=int(self.clock()) + self.settings.link_ttl_seconds,
             delivery=delivery,
             clips=clips,
         )

@@ -58,7 +58,8 @@ def _signing_s3():
 
     local = env_optional("MEDIA_ENDPOINT_URL")
     # boto3 would sign for the global s3.amazonaws.com host; the regional one is where the bucket is
-    endpoint = local or f"https://s3.{env('AWS_REGION', env_optional('AWS_DEFAULT_REGION') or 'eu-west-1')}.amazonaws.com"
+    region = boto3.session.Session().region_name or "eu-west-1"  # Lambda sets AWS_REGION
+    endpoint = local or f"https://s3.{region}.amazonaws.com"
     config = Config(signature_version="s3v4", s3={"addressing_style": "path" if local else "virtual"})
     return boto3.client("s3", endpoint_url=endpoint, config=config)
 
