@@ -209,3 +209,26 @@ def test_the_csp_names_exactly_the_media_origin_and_nothing_more():
     assert with_media == plain + "; media-src https://evidence-b.s3.eu-west-1.amazonaws.com"
     with pytest.raises(ValueError):
         security_headers("https://a.example; script-src *")
+
+
+# --------------------------------------------------------------------------- the decoder's seek
+
+
+@pytest.mark.parametrize("fmt", ["flac", "m4a", "mp3", "ogg", "wav"])
+def test_given_a_start_when_decoding_then_the_samples_are_the_full_decodes_from_that_second(tmp_path, fmt):
+    from audio_fixtures import write_audio
+
+    from takedown_core.audio import decode
+
+    x = synth_track(3100, 40.0, 22050)
+    path = write_audio(tmp_path / f"t.{fmt}", x, 22050)
+    full = decode(path, sample_rate=22050).samples
+    part = decode(path, sample_rate=22050, start_seconds=23.0, max_seconds=5.0)
+    assert part.samples.size == 5 * 22050
+    assert part.report.decoded_s == pytest.approx(28.0)
+    same = full[23 * 22050: 28 * 22050]
+    # sample-accurate: the same samples (a lossy codec's decoder state after a seek differs a little)
+    assert np.corrcoef(part.samples[2000:], same[2000:])[0, 1] > 0.999
+    lags = range(-50, 51)
+    best = max(lags, key=lambda lag: float(np.dot(part.samples[2000:60000], full[23 * 22050 + 2000 + lag: 23 * 22050 + 60000 + lag])))
+    assert best == 0

@@ -65,7 +65,8 @@ def media(aws, tmp_path_factory):
     w.write(root / "ix")
     best = Index.open(root / "ix").query(decode(path, sample_rate=11025).samples).best
     assert best is not None and best.track_id == "ref-1"
-    return {"evidence": {**best.to_dict(), "query": {"query_duration_s": round(len(upload) / SR, 3)}}}
+    return {"evidence": {**best.to_dict(), "query": {"query_duration_s": round(len(upload) / SR, 3)}},
+            "index": root / "ix", "catalog": cat}
 
 
 def _case(evidence, key="in/sped.m4a", kind=CaseKind.COPY) -> Case:
@@ -266,3 +267,23 @@ def _open_event(case):
     from takedown_core.cases import AuditEvent, utcnow
 
     return AuditEvent(case.case_id, utcnow(), "system:ingest", "opened", None, Status.DETECTED.value, {})
+
+
+def test_given_catalog_publish_with_references_then_the_reference_bucket_has_the_audio_and_its_pointer(
+        aws, media, tmp_path):
+    import argparse
+    import json
+
+    from takedown_local.engine_cli import cmd_catalog_publish
+
+    aws.create_bucket(Bucket="catalogue-b", CreateBucketConfiguration={"LocationConstraint": REGION})
+    aws.create_bucket(Bucket="references-2", CreateBucketConfiguration={"LocationConstraint": REGION})
+    code = cmd_catalog_publish(argparse.Namespace(index=str(media["index"]), bucket="catalogue-b", version="v1",
+                                                  references=str(media["catalog"]), reference_bucket="references-2"))
+    assert code == 0
+    pointer = json.loads(aws.get_object(Bucket="references-2", Key="track-keys/ref-1.json")["Body"].read())
+    assert pointer == {"key": "ref-1.flac"}
+    assert aws.head_object(Bucket="references-2", Key="ref-1.flac")["ContentLength"] > 0
+    # without a bucket to put them in, nothing is published and the command says why
+    assert cmd_catalog_publish(argparse.Namespace(index=str(media["index"]), bucket="catalogue-b", version="v2",
+                                                  references=str(media["catalog"]), reference_bucket=None)) == 2
