@@ -164,9 +164,7 @@ def plan_clips(evidence: Mapping[str, Any] | MatchEvidence | None, *, upload_dur
     ev = MatchEvidence.from_document(evidence)
     end_limit = upload_duration_s if upload_duration_s and upload_duration_s > 0 else math.inf
     if ev.track_id is None or ev.query_start_s is None or ev.matched_duration_s is None:
-        end = min(NO_MATCH_CLIP_S, end_limit)
-        if not math.isfinite(end) or end < MIN_CLIP_S:
-            end = NO_MATCH_CLIP_S if not math.isfinite(end) else end
+        end = min(NO_MATCH_CLIP_S, end_limit)  # the decoder stops at the upload's end in any case
         return ClipPlan((ClipSpec("upload", 0, 0.0, round(end, 3)),), None,
                         "Nothing of ours matched this upload, so there is no recording of ours to compare it with.")
     speed = ev.speed if ev.speed and ev.speed > 0 else 1.0

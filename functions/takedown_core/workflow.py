@@ -76,11 +76,17 @@ class WorkflowService:
         self.counter_notice = dict(counter_notice or {})
         self.clips = clips
 
-    def _cut_clips(self, case: Case, review_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        """The review's clips and what the audit says of them. A clip that cannot be cut never
-        holds a review back: the failure is in the clip set (the page says why) and the audit."""
+    def _clips_for(self, case: Case, review_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The review's clips and what the audit says of them. A reminder or an escalation
+        plays the clips the previous round cut when they all were (the same case, the same
+        audio); otherwise they are cut now. A clip that cannot be cut never holds a review
+        back: the failure is in the clip set (the page says why) and the audit."""
         if self.clips is None:
             return None, {}
+        previous = self.repo.get_review(case.review_id) if case.review_id else None
+        if previous is not None and previous.clips and previous.clips.get("clips") \
+                and not previous.clips.get("problems"):
+            return previous.clips, {"clips": len(previous.clips["clips"]), "clips_from": previous.review_id}
         try:
             clip_set = self.clips.make(case, review_id)
         except TransientError:
@@ -102,14 +108,15 @@ class WorkflowService:
         if case.status not in (Status.DETECTED, Status.IN_REVIEW):
             raise ConcurrentChange(case_id, Status.IN_REVIEW, case.status)
         reviewer, kind = assign_reviewer(case, self.settings, round_)
+        review_id = secrets.token_urlsafe(18)
+        # First, before the queue is counted and the link's time starts: cutting takes seconds
+        clips, clip_audit = self._clips_for(case, review_id)
         now = int(self.clock())
         delivery = "email"
         if self.settings.digest_threshold and kind == "request":
             pending = [c for c in self.repo.list_cases(Status.IN_REVIEW) if c.reviewer == reviewer]
             if len(pending) >= self.settings.digest_threshold:
                 delivery = "digest"  # a long queue: one hourly email instead of one per case
-        review_id = secrets.token_urlsafe(18)
-        clips, clip_audit = self._cut_clips(case, review_id)
         review = Review(
             review_id=review_id,
             case_id=case_id,
@@ -117,8 +124,7 @@ class WorkflowService:
             task_token=task_token,
             round=round_,
             created_at=utcnow(),
-            # from when the link goes out: cutting the clips took some of the time since ``now``
-            expires_at=int(self.clock()) + self.settings.link_ttl_seconds,
+            expires_at=now + self.settings.link_ttl_seconds,
             delivery=delivery,
             clips=clips,
         )

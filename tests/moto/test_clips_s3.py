@@ -114,6 +114,27 @@ def test_given_a_sped_up_copy_when_review_is_requested_then_three_clips_of_the_r
     assert audit.detail["clips"] == 3
 
 
+def test_given_a_reminder_then_it_plays_the_clips_the_first_round_cut_without_cutting_again(aws, media):
+    class Counting(S3ClipMaker):
+        calls = 0
+
+        def make(self, case, review_id):
+            Counting.calls += 1
+            return super().make(case, review_id)
+
+    repo = InMemoryCaseRepository()
+    case = _case(media["evidence"])
+    repo.create_case(case, _open_event(case))
+    svc = WorkflowService(repo=repo, mailer=RecordingMailer(), settings=SETTINGS,
+                          clips=Counting(aws, evidence_bucket="evidence-b", reference_bucket="references-b"))
+    first = svc.request_review(case_id=case.case_id, round_=0, task_token="tok")
+    again = svc.request_review(case_id=case.case_id, round_=1, task_token="tok")
+    assert Counting.calls == 1
+    assert repo.get_review(again["review_id"]).clips == repo.get_review(first["review_id"]).clips
+    audit = [e for e in repo.audit_trail(case.case_id) if e.action == "review_reminder"][0]
+    assert audit.detail["clips_from"] == first["review_id"]
+
+
 def test_given_the_upload_is_gone_when_review_is_requested_then_it_still_goes_out_and_says_why(aws, media):
     repo = InMemoryCaseRepository()
     case = _case(media["evidence"], key="in/deleted.m4a")
