@@ -2,6 +2,7 @@
 # One entry point for a fresh machine: set up (idempotent, fast when nothing changed), then run.
 #   ./go demo      the whole workflow on embedded AWS over real open music
 #   ./go test      the test suite (what CI runs)
+#   ./go cdk ACTION ENV [ARGS]   the pinned CDK CLI on one environment's stack (deploy, diff, synth, bootstrap)
 #   ./go <args>    any takedown command, e.g. ./go local run --catalog DIR --uploads DIR
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -43,6 +44,10 @@ case "${1:-}" in
     shift
     ensure_chromium
     exec .venv/bin/python -m pytest -m "not slow" "$@"
+    ;;
+  cdk)
+    shift
+    exec .venv/bin/python -m takedown_infra.deploy "$@"
     ;;
   "")
     exec .venv/bin/takedown --help

@@ -133,6 +133,18 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one ``utcnow()`` time to another (ISO 8601, 'Z' or an offset); None when
+    either is missing or unreadable, or the end is before the start."""
+    try:
+        a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    seconds = (b - a).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
 def normalize_location(location: str) -> str:
     """Generic canonical form of where an upload lives (see ``locations.normalize_url``):
     https, lower-case host, no default port, dot segments resolved, no trailing slash, fragment

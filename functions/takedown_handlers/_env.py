@@ -33,7 +33,28 @@ def env_optional(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+SETTINGS_MAX_AGE = 300  # seconds a setting read from Parameter Store is reused before it is read again
+
+
 def env_json(name: str) -> Any:
+    """A JSON setting: from SSM Parameter Store when ``<NAME>_PARAMETER`` names its parameter
+    (how the stack deploys partners, platforms, reviewers, likeness terms: Lambda's 4 KB of
+    variables does not hold them), read through Powertools Parameters with a cache of
+    SETTINGS_MAX_AGE seconds; else from the variable ``NAME`` itself.
+
+    Raises SettingsError when neither is set or the value is not JSON."""
+    parameter = os.environ.get(f"{name}_PARAMETER")
+    if parameter:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
+        provider = cached("settings:ssm", lambda: SSMProvider(boto3_client=boto_client("ssm")))
+        try:
+            return provider.get(parameter, transform="json", max_age=SETTINGS_MAX_AGE)
+        except TransformParameterError as e:
+            raise SettingsError(f"SSM parameter {parameter} ({name}) is not valid JSON: {e}") from e
+        except GetParameterError as e:
+            raise SettingsError(f"SSM parameter {parameter} ({name}) could not be read: {e}") from e
     try:
         return json.loads(env(name))
     except json.JSONDecodeError as e:

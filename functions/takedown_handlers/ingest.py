@@ -87,11 +87,21 @@ def _idempotent_process():
             if rec is None:
                 return {"skipped": "sidecar"}
             metrics.add_metric(name=f"Upload_{rec.outcome}", unit=MetricUnit.Count, value=1)
+            if rec.outcome == "case":  # Case_copy / Case_partial / Case_suspected_ai_cover / ...; a repeat counts apart
+                name = "CaseRepeat" if rec.extra.get("duplicate") else f"Case_{rec.extra.get('kind', 'copy')}"
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
             return {"outcome": rec.outcome, "reason": rec.reason, "case_id": rec.case_id}
 
         return process_object, config
 
     return cached("ingest:idempotent", build)
+
+
+def upload_id(obj: dict[str, Any]) -> str:
+    """``upload:<16 hex>``: one upload (bucket, key, ETag) in the logs before it has a case."""
+    import hashlib
+
+    return "upload:" + hashlib.sha256(f"{obj['bucket']}/{obj['key']}/{obj.get('etag', '')}".encode()).hexdigest()[:16]
 
 
 def s3_objects(body: str) -> list[dict[str, Any]]:
@@ -120,13 +130,19 @@ def record_handler(record: SQSRecord) -> None:
     and replayed (`takedown dlq`)."""
     process_object, _ = _idempotent_process()
     for obj in s3_objects(record.body):
+        # The correlation id: the upload's own until it opens or joins a case, then the case id,
+        # which every later log line of the case carries (workflow, review, notice): the
+        # "object processed" line holds both the upload (bucket, key) and the case.
         logger.append_keys(bucket=obj["bucket"], key=obj["key"])
+        logger.set_correlation_id(upload_id(obj))
         try:
             result = process_object(obj=obj)
         except Exception as e:
             _record_failure(record, obj, e)
             raise
-        logger.info("object processed", extra=result)
+        if result.get("case_id"):
+            logger.set_correlation_id(result["case_id"])
+        logger.info("object processed", extra={**result, "upload_id": upload_id(obj)})
 
 
 def _record_failure(record: SQSRecord, obj: dict[str, Any], error: Exception) -> None:

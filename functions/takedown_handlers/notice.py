@@ -62,16 +62,30 @@ def _service() -> NoticeService:
     return cached("notice", build)
 
 
+def _time_to_notice(case_id: str) -> None:
+    """TimeToNotice: seconds from the case's opening to its notice sent (one read of the case)."""
+    from takedown_core.cases import seconds_between
+
+    case = _service().repo.get_case(case_id)
+    if case is not None:
+        seconds = seconds_between(case.created_at, case.updated_at)
+        if seconds is not None:
+            metrics.add_metric(name="TimeToNotice", unit=MetricUnit.Seconds, value=seconds)
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.clear_metrics()  # as ingest: locally (metrics disabled) nothing else clears the set
     logger.append_keys(case_id=event.get("case_id"))
+    logger.set_correlation_id(event.get("case_id"))  # the case's correlation id, from its upload on (ingest)
     with transient_errors_retryable():  # throttled table: TransientError, retried like a channel error
         result = _service().dispatch(case_id=event["case_id"])
     # Notice_NOTICE_SENT / _QUEUED / _DEFERRED / _INVALID / _REJECTED: the last two page ops (Monitoring)
     metrics.add_metric(name=f"Notice_{result.get('status', 'UNKNOWN')}", unit=MetricUnit.Count, value=1)
+    if result.get("status") == "NOTICE_SENT":
+        _time_to_notice(event["case_id"])
     logger.info("notice dispatched", extra={k: result.get(k) for k in ("status", "channel", "provider_id", "law",
                                                                        "deferred_seconds")})
     return result

@@ -13,7 +13,8 @@ import base64
 from typing import Any
 from urllib.parse import parse_qs
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from takedown_adapters.aws import StepFunctionsCallback, read_secret_bytes
@@ -26,6 +27,7 @@ from ._env import boto_client, cached, env, env_optional
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics()
 app = APIGatewayRestResolver()
 MAX_FORM_BYTES = 16 * 1024
 
@@ -117,7 +119,28 @@ def decide(review_id: str) -> Response:
     }
     status, page = _service().decide(review_id, form, source=source)
     logger.info("decision request", extra={"review_id": review_id, "status": status})
+    if status == 200:
+        _decision_metrics(review_id)
     return _html(status, page)
+
+
+def _decision_metrics(review_id: str) -> None:
+    """Decision_approve / Decision_reject and TimeToDecision (seconds from the case's opening to
+    the reviewer's decision), from the review and case just written; the case id becomes the
+    log's correlation id."""
+    from takedown_core.cases import seconds_between
+
+    repo = _service().repo
+    review = repo.get_review(review_id)
+    case = repo.get_case(review.case_id) if review else None
+    if case is None or not case.decision:
+        return
+    logger.set_correlation_id(case.case_id)
+    logger.info("decided", extra={"case_id": case.case_id, "decision": case.decision.get("decision")})
+    metrics.add_metric(name=f"Decision_{case.decision.get('decision')}", unit=MetricUnit.Count, value=1)
+    seconds = seconds_between(case.created_at, case.decision.get("at"))
+    if seconds is not None:
+        metrics.add_metric(name="TimeToDecision", unit=MetricUnit.Seconds, value=seconds)
 
 
 @app.route("/review/<review_id>", method=[m for m in METHODS if m not in PAGE_METHODS])
@@ -140,5 +163,7 @@ def not_found(_exc: Exception) -> Response:
 # the trace.
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.clear_metrics()  # locally (metrics disabled) nothing else clears the set
     return app.resolve(event, context)

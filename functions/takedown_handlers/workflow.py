@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 from takedown_adapters.aws import SesMailer, read_secret_bytes
 from takedown_adapters.clips import S3ClipMaker
@@ -15,6 +16,7 @@ from ._env import boto_client, cached, env, env_json, env_optional, transient_er
 
 logger = Logger()
 tracer = Tracer()
+metrics = Metrics()
 
 
 def _service() -> WorkflowService:
@@ -55,11 +57,20 @@ class UnknownAction(ValueError):
 
 @logger.inject_lambda_context(log_event=False)  # request_review's event holds the task token
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.clear_metrics()  # locally (metrics disabled) nothing else clears the set
     action, case_id = event.get("action"), event.get("case_id")
     logger.append_keys(case_id=case_id, action=action)
+    if case_id:
+        logger.set_correlation_id(case_id)  # the case's correlation id, from its upload on (ingest)
     with transient_errors_retryable():
-        return _dispatch(_service(), action, case_id, event)
+        result = _dispatch(_service(), action, case_id, event)
+    if action == "review_timeout" and result.get("expired"):
+        metrics.add_metric(name="ReviewExpired", unit=MetricUnit.Count, value=1)  # pages ops (Monitoring)
+    elif action == "review_timeout":
+        metrics.add_metric(name="ReviewOverdue", unit=MetricUnit.Count, value=1)  # a reminder or an escalation went out
+    return result
 
 
 def _dispatch(svc: WorkflowService, action: Any, case_id: Any, event: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ name: differences between environments arrive as props from config.py.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -35,7 +37,7 @@ from constructs import Construct
 from .layer import dependencies_layer_code
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
-RUNTIME = lambda_.Runtime.PYTHON_3_12
+RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python Lambda runs (cdk-nag AwsSolutions-L1); the layer is built for it
 INGEST_MAX_RECEIVES = 5          # deliveries before a message goes to the DLQ
 INGEST_BATCH_SIZE = 5            # S3 events per fingerprint invocation
 INGEST_TIMEOUT = 900             # seconds (Lambda's maximum): the function waits for its shard functions,
@@ -99,7 +101,84 @@ def _removal(retain: bool) -> cdk.RemovalPolicy:
     return cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY
 
 
+# CloudWatch Logs' allowed retention periods, in days (PutRetentionPolicy's retentionInDays).
+LOG_RETENTION = {1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+                 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+                 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS",
+                 1096: "THREE_YEARS", 1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS",
+                 2922: "EIGHT_YEARS", 3288: "NINE_YEARS", 3653: "TEN_YEARS"}
+
+
+SSM_STANDARD_BYTES = 4096   # Parameter Store's standard tier; the advanced tier holds 8 KB
+SSM_ADVANCED_BYTES = 8192
+TOKEN_BYTES = 128           # what an unresolved reference (a bucket name, an ARN) may become
+
+
+def settings_parameter_name(scope: Construct, key: str) -> str:
+    """``/takedown/<env>/<key>``: PLATFORM_LOCATIONS -> /takedown/dev/platform-locations."""
+    stack = cdk.Stack.of(scope)
+    return f"/takedown/{getattr(stack, 'env_name', stack.stack_name)}/{key.lower().replace('_', '-')}"
+
+
+def settings_parameter(scope: Construct, key: str, value: str) -> ssm.StringParameter:
+    """Settings a function reads as JSON (partners, platforms, reviewers, likeness terms) in SSM
+    Parameter Store at ``/takedown/<env>/<key>``, not in its environment: Lambda caps a function's
+    variables at 4 KB in all, which a label's platform registry and artist list outgrow. The
+    standard tier up to 4 KB, the advanced tier (8 KB) above; more refuses synthesis.
+
+    Raises ValueError when ``value`` cannot fit in 8 KB."""
+    estimate = len(re.sub(r"\$\{Token\[[^\]]*\]\}", "x" * TOKEN_BYTES, value).encode())
+    if estimate > SSM_ADVANCED_BYTES:
+        raise ValueError(f"setting {key} is {estimate} bytes; SSM Parameter Store holds at most {SSM_ADVANCED_BYTES}")
+    name = key.lower().replace("_", "-")
+    return ssm.StringParameter(
+        scope, f"{key.title().replace('_', '')}Setting",
+        parameter_name=settings_parameter_name(scope, key),
+        string_value=value,
+        tier=ssm.ParameterTier.ADVANCED if estimate > SSM_STANDARD_BYTES else ssm.ParameterTier.STANDARD,
+        description=f"takedown settings: {name} (JSON, from cdk.json; read by the functions through Powertools Parameters)",
+    )
+
+
+def _ops(scope: Construct) -> tuple[int, bool]:
+    """(log retention in days, retain data) of the stack ``scope`` is in: TakedownStack sets
+    ``log_retention_days`` and ``retain_data`` from cdk.json before it adds any construct."""
+    stack = cdk.Stack.of(scope)
+    return int(getattr(stack, "log_retention_days", 30)), bool(getattr(stack, "retain_data", False))
+
+
+def log_group(scope: Construct, cid: str) -> logs.LogGroup:
+    """A log group with the environment's retention (``logs.retention_days`` in cdk.json),
+    kept with the stack's data in prod."""
+    days, retain = _ops(scope)
+    return logs.LogGroup(scope, cid, retention=getattr(logs.RetentionDays, LOG_RETENTION[days]),
+                         removal_policy=_removal(retain))
+
+
+def access_log_bucket(scope: Construct) -> s3.Bucket:
+    """The stack's one bucket for S3 server access logs (and nothing else), made on first use.
+    Logs expire with the environment's log retention. SSE-S3: S3 log delivery cannot write
+    to a KMS-encrypted target."""
+    stack = cdk.Stack.of(scope)
+    found = stack.node.try_find_child("AccessLogs")
+    if found is not None:
+        return found  # type: ignore[return-value]
+    days, retain = _ops(scope)
+    return s3.Bucket(
+        stack, "AccessLogs",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(days))],
+        removal_policy=_removal(retain),
+        auto_delete_objects=not retain,
+    )
+
+
 def _private_bucket(scope: Construct, cid: str, *, retain: bool, **kw: Any) -> s3.Bucket:
+    """Encrypted, never public, TLS only, its server access logs in the stack's log bucket
+    under ``<construct path>/``."""
     return s3.Bucket(
         scope,
         cid,
@@ -108,8 +187,17 @@ def _private_bucket(scope: Construct, cid: str, *, retain: bool, **kw: Any) -> s
         enforce_ssl=True,
         removal_policy=_removal(retain),
         auto_delete_objects=not retain,  # dev/staging tear down cleanly; prod keeps everything
+        server_access_logs_bucket=access_log_bucket(scope),
+        server_access_logs_prefix=f"{scope.node.path.split('/', 1)[-1]}/{cid}/",
         **kw,
     )
+
+
+def state_machine_logs(scope: Construct, cid: str) -> sfn.LogOptions:
+    """Every event of every execution (level ALL) to a log group with the environment's
+    retention, without the states' input and output: those carry uploaders, URLs and task
+    tokens, which stay in the execution history and the cases table."""
+    return sfn.LogOptions(destination=log_group(scope, cid), level=sfn.LogLevel.ALL, include_execution_data=False)
 
 
 class LambdaCode(Construct):
@@ -129,18 +217,24 @@ class LambdaCode(Construct):
             description="numpy, PyAV, powertools, Jinja2 (pinned in requirements.txt)",
         )
 
-    def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str], **kw: Any) -> lambda_.Function:
+    def function(self, scope: Construct, cid: str, *, handler: str, env: dict[str, str],
+                 settings: dict[str, str] | None = None, **kw: Any) -> lambda_.Function:
+        """A function of this stack. ``settings``: JSON documents it reads (key -> JSON text), each
+        in its own SSM parameter (``settings_parameter``); the function gets ``<KEY>_PARAMETER``
+        naming it and read access to it alone (the handlers' ``env_json`` reads either form)."""
+        params = {key: settings_parameter(scope, key, value) for key, value in (settings or {}).items()}
+        env = {**env, **{f"{key}_PARAMETER": settings_parameter_name(scope, key) for key in params}}
         # Its own role and log group. The role CDK would make carries the AWS managed policy
         # AWSLambdaBasicExecutionRole (logs:CreateLogGroup/CreateLogStream/PutLogEvents on "*");
         # this one may write to this function's log group and has only the grants the stack makes.
         role = iam.Role(scope, f"{cid}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        log_group = logs.LogGroup(scope, f"{cid}Logs")
-        log_group.grant_write(role)
-        return lambda_.Function(
+        group = log_group(scope, f"{cid}Logs")
+        group.grant_write(role)
+        fn = lambda_.Function(
             scope,
             cid,
             role=role,
-            log_group=log_group,
+            log_group=group,
             runtime=RUNTIME,
             architecture=lambda_.Architecture.X86_64,
             code=self.code,
@@ -155,6 +249,9 @@ class LambdaCode(Construct):
             },
             **kw,
         )
+        for p in params.values():
+            fn.add_to_role_policy(iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[p.parameter_arn]))
+        return fn
 
 
 class Cases(Construct):
@@ -173,6 +270,7 @@ class Cases(Construct):
             point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=retain
             ),
+            deletion_protection=retain,  # prod: DeleteTable is refused until someone turns this off
             removal_policy=_removal(retain),
         )
         self.table.add_global_secondary_index(
@@ -273,15 +371,6 @@ class Ingestion(Construct):
                 "IDEMPOTENCY_TABLE": idempotency.table_name,
                 "CATALOG_BUCKET": catalogue.bucket_name,
                 "QUARANTINE_BUCKET": self.quarantine.bucket_name,
-                "PARTNERS": partner_env,
-                # only what ingest reads of each platform (where an item lives, whose uploads are
-                # licensed): a function's variables share Lambda's 4 KB. Its own name: the local
-                # runtime runs every function in one process, where one name has one value.
-                "PLATFORM_LOCATIONS": _compact({p: {k: v for k, v in doc.items() if k in ("location", "licensed_uploaders")}
-                                       for p, doc in platforms.items()}),
-                # the deepfake signal's artists and terms (takedown_core.likeness), compact: a
-                # function's variables share Lambda's 4 KB
-                "LIKENESS": json.dumps(likeness or {}, separators=(",", ":"), ensure_ascii=False),
                 "EVIDENCE_BUCKET": evidence.bucket_name,
                 "MAX_UPLOAD_BYTES": str(int(limits["max_upload_mb"]) * 1024 * 1024),
                 "MAX_AUDIO_SECONDS": str(limits["max_audio_seconds"]),
@@ -289,6 +378,15 @@ class Ingestion(Construct):
                 "STAY_DOWN_AUTO_APPROVE": "true" if match.get("stay_down_auto_approve") else "false",
                 "SHARDS_PER_FUNCTION": str(int(match.get("shards_per_function", 0))),
                 "SHARD_MATCH_FUNCTION": self.shard_function.function_name,
+            },
+            settings={
+                "PARTNERS": partner_env,
+                # only what ingest reads of each platform (where an item lives, whose uploads are
+                # licensed). Its own name: the local runtime runs every function in one process.
+                "PLATFORM_LOCATIONS": _compact({p: {k: v for k, v in doc.items() if k in ("location", "licensed_uploaders")}
+                                                for p, doc in platforms.items()}),
+                # the deepfake signal's artists and terms (takedown_core.likeness)
+                "LIKENESS": _compact(likeness or {}),
             },
         )
         self.shard_function.grant_invoke(self.function)
@@ -354,12 +452,14 @@ class Notices(Construct):
             env={
                 "TABLE_NAME": table.table_name,
                 "SENDER": sender,
-                "COMPLAINANT": json.dumps(complainant),
+                "EVIDENCE_BUCKET": evidence.bucket_name,
+                "RIGHTS_DESK": rights_desk or "",
+            },
+            settings={
+                "COMPLAINANT": _compact(complainant),
                 # the registry's routes (how each platform takes notices), not ingest's location rules
                 "PLATFORMS": _compact({p: {k: v for k, v in doc.items() if k not in ("location", "licensed_uploaders")}
                                        for p, doc in platforms.items()}),
-                "EVIDENCE_BUCKET": evidence.bucket_name,
-                "RIGHTS_DESK": rights_desk or "",
             },
         )
         table.grant_read_write_data(self.function)
@@ -371,6 +471,29 @@ class Notices(Construct):
         # the API platforms' signing secrets, by name (Secrets Manager appends a random suffix)
         for name in api_secrets:
             secrets.Secret.from_secret_name_v2(self, f"ApiSecret{_slug(name)}", name).grant_read(self.function)
+
+
+class ApiGatewayLogging(Construct):
+    """API Gateway writes stage logs through one role per account and region
+    (AWS::ApiGateway::Account): this stack sets it to a role that may write only API Gateway's
+    log groups (its execution logs, ``API-Gateway-Execution-Logs_<api id>/<stage>``, and the
+    access log group). Account-wide: kept when the stack is deleted (another API may rely on
+    it), and the last stack deployed in the account and region sets it."""
+
+    def __init__(self, scope: Construct, cid: str, *, api: apigw.RestApi, access_logs: logs.LogGroup) -> None:
+        super().__init__(scope, cid)
+        stack = cdk.Stack.of(self)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"))
+        execution_logs = stack.format_arn(service="logs", resource="log-group",
+                                          resource_name="API-Gateway-Execution-Logs_*",
+                                          arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+        self.role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+            resources=[execution_logs, f"{execution_logs}:*", access_logs.log_group_arn]))
+        self.role.add_to_policy(iam.PolicyStatement(actions=["logs:DescribeLogGroups"], resources=["*"]))
+        self.account = apigw.CfnAccount(self, "Account", cloud_watch_role_arn=self.role.role_arn)
+        self.account.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        api.deployment_stage.node.add_dependency(self.account)
 
 
 class Review(Construct):
@@ -404,16 +527,30 @@ class Review(Construct):
             memory_size=256,
             env={"TABLE_NAME": table.table_name, "LINK_KEY_SECRET_ARN": self.link_key.secret_arn},
         )
+        access_logs = log_group(self, "ApiAccessLogs")
         self.api = apigw.LambdaRestApi(
             self,
             "ReviewApi",
             handler=self.api_function,
             proxy=False,
-            # No account-wide CloudWatch role for API Gateway: no stage logs to it, and its
-            # managed policy (AmazonAPIGatewayPushToCloudWatchLogs) is logs:* actions on "*".
+            # Not CDK's CloudWatch role (its managed policy AmazonAPIGatewayPushToCloudWatchLogs is
+            # logs:* actions on "*"): ApiGatewayLogging below makes one for log groups only.
             cloud_watch_role=False,
-            deploy_options=apigw.StageOptions(stage_name=REVIEW_STAGE, throttling_rate_limit=20, throttling_burst_limit=40),
+            deploy_options=apigw.StageOptions(
+                stage_name=REVIEW_STAGE, throttling_rate_limit=20, throttling_burst_limit=40,
+                # One line per request: who, when, which route (the resource path, never the
+                # query with the link's signature), status, latency. Errors of every method go
+                # to the execution log; never request or response bodies (CSRF tokens, pages).
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False, http_method=True, ip=True, protocol=True, request_time=True,
+                    resource_path=True, response_length=True, status=True, user=False),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+            ),
         )
+        ApiGatewayLogging(self, "ApiGatewayLogging", api=self.api, access_logs=access_logs)
         review_res = self.api.root.add_resource("review").add_resource("{review_id}")
         review_res.add_method("GET")
         review_res.add_method("HEAD")
@@ -435,7 +572,6 @@ class Review(Construct):
                 "LINK_KEY_SECRET_ARN": self.link_key.secret_arn,
                 "REVIEW_BASE_URL": review_base_url(self.api, REVIEW_STAGE),
                 "SENDER": sender,
-                "REVIEWERS": json.dumps(reviewers),
                 "LINK_TTL_SECONDS": str(review["link_ttl_seconds"]),
                 "REVIEW_REMINDERS": str(review["reminders"]),
                 "REVIEW_ESCALATIONS": str(review["escalations"]),
@@ -443,6 +579,7 @@ class Review(Construct):
                 # the restoration clock of a counter-notice, and who is told the decision's date
                 "COUNTER_NOTICE": _compact(counter_notice),
             },
+            settings={"REVIEWERS": _compact(reviewers)},
         )
         if review.get("digest_threshold"):
             events.Rule(
@@ -628,6 +765,7 @@ class Workflow(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             timeout=cdk.Duration.seconds(total_wait + 7 * 86400),
             tracing_enabled=True,
+            logs=state_machine_logs(self, "TakedownCaseLogs"),
         )
 
 
@@ -717,7 +855,7 @@ class IndexBuild(Construct):
         self.state_machine = sfn.StateMachine(
             self, "CatalogueBuild", state_machine_name=name,
             definition_body=sfn.DefinitionBody.from_chainable(fan_out.next(reduce)),
-            timeout=cdk.Duration.hours(24), tracing_enabled=True)
+            timeout=cdk.Duration.hours(24), tracing_enabled=True, logs=state_machine_logs(self, "CatalogueBuildLogs"))
 
 
 class Reconciler(Construct):
@@ -767,8 +905,8 @@ class Compliance(Construct):
             handler="takedown_handlers.compliance.handler",
             timeout=cdk.Duration.seconds(600),
             memory_size=256,
-            env={"TABLE_NAME": table.table_name, "SENDER": sender, "COMPLIANCE": _compact(settings),
-                 "GONE_MARKERS": _compact(gone_markers)},
+            env={"TABLE_NAME": table.table_name, "SENDER": sender, "COMPLIANCE": _compact(settings)},
+            settings={"GONE_MARKERS": _compact(gone_markers)},
         )
         # list cases by status, read each with its audit trail, write a removal or an escalation
         table.grant(self.function, "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem")
@@ -797,6 +935,7 @@ class Monitoring(Construct):
         state_machine: sfn.StateMachine,
         functions: list[lambda_.Function],
         alarm_email: str | None,
+        build_state_machine: sfn.StateMachine | None = None,
     ) -> None:
         super().__init__(scope, cid)
         self.topic = sns.Topic(self, "Alarms", enforce_ssl=True)
@@ -839,6 +978,61 @@ class Monitoring(Construct):
             self._on_any(f"Errors-{fn.node.id}", f"{fn.node.path} is raising errors", fn.metric_errors(period=five_minutes))
             for fn in functions
         ]
+        # A throttled invocation waits (SQS, Step Functions retry) but means the account's or the
+        # function's concurrency is too low for the load: ops raise it before work backs up.
+        self.throttle_alarms = [
+            self._on_any(f"Throttles-{fn.node.id}", f"{fn.node.path} is being throttled: raise its concurrency",
+                         fn.metric_throttles(period=five_minutes))
+            for fn in functions
+        ]
+        # Emitted by the workflow function when a case's review ran out of rounds (REVIEW_EXPIRED):
+        # nobody decided in time, no notice went out.
+        self.review_expired_alarm = self._on_any(
+            "ReviewsPastDeadline", "A review expired without a decision (REVIEW_EXPIRED): the case needs a reviewer",
+            self._takedown_metric("ReviewExpired", five_minutes))
+        if build_state_machine is not None:
+            self._on_any("CatalogueBuildFailed", "A catalogue index build failed: CURRENT still names the last good index",
+                         build_state_machine.metric_failed(period=five_minutes))
+        self.dashboard = self._dashboard(dlq, state_machine, functions)
+
+    @staticmethod
+    def _takedown_metric(name: str, period: cdk.Duration, statistic: str = "Sum") -> cw.Metric:
+        """A metric the functions emit with Powertools Metrics (namespace Takedown, service=takedown)."""
+        return cw.Metric(namespace="Takedown", metric_name=name, dimensions_map={"service": "takedown"},
+                         statistic=statistic, period=period)
+
+    def _dashboard(self, dlq: sqs.IQueue, state_machine: sfn.StateMachine,
+                   functions: list[lambda_.Function]) -> cw.Dashboard:
+        """One page for ops: the flow (uploads, cases by kind, decisions, notices), how long
+        decisions and notices take, and what is stuck or failing."""
+        hour = cdk.Duration.hours(1)
+        m = self._takedown_metric
+        board = cw.Dashboard(self, "Dashboard", dashboard_name=f"takedown-{cdk.Stack.of(self).stack_name}"[:255])
+        board.add_widgets(
+            cw.GraphWidget(title="Uploads by outcome (per hour)", width=8, left=[
+                m(f"Upload_{o}", hour) for o in ("case", "no_match", "quarantined", "licensed")]),
+            cw.GraphWidget(title="Cases opened by kind (per hour)", width=8, left=[
+                m(f"Case_{k}", hour) for k in ("copy", "partial", "suspected_ai_cover", "suspected_deepfake")] + [m("CaseRepeat", hour)]),
+            cw.GraphWidget(title="Decisions and notices (per hour)", width=8, left=[
+                m("Decision_approve", hour), m("Decision_reject", hour), m("Notice_NOTICE_SENT", hour),
+                m("Notice_NOTICE_QUEUED", hour), m("Notice_NOTICE_INVALID", hour), m("Notice_NOTICE_REJECTED", hour)]),
+        )
+        board.add_widgets(
+            cw.GraphWidget(title="Time to decision and to notice (seconds, p50 / p90)", width=12, left=[
+                m("TimeToDecision", hour, "p50"), m("TimeToDecision", hour, "p90"),
+                m("TimeToNotice", hour, "p50"), m("TimeToNotice", hour, "p90")]),
+            cw.GraphWidget(title="Stuck or failing", width=12, left=[
+                dlq.metric_approximate_number_of_messages_visible(period=cdk.Duration.minutes(5)),
+                state_machine.metric_failed(period=hour), m("ReviewExpired", hour), m("IndexUnavailable", hour),
+                m("IngestError", hour)]),
+        )
+        board.add_widgets(
+            cw.GraphWidget(title="Function errors", width=8, left=[fn.metric_errors(period=hour) for fn in functions]),
+            cw.GraphWidget(title="Function throttles", width=8, left=[fn.metric_throttles(period=hour) for fn in functions]),
+            cw.GraphWidget(title="Function duration p90 (ms)", width=8,
+                           left=[fn.metric_duration(period=hour, statistic="p90") for fn in functions]),
+        )
+        return board
 
     def _on_any(self, cid: str, description: str, metric: cw.IMetric) -> cw.Alarm:
         alarm = cw.Alarm(

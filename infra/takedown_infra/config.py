@@ -16,6 +16,8 @@ from takedown_core.likeness import LikenessConfigError, LikenessRules
 from takedown_core.locations import LocationError, Locations
 from takedown_core.notices import likeness_route_problems
 
+from .settings import check as check_shape
+
 ROOT = Path(__file__).resolve().parents[2]
 CDK_JSON = ROOT / "cdk.json"
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -118,6 +120,11 @@ class EnvConfig:
         return sorted(set(names))
 
     @property
+    def log_retention_days(self) -> int:
+        """Days CloudWatch Logs keeps every log group and the S3 access logs (``logs.retention_days``)."""
+        return int((self.raw.get("logs") or {}).get("retention_days", 30))
+
+    @property
     def alarm_email(self) -> str | None:
         return self.raw.get("alarm_email")
 
@@ -130,6 +137,12 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(cfg: EnvConfig) -> EnvConfig:
+    """``cfg`` if its settings are usable, else ConfigError naming every problem with its key
+    path: the shape first (settings.Environment, pydantic), then what the code that uses them
+    checks (location rules, notice routes, likeness terms, relations between fields)."""
+    shape = check_shape(cfg.name, cfg.raw)
+    if shape:
+        raise ConfigError(f"environment '{cfg.name}' in cdk.json:\n  " + "\n  ".join(shape))
     problems = []
     ids = [p.get("id", "") for p in cfg.partners]
     if not ids or any(not i or not i.replace("-", "").isalnum() for i in ids) or len(set(ids)) != len(ids):
@@ -183,14 +196,16 @@ def validate(cfg: EnvConfig) -> EnvConfig:
     r = cfg.review
     if not 0 < r["link_ttl_seconds"] <= r["wait_seconds"]:
         problems.append("review: link_ttl_seconds must be positive and no longer than wait_seconds")
-    if not isinstance(r.get("reference_audio", False), bool):
-        problems.append("review: reference_audio must be true (reviewers hear our recording: catalog publish "
-                        "--references fills the reference bucket) or false (no masters in this account)")
     if not 0 < cfg.match["max_false_match_rate"] < 1:
         problems.append("match: max_false_match_rate must be between 0 and 1")
     spf = cfg.match.get("shards_per_function", 0)
     if not isinstance(spf, int) or isinstance(spf, bool) or spf < 0:
         problems.append("match: shards_per_function must be a whole number >= 0 (0: no fan-out)")
+    days = (cfg.raw.get("logs") or {}).get("retention_days", 30)
+    from .components import LOG_RETENTION
+
+    if isinstance(days, bool) or days not in LOG_RETENTION:
+        problems.append(f"logs.retention_days: one of CloudWatch Logs' periods in days ({', '.join(map(str, LOG_RETENTION))})")
     if problems:
         raise ConfigError(f"environment '{cfg.name}' in cdk.json: " + "; ".join(problems))
     return cfg

@@ -22,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements.txt"
-LAMBDA_PYTHON = "3.12"
+LAMBDA_PYTHON = "3.14"
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64")
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024 - 5 * 1024 * 1024  # AWS limit minus room for functions/
 # The Lambda Python runtime ships boto3 and botocore; aws-xray-sdk drags in a second copy
@@ -31,7 +31,11 @@ PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 
 
 def pip_install_command(target: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
+    # --no-warn-conflicts: pip checks the packages it installed into --target against the
+    # *running* environment (the .venv, with boto3 for the CLI and moto) and printed a red
+    # "boto3 1.40.61 requires botocore<1.41" while succeeding; the layer is its own tree, the
+    # resolver still refuses a conflict inside it, and boto3/botocore are dropped from it below.
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--no-warn-conflicts", "--target", str(target)]
     for p in PLATFORMS:
         cmd += ["--platform", p]
     return cmd + [
@@ -76,7 +80,7 @@ def dependencies_layer_code() -> lambda_.Code:
         exclude=["*", "!requirements.txt"],
         asset_hash_type=cdk.AssetHashType.SOURCE,
         bundling=cdk.BundlingOptions(
-            image=cdk.DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
+            image=cdk.DockerImage.from_registry("public.ecr.aws/sam/build-python3.14"),
             local=PipLayerBundling(),
             command=["false"],
         ),

@@ -1,8 +1,9 @@
 """`takedown cases ...`: look at cases and act on them, on the local stack or a deployed one.
 
-Target selection: the running `takedown local up --expose-aws` by default (it writes
-.takedown/local.json with its loopback endpoint) or `--stack NAME` for a deployed stack
-(its CloudFormation outputs name the table and the workflow function).
+Target selection: the running `takedown local up --expose-aws` by default, found from any
+directory (it writes its loopback endpoint and process id to ``state_file()``, in the user's
+state directory) or `--stack NAME` for a deployed stack (its CloudFormation outputs name the
+table and the workflow function).
 """
 
 from __future__ import annotations
@@ -10,34 +11,56 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from takedown_core.cases import Status, ending_reason
 
-STATE_FILE = Path(".takedown") / "local.json"
+def state_file() -> Path:
+    """Where the running `local up` describes itself: ``$TAKEDOWN_STATE_DIR/local.json``, else
+    ``$XDG_STATE_HOME/takedown/local.json`` (``~/.local/state/takedown/local.json``): one per
+    user, whatever directory a command runs from."""
+    base = os.environ.get("TAKEDOWN_STATE_DIR")
+    if not base:
+        base = str(Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "takedown")
+    return Path(base) / "local.json"
 
 
 class TargetError(RuntimeError):
     pass
 
 
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
 def write_local_state(data: dict[str, Any]) -> Path:
-    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-    STATE_FILE.write_text(json.dumps(data, indent=2))
-    return STATE_FILE
+    path = state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**data, "pid": os.getpid()}, indent=2))
+    return path
 
 
 def clear_local_state() -> None:
-    STATE_FILE.unlink(missing_ok=True)
+    state_file().unlink(missing_ok=True)
 
 
 def local_state() -> dict[str, Any]:
     """The running `local up`'s state, if it exposes its embedded AWS; else TargetError saying why."""
-    if not STATE_FILE.exists():
-        raise TargetError("no local stack is running here: start `takedown local up --expose-aws` (or use --stack NAME)")
-    st = json.loads(STATE_FILE.read_text())
+    path = state_file()
+    if not path.exists():
+        raise TargetError("no local stack is running: start `takedown local up --expose-aws` (or use --stack NAME)")
+    st = json.loads(path.read_text())
+    if not _alive(st.get("pid")):  # killed without cleaning up: say so, and forget it
+        path.unlink(missing_ok=True)
+        raise TargetError(f"the local stack recorded in {path} is no longer running (process {st.get('pid')}): "
+                          "start `takedown local up --expose-aws` again")
     if not st.get("endpoint"):
         raise TargetError("the running `takedown local up` does not expose its embedded AWS: "
                           "start local up with --expose-aws")

@@ -253,12 +253,48 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def aws_problem(exc: BaseException, args: argparse.Namespace | None = None) -> str | None:
+    """One plain line for an AWS set-up problem (no credentials, no region, no such stack,
+    AWS unreachable, access denied), or None when ``exc`` is something else."""
+    from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, NoRegionError, \
+        PartialCredentialsError, ProfileNotFound
+
+    stack = getattr(args, "stack", None)
+    if isinstance(exc, cases_cli.TargetError):
+        return str(exc)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return ("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the "
+                "account the stack is in")
+    if isinstance(exc, NoRegionError):
+        return "no AWS region: pass --region REGION (the stack's region in cdk.json) or set AWS_REGION"
+    if isinstance(exc, ProfileNotFound):
+        return f"AWS profile not found: {exc}"
+    if isinstance(exc, EndpointConnectionError):
+        return f"AWS could not be reached ({exc}); check the region and the network"
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code", ""), err.get("Message", "")
+        if code == "ValidationError" and "does not exist" in message:
+            return (f"stack {stack or ''} not found in this account and region: check --stack and --region "
+                    "(`./go cdk ls ENV` names it)").replace("stack  ", "stack ")
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "ExpiredToken",
+                    "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
+            return f"AWS refused the request ({code}): {message}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # AWS set-up problems are one line for the operator, not a traceback
+        problem = aws_problem(exc, args)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,7 @@ CREATION_ORDER = (
     "AWS::S3::Bucket",
     "AWS::SNS::Topic",
     "AWS::SES::EmailIdentity",
+    "AWS::SSM::Parameter",
     "AWS::ApiGateway::RestApi",
     "AWS::ApiGateway::Stage",
     "AWS::Lambda::LayerVersion",
@@ -263,6 +264,12 @@ class TemplateResources:
         self.client("ses").verify_email_identity(EmailAddress=identity)
         r.ref = identity
 
+    def _create_SSM_Parameter(self, r: Resource, resolve: Resolver) -> None:
+        p = resolve(r.props)
+        self.client("ssm").put_parameter(Name=p["Name"], Value=p["Value"], Type=p.get("Type", "String"),
+                                         Tier=p.get("Tier", "Standard"), Overwrite=True)
+        r.ref, r.attrs = p["Name"], {"Type": p.get("Type", "String"), "Value": p["Value"]}
+
     def _create_ApiGateway_RestApi(self, r: Resource, resolve: Resolver) -> None:
         # API Gateway itself is served by the loopback front (http_front.py); the id only feeds URLs.
         r.ref, r.attrs = "local", {"RootResourceId": "root"}
@@ -292,7 +299,7 @@ class TemplateResources:
             self._deferred_env.append((name, later))
         fn = self.client("lambda").create_function(
             FunctionName=name,
-            Runtime="python3.12",
+            Runtime="python3.14",
             Role=resolve(p["Role"]),
             Handler=handler,
             Code={"ZipFile": _dummy_zip()},

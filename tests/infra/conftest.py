@@ -99,7 +99,15 @@ class Synth:
         return next(iter(found.items()))
 
     def env_vars(self, function_lid: str) -> dict[str, Any]:
-        return self.resources[function_lid]["Properties"].get("Environment", {}).get("Variables", {})
+        """The function's settings: its variables, and for each ``<X>_PARAMETER`` the SSM
+        parameter's value as ``X`` (how JSON settings are deployed: components.settings_parameter)."""
+        variables = dict(self.resources[function_lid]["Properties"].get("Environment", {}).get("Variables", {}))
+        params = {r["Properties"]["Name"]: r["Properties"]["Value"] for r in self.resources.values()
+                  if r["Type"] == "AWS::SSM::Parameter"}
+        for key, name in list(variables.items()):
+            if key.endswith("_PARAMETER") and isinstance(name, str) and name in params:
+                variables[key.removesuffix("_PARAMETER")] = params[name]
+        return variables
 
     def env_text(self, function_lid: str, name: str) -> str:
         """One variable's value as text: a literal, or a join with its tokens as placeholders."""

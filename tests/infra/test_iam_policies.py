@@ -77,6 +77,23 @@ _MAP_RESULTS = _key({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":s3::
 RECONCILER_EXECUTIONS = ("The reconciler reads the execution of each stuck case (DescribeExecution), named "
                          "after the case: an execution's ARN exists only once it is started, so the grant "
                          "ranges over the executions of this stack's one state machine, takedown-case-<env>.")
+SFN_LOG_DELIVERY = ("Step Functions logging (level ALL, to a log group with the environment's retention) needs the "
+                    "CloudWatch Logs vended-delivery actions, which take no resource ARN: Resource \"*\" (docs: "
+                    "Step Functions \"IAM policies for logging to CloudWatch Logs\"). Added by CDK with logs=.")
+LOG_DELIVERY_ACTIONS = ("logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+                        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
+                        "logs:DescribeLogGroups")
+APIGW_LOGS = ("API Gateway writes a stage's execution logs to log groups it creates itself, named "
+              "API-Gateway-Execution-Logs_<api id>/<stage>, under the account's one API Gateway role "
+              "(components.ApiGatewayLogging): the grant ranges over those groups and their streams only.")
+APIGW_DESCRIBE = "logs:DescribeLogGroups has no resource-level permissions (API Gateway's logging role needs it)."
+
+
+def _apigw_execution_logs(suffix: str) -> str:
+    return _key({"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":logs:", {"Ref": "AWS::Region"}, ":",
+                                   {"Ref": "AWS::AccountId"}, ":log-group:API-Gateway-Execution-Logs_*" + suffix]]})
+
+
 CDK_PROVIDER_ROLES = ("CustomS3AutoDeleteObjectsCustomResourceProviderRole",  # auto_delete_objects (dev, staging)
                       "BucketNotificationsHandler")                            # S3 -> SQS notifications
 
@@ -99,6 +116,12 @@ ALLOWED: tuple[Allowed, ...] = (
               RECONCILER_EXECUTIONS) for env in ENVIRONMENTS),
     *(Allowed(role, action, "*", CDK_PROVIDER_LOGS)
       for role in CDK_PROVIDER_ROLES for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents")),
+    *(Allowed(role, action, "*", SFN_LOG_DELIVERY)
+      for role in ("WorkflowTakedownCaseRole", "IndexBuildCatalogueBuildRole") for action in LOG_DELIVERY_ACTIONS),
+    *(Allowed("ReviewApiGatewayLoggingRole", action, _apigw_execution_logs(suffix), APIGW_LOGS)
+      for action in ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents")
+      for suffix in ("", ":*")),
+    Allowed("ReviewApiGatewayLoggingRole", "logs:DescribeLogGroups", "*", APIGW_DESCRIBE),
 )
 
 # AWS managed policies a role may carry, with their statements (AWS managed policy reference).

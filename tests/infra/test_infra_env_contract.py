@@ -105,7 +105,10 @@ def test_given_each_environment_when_synthesized_then_every_function_provides_ev
         module = handler_module_of(fn)
         reads = read_env(module)
         assert reads, f"{each_env.env}: {fn_lid} ({module}) reads no setting: nothing would be checked"
-        missing, empty = unmet_settings(each_env.env_vars(fn_lid), reads)
+        variables = each_env.env_vars(fn_lid)
+        # a JSON setting in SSM Parameter Store: <X>_PARAMETER names it, env_json("X") reads it
+        variables = {**variables, **{k.removesuffix("_PARAMETER"): v for k, v in variables.items() if k.endswith("_PARAMETER")}}
+        missing, empty = unmet_settings(variables, reads)
         if missing:
             problems.append(f"{fn_lid} ({module}) lacks {missing}")
         if empty:

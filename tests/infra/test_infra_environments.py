@@ -53,17 +53,17 @@ def test_given_other_bad_settings_when_loaded_then_config_error(overrides):
         load("dev", overrides=overrides)
 
 
-def test_given_every_project_function_when_synthesized_then_python312_x86_64_with_the_dependencies_layer(each_env):
+def test_given_every_project_function_when_synthesized_then_python314_x86_64_with_the_dependencies_layer(each_env):
     layer_lid, layer = each_env.one_of_type("AWS::Lambda::LayerVersion")
     functions = each_env.project_functions()
     assert functions
 
     for lid, fn in functions.items():
         props = fn["Properties"]
-        assert props["Runtime"] == "python3.12", lid
+        assert props["Runtime"] == "python3.14", lid
         assert props.get("Architectures", ["x86_64"]) == ["x86_64"], lid
         assert {"Ref": layer_lid} in props.get("Layers", []), lid
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["x86_64"]
 
 

@@ -53,8 +53,8 @@ def test_given_the_layer_when_built_then_pip_is_told_the_lambda_platforms(cmd):
     assert all(p.endswith("_x86_64") for p in platforms)
 
 
-def test_given_the_layer_when_built_then_pip_targets_cpython_312_binary_wheels(cmd):
-    assert _values(cmd, "--python-version") == ["3.12"]
+def test_given_the_layer_when_built_then_pip_targets_cpython_314_binary_wheels(cmd):
+    assert _values(cmd, "--python-version") == ["3.14"]
     assert "--only-binary=:all:" in cmd or _values(cmd, "--only-binary") == [":all:"]
     assert _values(cmd, "--implementation") in ([], ["cp"])
 
@@ -97,7 +97,7 @@ def test_given_the_layer_when_built_for_lambda_then_the_template_engine_is_in_it
     size = layer.build_layer(tmp_path)
     target = tmp_path / "python"
     assert (target / "jinja2" / "__init__.py").is_file()
-    assert list((target / "markupsafe").glob("_speedups.cpython-312-x86_64-linux-gnu.so"))
+    assert list((target / "markupsafe").glob("_speedups.cpython-314-x86_64-linux-gnu.so"))
     assert {p.name.split("-")[0].lower() for p in target.glob("*.dist-info")} >= {"jinja2", "markupsafe"}
     assert size == sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     assert size <= layer.MAX_UNZIPPED_BYTES

@@ -56,10 +56,7 @@ def test_given_each_environment_when_synthesized_then_every_functions_variables_
     assert not over, f"{each_env.env}: over Lambda's 4 KB of environment variables: {over}"
 
 
-def test_given_the_4kb_budget_then_sixty_more_artists_would_not_fit():
-    """What the check above guards: the artists and terms live in an environment variable, so a
-    label with many artists outgrows it (about 480 bytes are left in dev: move them to the
-    catalogue bucket then)."""
+def _synth_dev(overrides):
     from takedown_infra.synth import ensure_node
 
     ensure_node()
@@ -68,27 +65,43 @@ def test_given_the_4kb_budget_then_sixty_more_artists_would_not_fit():
 
     from takedown_infra.stack import TakedownStack
 
-    many = [{"id": f"artist-{n:03d}", "name": f"Artist Number {n}", "aliases": [f"AN{n}"]} for n in range(60)]
-    cfg = load("dev", overrides={"likeness": {"artists": many}})
+    cfg = load("dev", overrides=overrides)
     app = cdk.App(context={"aws:cdk:bundling-stacks": []})
-    resources = Template.from_stack(TakedownStack(app, "Big", config=cfg)).to_json()["Resources"]
+    return Template.from_stack(TakedownStack(app, "Big", config=cfg)).to_json()["Resources"]
+
+
+def test_given_sixty_more_artists_then_they_fit_in_parameter_store_not_the_environment():
+    """The artists and terms live in an SSM parameter (/takedown/<env>/likeness), read through
+    Powertools Parameters: a label with many artists no longer outgrows Lambda's 4 KB of
+    variables (sixty did, when they were a variable); above 4 KB the parameter is advanced tier."""
+    many = [{"id": f"artist-{n:03d}", "name": f"Artist Number {n}", "aliases": [f"AN{n}"]} for n in range(60)]
+    resources = _synth_dev({"likeness": {"artists": many}})
     fingerprint = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
                        and r["Properties"].get("Handler") == "takedown_handlers.ingest.handler")
-    size = sum(len(k.encode()) + _bytes(v) for k, v in fingerprint["Properties"]["Environment"]["Variables"].items())
-    assert size > LAMBDA_ENV_LIMIT
+    variables = fingerprint["Properties"]["Environment"]["Variables"]
+    assert sum(len(k.encode()) + _bytes(v) for k, v in variables.items()) < LAMBDA_ENV_LIMIT // 2
+    param = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::SSM::Parameter"
+                 and r["Properties"]["Name"] == variables["LIKENESS_PARAMETER"])
+    assert len(json.loads(param["Value"])["artists"]) == len(many) and param["Tier"] == "Advanced"
+
+
+def test_given_more_than_parameter_store_holds_then_synthesis_says_so():
+    huge = [{"id": f"artist-{n:04d}", "name": f"Artist Number {n}", "aliases": [f"Alias {n}"]} for n in range(400)]
+    with pytest.raises(Exception, match="setting LIKENESS is .* bytes; SSM Parameter Store holds at most 8192"):
+        _synth_dev({"likeness": {"artists": huge}})
 
 
 @pytest.mark.parametrize(("overrides", "says"), [
     ({"likeness": {"artists": [{"id": "x", "name": ""}]}}, "likeness.artists[0]: name must be a non-empty string"),
     ({"likeness": {"artists": [{"id": "x", "name": "X"}, {"id": "x", "name": "Y"}]}}, "duplicate id 'x'"),
     ({"likeness": {"terms": {"en": ["ai", ""]}}}, "likeness.terms.en: must be a list of non-empty strings"),
-    ({"likeness": {"term": {}}}, "unknown key(s) ['term']"),
+    ({"likeness": {"term": {}}}, "environments.dev.likeness.term: unknown key"),
     ({"platforms": {"youtube": {"likeness": {"law": "UK"}}}}, "platform youtube: likeness: law must be one of"),
     ({"platforms": {"youtube": {"likeness": {"address": "nobody"}}}}, "platform youtube: likeness: address must be"),
     ({"platforms": {"youtube": {"likeness": {"basis": ""}}}}, "platform youtube: likeness: basis must be"),
-    ({"platforms": {"youtube": {"likeness": {"channel": "web"}}}}, "platform youtube: likeness: channel must be 'email'"),
-    ({"platforms": {"youtube": {"likeness": {"form": "x"}}}}, "platform youtube: likeness: unknown key(s) ['form']"),
-    ({"platforms": {"youtube": {"likeness": "privacy@youtube.example"}}}, "platform youtube: likeness: must be an object"),
+    ({"platforms": {"youtube": {"likeness": {"channel": "web"}}}}, "environments.dev.platforms.youtube.likeness.channel: Input should be 'email' (got 'web')"),
+    ({"platforms": {"youtube": {"likeness": {"form": "x"}}}}, "environments.dev.platforms.youtube.likeness.form: unknown key"),
+    ({"platforms": {"youtube": {"likeness": "privacy@youtube.example"}}}, "environments.dev.platforms.youtube.likeness: Input should be a valid dictionary"),
 ])
 def test_given_bad_likeness_settings_when_loaded_then_config_error_names_them(overrides, says):
     with pytest.raises(ConfigError) as err:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def _alarms(synth, metric):
     return [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values() if a["Properties"].get("MetricName") == metric]
@@ -73,3 +75,28 @@ def test_given_an_unusable_index_when_uploads_must_wait_then_an_alarm_fires_to_s
     assert (alarms[0]["Threshold"], alarms[0]["Statistic"]) == (0, "Sum")
     assert {"Ref": topic_lid} in alarms[0]["AlarmActions"]
     assert "dlq replay" in alarms[0]["AlarmDescription"]
+
+
+def test_given_every_function_when_it_is_throttled_then_an_alarm_fires(each_env):
+    topic_lid, _ = each_env.one_of_type("AWS::SNS::Topic")
+    throttled = {a["Dimensions"][0]["Value"]["Ref"] for a in _alarms(each_env, "Throttles")
+                 if {"Ref": topic_lid} in a["AlarmActions"]}
+    assert throttled == set(each_env.project_functions())
+
+
+def test_given_a_review_past_its_deadline_or_a_failed_build_then_ops_are_paged(each_env):
+    topic_lid, _ = each_env.one_of_type("AWS::SNS::Topic")
+    expired = _alarms(each_env, "ReviewExpired")
+    assert len(expired) == 1 and expired[0]["Namespace"] == "Takedown" and {"Ref": topic_lid} in expired[0]["AlarmActions"]
+    build_failed = [a for a in _alarms(each_env, "ExecutionsFailed")
+                    if "catalogue index build" in a.get("AlarmDescription", "")]
+    assert len(build_failed) == 1
+
+
+def test_the_dashboard_shows_the_flow_the_times_and_what_is_stuck(each_env):
+    (_, board), = each_env.of_type("AWS::CloudWatch::Dashboard").items()
+    body = board["Properties"]["DashboardBody"]
+    text = body if isinstance(body, str) else json.dumps(body)
+    for metric in ("Upload_case", "Case_partial", "Decision_approve", "Notice_NOTICE_SENT", "TimeToDecision",
+                   "TimeToNotice", "ReviewExpired", "ApproximateNumberOfMessagesVisible", "Throttles"):
+        assert metric in text, metric

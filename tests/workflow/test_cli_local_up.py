@@ -36,11 +36,11 @@ class Up:
     def __enter__(self) -> dict:
         self.thread.start()
         deadline = time.monotonic() + 120
-        while not cases_cli.STATE_FILE.exists():
+        while not cases_cli.state_file().exists():
             assert self.thread.is_alive() and time.monotonic() < deadline, "local up did not come up"
             time.sleep(0.2)
         time.sleep(0.2)  # the state file is written before the banner is printed
-        return json.loads(cases_cli.STATE_FILE.read_text())
+        return json.loads(cases_cli.state_file().read_text())
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
@@ -56,7 +56,8 @@ def takedown(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # .takedown/local.json is relative to the working directory
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TAKEDOWN_STATE_DIR", str(tmp_path / "state"))  # this test's own, inherited by subprocesses
     monkeypatch.setattr(cli, "_quiet_logs", lambda verbose: None)  # leave the test process's logging alone
     return tmp_path
 
@@ -69,14 +70,16 @@ def test_given_local_up_without_expose_aws_then_no_aws_endpoint_and_cases_say_ho
         assert state["endpoint"] is None and served == []
         assert cli.main(["cases", "list"]) == 2
         assert cli.main(["local", "drop", str(media["excerpt.mp3"])]) == 2
-        listed = takedown("cases", "list", cwd=workdir)
+        elsewhere = workdir / "elsewhere"
+        elsewhere.mkdir()
+        listed = takedown("cases", "list", cwd=elsewhere)  # found from any directory
         assert listed.returncode == 2 and "start local up with --expose-aws" in listed.stderr
     out, err = capsys.readouterr()
     assert err.count("start local up with --expose-aws") == 2
     assert "embedded AWS not exposed" in out and "WARNING" not in err
-    assert not cases_cli.STATE_FILE.exists()
+    assert not cases_cli.state_file().exists()
     stopped = takedown("cases", "list", cwd=workdir)
-    assert stopped.returncode == 2 and "no local stack is running here" in stopped.stderr
+    assert stopped.returncode == 2 and "no local stack is running" in stopped.stderr
 
 
 def test_given_local_up_with_expose_aws_then_it_warns_and_cases_and_drop_work_from_another_process(
