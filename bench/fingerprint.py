@@ -94,7 +94,13 @@ RANGE_CONDITIONS = CONDITIONS[13:]
 # sung lead on another track's tune, or under synthetic speech; negatives put a
 # non-catalogue excerpt under the same. Longer excerpts too: a partial match needs a
 # sustained alignment (AnalysisParams.min_partial_span_s), and a label tests whole covers.
-DERIVATIVE_CONDITIONS = tuple(f"under_{kind}_{lvl}db" for kind in derivative.FOREIGN_KINDS for lvl in derivative.LEVELS_DB)
+DERIVATIVE_BASE = tuple(f"under_{kind}_{lvl}db" for kind in derivative.FOREIGN_KINDS for lvl in derivative.LEVELS_DB)
+# The same, then sped up or slowed as a whole (resampled: a "sped up" or "slowed" AI cover):
+# does the wide search still call them partial? Drawn with their own generator, so the draws
+# of the conditions above are as before.
+DERIVATIVE_SPEEDS = (0.8, 1.25)
+DERIVATIVE_RANGE = tuple(f"under_melody_{lvl}db_x{f:g}" for lvl in (0, -6) for f in DERIVATIVE_SPEEDS)
+DERIVATIVE_CONDITIONS = DERIVATIVE_BASE + DERIVATIVE_RANGE
 DERIVATIVE_LENGTHS = (30, 10)
 ALL_CONDITIONS = CONDITIONS + DERIVATIVE_CONDITIONS
 # Distractors are real music played backwards and resampled (pitch and tempo together) well
@@ -405,10 +411,11 @@ def render_derivative(spec: "QuerySpec", master: np.ndarray, foreign: np.ndarray
     """The excerpt ``level`` dB under a sung lead (the tune of ``spec.foreign``) or under
     synthetic speech, encoded to MP3 128 kbit/s (an upload) and decoded by the engine's
     decoder."""
-    _, kind, level = spec.cond.split("_")
+    _, kind, level, *speed = spec.cond.split("_")
     level_db = float(level.replace("db", ""))
+    factor = float(speed[0][1:]) if speed else 1.0  # x1.25: the whole mix resampled 1.25x afterwards
     a = int(spec.start_s * MASTER_RATE)
-    n = int(spec.seconds * MASTER_RATE)
+    n = int(spec.seconds * factor * MASTER_RATE)
     backing = master[a: a + n].astype(np.float64)
     if kind == "melody":
         f = int(spec.foreign_start_s * MASTER_RATE)
@@ -419,7 +426,8 @@ def render_derivative(spec: "QuerySpec", master: np.ndarray, foreign: np.ndarray
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "mix.wav", Path(tmp) / "mix.mp3"
         _write_wav(src, y, MASTER_RATE)
-        _run(["ffmpeg", "-nostdin", "-y", "-i", str(src), "-c:a", "libmp3lame", "-b:a", "128k", str(out)])
+        speed_filter = ["-af", f"asetrate={MASTER_RATE * factor:.3f},aresample={MASTER_RATE}"] if factor != 1.0 else []
+        _run(["ffmpeg", "-nostdin", "-y", "-i", str(src), *speed_filter, "-c:a", "libmp3lame", "-b:a", "128k", str(out)])
         z = decode_audio(out, sample_rate=SR)
     return z[: int(spec.seconds * SR)]
 
@@ -1048,7 +1056,7 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
                     help="extended corpus: at most N tracks (a seeded draw) of each added package; 0 = all")
     ap.add_argument("--conditions", default=None,
                     help="only these conditions (comma-separated; 'range' = issue 16's wide range, 'old' = the 13 before it, "
-                         "'derivatives' = the excerpts under a lead or speech); "
+                         "'derivatives' = the excerpts under a lead or speech, 'derivatives-range' = those sped up or slowed as a whole); "
                          "the excerpts are those a full run draws")
     ap.add_argument("--no-derivatives", action="store_true", help="skip the derivative conditions (a recording under new material)")
     ap.add_argument("--holdout-source", default="auto",
@@ -1152,7 +1160,7 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
         for n in catalogue + outside:
             for secs in DERIVATIVE_LENGTHS:
                 for e in range(per):
-                    for cond in DERIVATIVE_CONDITIONS:
+                    for cond in DERIVATIVE_BASE:
                         dur = masters_sec[n]
                         if dur < secs + 2:
                             continue
@@ -1161,10 +1169,25 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
                         f = fore[int(drng.integers(len(fore)))]
                         fstart = float(np.round(drng.uniform(0.0, masters_sec[f] - secs - 1.0), 2))
                         specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(drng.integers(1 << 30)), f, fstart))
+        xrng = np.random.default_rng([args.seed, 0xD6])
+        for n in catalogue + outside:
+            for secs in DERIVATIVE_LENGTHS:
+                for e in range(per):
+                    for cond in DERIVATIVE_RANGE:
+                        need = secs * float(cond.rsplit("_x", 1)[1])
+                        dur = masters_sec[n]
+                        if dur < need + 2:
+                            continue
+                        start = float(np.round(xrng.uniform(0.0, dur - need - 1.0), 2))
+                        fore = [m for m in outside if m != n and masters_sec[m] >= need + 2]
+                        f = fore[int(xrng.integers(len(fore)))]
+                        fstart = float(np.round(xrng.uniform(0.0, masters_sec[f] - need - 1.0), 2))
+                        specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(xrng.integers(1 << 30)), f, fstart))
     if args.conditions:
         wanted = set()
         for w in args.conditions.split(","):
-            wanted |= {"range": set(RANGE_CONDITIONS), "old": set(CONDITIONS[:13]), "derivatives": set(DERIVATIVE_CONDITIONS)}.get(w, {w})
+            wanted |= {"range": set(RANGE_CONDITIONS), "old": set(CONDITIONS[:13]), "derivatives": set(DERIVATIVE_CONDITIONS),
+                       "derivatives-range": set(DERIVATIVE_RANGE)}.get(w, {w})
         unknown = wanted - set(ALL_CONDITIONS)
         if unknown:
             ap.error(f"--conditions: unknown {sorted(unknown)}")

@@ -33,7 +33,7 @@ from ._env import boto_client, cached, env, env_json
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics(namespace="Takedown")  # as the alarms and the dashboard read it (components.Monitoring)
 processor = BatchProcessor(event_type=EventType.SQS)
 IDEMPOTENCY_WINDOW = 24 * 3600  # seconds: the same (bucket, key, etag) within a day is one submission
 

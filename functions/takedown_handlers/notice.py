@@ -28,7 +28,7 @@ from ._env import boto_client, cached, env, env_json, env_optional, transient_er
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics(namespace="Takedown")  # as the alarms and the dashboard read it (components.Monitoring)
 
 
 def _secret(name: str) -> bytes:

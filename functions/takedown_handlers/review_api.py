@@ -27,7 +27,7 @@ from ._env import boto_client, cached, env, env_optional
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics(namespace="Takedown")  # as the alarms and the dashboard read it (components.Monitoring)
 app = APIGatewayRestResolver()
 MAX_FORM_BYTES = 16 * 1024
 

@@ -51,8 +51,17 @@ def test_given_a_case_that_fails_when_run_then_its_cause_is_in_the_summary_and_t
     from takedown_local.runtime import LocalStack
 
     # A complainant without a signature: the DMCA notice is not sent, the case is NOTICE_INVALID with that cause.
-    broken = {"complainant": {"signature": ""}}
-    monkeypatch.setattr(cli, "_stack", lambda args, **kw: LocalStack("dev", overrides=broken))
+    # cdk.json refuses an empty signature at synthesis (settings.py), so it is broken where a hand
+    # could still break it: the running stack's parameter in Parameter Store.
+    class BrokenComplainant(LocalStack):
+        def __enter__(self):
+            stack = super().__enter__()
+            ssm, name = stack.client("ssm"), "/takedown/dev/complainant"
+            doc = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+            ssm.put_parameter(Name=name, Value=json.dumps({**doc, "signature": ""}), Type="String", Overwrite=True)
+            return stack
+
+    monkeypatch.setattr(cli, "_stack", lambda args, **kw: BrokenComplainant("dev"))
     up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
     out = tmp_path / "summary.json"
     code = main(["local", "run", "--catalog", str(media["catalog"]), "--uploads", str(up),

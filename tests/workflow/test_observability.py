@@ -28,8 +28,21 @@ def _json_lines(text: str) -> list[dict]:
 
 
 def test_given_an_upload_to_notice_then_one_correlation_id_and_the_metrics_of_each_step(tmp_path, media, capfd,
-                                                                                       monkeypatch):
+                                                                                       monkeypatch, request):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")  # EMF lines on stdout, as Lambda writes them
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "INFO")
+    import logging
+
+    service = logging.getLogger("takedown")  # the functions' Powertools loggers (service "takedown")
+    level = service.level
+    service.setLevel(logging.INFO)  # a CLI test earlier in the process may have quietened it
+    request.addfinalizer(lambda: service.setLevel(level))
+    import sys
+
+    for h in service.handlers:  # a handler made during an earlier test writes to that test's captured stdout
+        if isinstance(h, logging.StreamHandler):
+            old, h.stream = h.stream, sys.stdout  # not setStream: it flushes the old, maybe closed, stream
+            request.addfinalizer(lambda h=h, old=old: setattr(h, "stream", old))
     with LocalStack("dev", overrides={"notice": {"retry_attempts": 2, "retry_interval_seconds": 1}}) as stack:
         sidecar = json.dumps({"source_url": "https://www.youtube.com/watch?v=obs1", "platform": "youtube",
                               "uploader": "someone", "title": "ref"})

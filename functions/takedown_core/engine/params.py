@@ -237,6 +237,14 @@ class AnalysisParams:
     #   10 s: 2 % of those found under 0 dB noise, pitch, stretch or speed changes share
     #   under 0.45 and are called partial (still cases; a person decides); clean and codec
     #   copies share 0.60 and more (p5); 5 s copies are never partial.
+    wide_min_copy_share: float = 0.28  # the copy bar of a match the wide search aligned (a pitch
+    #   shift, a stretch or a nightcore edit): such a transform leaves fewer of a whole copy's
+    #   prominent peaks confirmed: with min_copy_share alone, 4-52 % of the whole copies found at
+    #   10 s under these transforms were called partial (bench seed 1: pitch -3 35 %, stretch
+    #   0.8 52 %, nightcore 26 %), whose notice says "beside or under other material". Bench seed 1, quick, default corpus, at
+    #   0.28: every whole copy of every wide condition called a copy at 10 s (was 48-96 %),
+    #   every derivative cell (a recording under a new lead or speech) still 0 % copy, and no
+    #   false positive added (the one at 5 s, speed 1.35, is main's too: 5 s are never partial).
     # --- the catalogue's self-match (selfmatch.py), at build time ---------------------------
     self_match_max_false_match_rate: float = 1e-6  # per track, over the whole catalogue: with
     #   10,000 tracks, 0.01 chance marks in all. A false mark only stops a partial match.
@@ -289,6 +297,8 @@ _LEGACY = {
     "min_content_span_s": lambda v: 0.0,
     "min_partial_span_s": lambda v: 0.0,
     "wide_search": lambda v: False,  # built without triplets: the +-6 % search alone, as then
+    # no wide search, so no wide match: its copy bar is the one copy bar of then
+    "wide_min_copy_share": lambda v: v.get("min_copy_share", AnalysisParams.min_copy_share),
     "derivative_peaks_per_s": lambda v: v.get("query_peaks_per_s", AnalysisParams.query_peaks_per_s),  # no second search  # no partial matches: the content check refused them
 }
 

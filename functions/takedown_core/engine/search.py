@@ -186,7 +186,7 @@ def _pair_search(
         "min_salient_share": p.min_salient_share,
         # what a partial match needs (verdict.judge); None: an index before partial matches
         "partial": {"min_span_s": p.min_partial_span_s, "min_coverage": p.min_partial_coverage, "rate_factor": p.partial_rate_factor,
-                    "min_copy_share": p.min_copy_share}
+                    "min_copy_share": p.min_copy_share, "wide_min_copy_share": p.wide_min_copy_share}
         if p.min_partial_span_s > 0 else None,
         "clump": p.clump_size,
         "shards": [shard.number],

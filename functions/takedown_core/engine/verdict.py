@@ -389,7 +389,8 @@ def judge(c: dict, ev: dict, rate: float, n_segments: int, max_false_match_rate:
             return "copy", "excluded"
         return "copy", None
 
-    if share is None or (share >= min_share and (not rules or share >= rules.get("min_copy_share", min_share))):
+    copy_bar = (rules or {}).get("wide_min_copy_share" if c.get("family") == "wide" else "min_copy_share", min_share)
+    if share is None or (share >= min_share and (not rules or share >= copy_bar)):
         return copy()
     if not rules or "position_aligned" not in c:
         return "partial", "low_share"
