@@ -10,7 +10,6 @@ Any other method on those two paths gets 405 with an Allow header and a plain pa
 from __future__ import annotations
 
 import base64
-import os
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -61,7 +60,7 @@ def _signing_s3():
 
     local = env_optional("MEDIA_ENDPOINT_URL")
     # boto3 would sign for the global s3.amazonaws.com host; the regional one is where the bucket is
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"  # Lambda sets AWS_REGION
+    region = boto3.session.Session().region_name or "eu-west-1"  # Lambda sets AWS_REGION
     endpoint = local or f"https://s3.{region}.amazonaws.com"
     config = Config(signature_version="s3v4", s3={"addressing_style": "path" if local else "virtual"})
     return boto3.client("s3", endpoint_url=endpoint, config=config)
