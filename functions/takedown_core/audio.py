@@ -297,6 +297,7 @@ class _MonoSink:
         self.fill = 0  # stereo samples waiting in buf
         self.sum_blocks = 0
         self.diff_blocks = 0
+        self.skip = 0  # samples still to drop before any is kept (a decode that starts after a seek)
 
     @property
     def produced(self) -> int:
@@ -309,7 +310,15 @@ class _MonoSink:
     def _room(self, n: int) -> int:
         return n if self.cap is None else max(0, min(n, self.cap - self.produced))
 
+    def _skipped(self, n: int) -> int:
+        """How many of the next ``n`` samples are dropped (the lead-in before a seek's target)."""
+        drop = min(n, self.skip)
+        self.skip -= drop
+        return drop
+
     def add_mono(self, x: np.ndarray) -> None:
+        if self.skip:
+            x = x[self._skipped(x.size):]
         self.settle()
         n = self._room(x.size)
         if n:
@@ -317,6 +326,9 @@ class _MonoSink:
             self.size += n
 
     def add_stereo(self, left: np.ndarray, right: np.ndarray) -> None:
+        if self.skip:
+            drop = self._skipped(left.size)
+            left, right = left[drop:], right[drop:]
         n = self._room(left.size)
         block = self.buf.shape[1]
         i = 0
@@ -371,8 +383,11 @@ class _Converter:
     """Resamples decoded frames into a sink, starting a new resampler whenever the frames'
     sample rate, channel layout or sample format changes (after flushing the old one)."""
 
-    def __init__(self, av, sample_rate: int, sink: _MonoSink) -> None:
+    def __init__(self, av, sample_rate: int, sink: _MonoSink, *, start_s: float = 0.0, origin_s: float = 0.0) -> None:
         self.av, self.rate, self.sink = av, sample_rate, sink
+        # a decode that seeked: the first frame's time (from the stream's start, origin_s) says
+        # how much lead-in to drop
+        self.start_s, self.origin_s = start_s, origin_s
         self.key: tuple | None = None
         self.resampler = None
         self.stereo = False
@@ -392,6 +407,11 @@ class _Converter:
             self.resampler = self.av.AudioResampler(
                 format="fltp" if self.stereo else "flt", layout="stereo" if self.stereo else "mono", rate=self.rate
             )
+        if self.start_s:
+            t = frame.time - self.origin_s if frame.pts is not None and frame.time is not None else None
+            # a frame with no time after a seek: assume it starts at the target (the demuxer's best)
+            self.sink.skip = max(0, int(round((self.start_s - (t if t is not None else self.start_s)) * self.rate)))
+            self.start_s = 0.0
         frame.pts = None  # let the resampler run on sample counts, not timestamps
         self._take(self.resampler.resample(frame))
 
@@ -548,6 +568,7 @@ def decode(
     max_seconds: float | None = None,
     min_seconds: float | None = None,
     threads: bool = True,
+    start_seconds: float = 0.0,
 ) -> DecodedAudio:
     """Decode the first audio stream of ``source`` to mono float32 at ``sample_rate`` (Hz).
 
@@ -562,6 +583,13 @@ def decode(
     codec has it). A caller that already runs one decode per core passes False: the threads
     then only cost CPU (FLAC at 22.05 kHz: 8.8 s of CPU with them, 7.4 s without, for the
     same 2.48 h; bench/build_speed.py's corpus, one process).
+
+    ``start_seconds``: begin there instead of at the start (a review clip): the container is
+    seeked to the packet at or before it (nothing before is demuxed or decoded: a clip of a
+    15-minute upload reads a few seconds of it) and the decoded lead-in up to it is dropped.
+    Accurate to a sample where the container has timestamps (MP4, FLAC, Ogg, WAV); a VBR MP3
+    without a seek table seeks by its average bit rate. The report's ``decoded_s`` then
+    counts from the file's start (``start_seconds`` + what was decoded).
 
     Raises :class:`DecodeError` (and nothing else for any input bytes) when there is no audio
     (``not_audio``), the file is empty or an intact stream holds no samples (``empty``), the
@@ -606,7 +634,15 @@ def decode(
         except OSError:
             claimed_s = None  # the header could not be re-read: no claim to hold the decode to
         sink = _MonoSink(cap, max(1, int(round(_DOWNMIX_BLOCK_S * sample_rate))))
-        convert = _Converter(av, sample_rate, sink)
+        start_s = max(0.0, float(start_seconds))
+        if start_s and stream.time_base:
+            try:
+                target = int(start_s / stream.time_base) + (stream.start_time or 0)
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+            except (av.error.FFmpegError, ValueError, OverflowError) as exc:
+                raise DecodeError("corrupt", f"cannot seek to {start_s:.1f} s ({_error_text(exc)})") from exc
+        origin_s = float((stream.start_time or 0) * stream.time_base) if stream.time_base else 0.0
+        convert = _Converter(av, sample_rate, sink, start_s=start_s, origin_s=origin_s)
         def drain() -> None:
             """Decode the frames the decoder holds back (frame threading, codec delay)."""
             try:
@@ -642,7 +678,7 @@ def decode(
 
     samples = sink.samples()
     report = DecodeReport(
-        decoded_s=samples.size / sample_rate,
+        decoded_s=start_s + samples.size / sample_rate,
         claimed_s=claimed_s,
         capped=sink.full,
         packets=packets + reader.skipped,

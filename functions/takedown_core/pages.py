@@ -52,18 +52,32 @@ from .wording import (  # noqa: F401 - re-exported: callers import the wording h
 
 # Headers for every response of the review API. No scripts at all; styles and the SVG are
 # inline; the signed link never leaks through a Referer; nothing is cached or indexed.
-SECURITY_HEADERS: dict[str, str] = {
-    "Content-Type": "text/html; charset=utf-8",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-    "X-Robots-Tag": "noindex, nofollow",
-}
+_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def security_headers(media_origin: str | None = None) -> dict[str, str]:
+    """The headers of every review API response. ``media_origin`` (scheme://host[:port], the
+    clips' signed links: the evidence bucket's S3 origin): the CSP adds exactly
+    ``media-src <that origin>`` so the page's audio elements may load from it and nothing else
+    may; None: no media at all."""
+    csp = _CSP
+    if media_origin:
+        if any(c in media_origin for c in " ;,'\"") or "://" not in media_origin:
+            raise ValueError(f"not an origin: {media_origin!r}")
+        csp += f"; media-src {media_origin}"
+    return {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": csp,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+        "X-Robots-Tag": "noindex, nofollow",
+    }
+
+
+SECURITY_HEADERS: dict[str, str] = security_headers()  # a page that plays nothing
 
 
 def review_page(
@@ -80,6 +94,7 @@ def review_page(
     chosen: Mapping[str, Any] | None = None,
     repeat_notices: int | None = None,
     queue_url: str | None = None,
+    clips: Mapping[str, Any] | None = None,
 ) -> str:
     """The evidence page with the approve / reject forms. GET renders it; it decides nothing.
 
@@ -90,6 +105,7 @@ def review_page(
     values kept (decision, reason, note as posted). ``repeat_notices``: how many earlier cases
     of this uploader on this platform had a notice sent (None: not known, nothing shown).
     ``queue_url``: the reviewer's queue (a link relative to this page), or None.
+    ``clips``: the "Listen" section (``clips.clips_view``; None: left out).
     """
     src = dict(case.get("source") or {})
     work = dict(case.get("work") or {})
@@ -150,6 +166,7 @@ def review_page(
         kind=clean(case.get("kind") or "copy"),
         portion=clean(portion_phrase(ev)) if case.get("kind") in ("partial", "suspected_ai_cover") else "",
         likeness=likeness_words(case.get("likeness")),
+        clips=clips,
     )
 
 

@@ -41,6 +41,7 @@ class Review:
     used: bool = False
     decision: dict[str, Any] | None = None
     delivery: str = "email"     # "email": its own message; "digest": listed in the hourly digest
+    clips: dict[str, Any] | None = None  # the review's audio clips (clips.ClipSet.to_dict()); None: none cut
 
 
 @dataclass

@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
+from .clips import CLIP_LINK_SECONDS, ClipLinks, clips_view
 from .cases import AuditEvent, ConcurrentChange, Status, utcnow
 from .pages import decided_page, problem_page, queue_page, review_page
 from .ports import Review, ReviewAlreadyUsed, ReviewRepository, TaskCallback
@@ -48,8 +49,29 @@ class ReviewService:
         callback: TaskCallback,
         link_key: bytes,
         clock: Callable[[], float] = time.time,
+        clip_links: ClipLinks | None = None,
     ) -> None:
+        """``clip_links``: signs the GET links of a review's clips (None: no clips are offered)."""
         self.repo, self.callback, self.key, self.clock = repo, callback, link_key, clock
+        self.clip_links = clip_links
+
+    @property
+    def media_origin(self) -> str | None:
+        """The origin the clips' links point at (the pages' CSP media-src); None without clips."""
+        return self.clip_links.origin if self.clip_links is not None else None
+
+    def _clips(self, review: Review) -> dict[str, Any] | None:
+        """The review's clips with links valid for CLIP_LINK_SECONDS, never past the review
+        link's own expiry (a clip is heard only while the review can be decided)."""
+        if not review.clips:
+            return None
+        ttl = min(int(review.expires_at) - int(self.clock()), CLIP_LINK_SECONDS)
+        links = self.clip_links
+
+        def url_for(key: str) -> str | None:
+            return links.url(key, ttl) if links is not None and ttl > 0 else None
+
+        return clips_view(review.clips, url_for)
 
     # --------------------------------------------------------------------------------
     def _load(self, review_id: str, params: Mapping[str, Any]) -> tuple[Review | None, Any, Response | None]:
@@ -112,6 +134,7 @@ class ReviewService:
             repeat_notices=self.repo.notices_for(case.source.platform, case.source.uploader)
             if case.source.uploader else None,
             queue_url=self._queue_link(review, up="../../" if at_decision else "../"),
+            clips=self._clips(review),  # sent back after a form error too: the reviewer is still listening
         )
 
     def show(self, review_id: str, params: Mapping[str, Any]) -> Response:

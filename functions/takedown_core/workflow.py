@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, Status, utcnow
+from .clips import ClipMaker, ClipSet
 from .emails import digest_email, review_request_email
-from .ports import Mailer, Review, ReviewAlreadyUsed, ReviewRepository
+from .ports import Mailer, Review, ReviewAlreadyUsed, ReviewRepository, TransientError
 from .review_links import queue_url, review_url
 
 REVIEW_RECORD_GRACE = 30 * 86400  # seconds a used/expired review record is kept (TTL) for audit
@@ -66,12 +67,34 @@ class WorkflowService:
         settings: ReviewSettings,
         clock: Callable[[], float] = time.time,
         counter_notice: Mapping[str, Any] | None = None,
+        clips: ClipMaker | None = None,
     ) -> None:
-        """``counter_notice``: {country, subdivision, after_business_days, by_business_days} of
+        """``clips``: cuts the audio clips a reviewer hears (None: no clips). ``counter_notice``: {country, subdivision, after_business_days, by_business_days} of
         the restoration clock (restoration.py; US, 10 and 14 by default), and ``notify``: who is
         told a decision is due (the fallback reviewer by default)."""
         self.repo, self.mailer, self.settings, self.clock = repo, mailer, settings, clock
         self.counter_notice = dict(counter_notice or {})
+        self.clips = clips
+
+    def _clips_for(self, case: Case, review_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The review's clips and what the audit says of them. A reminder or an escalation
+        plays the clips the previous round cut when they all were (the same case, the same
+        audio); otherwise they are cut now. A clip that cannot be cut never holds a review
+        back: the failure is in the clip set (the page says why) and the audit."""
+        if self.clips is None:
+            return None, {}
+        previous = self.repo.get_review(case.review_id) if case.review_id else None
+        if previous is not None and previous.clips and previous.clips.get("clips") \
+                and not previous.clips.get("problems"):
+            return previous.clips, {"clips": len(previous.clips["clips"]), "clips_from": previous.review_id}
+        try:
+            clip_set = self.clips.make(case, review_id)
+        except TransientError:
+            raise  # throttled or unreachable: the state machine retries the step
+        except Exception as e:  # noqa: BLE001 - any failure to cut is reported, never fatal to the review
+            clip_set = ClipSet(problems=[f"The clips could not be cut ({type(e).__name__})."])
+            return clip_set.to_dict(), {"clips": 0, "clip_problems": clip_set.problems, "clip_error": str(e)[:500]}
+        return clip_set.to_dict(), {"clips": len(clip_set.clips), "clip_problems": clip_set.problems[:5]}
 
     def _case(self, case_id: str) -> Case:
         case = self.repo.get_case(case_id)
@@ -90,6 +113,9 @@ class WorkflowService:
         if case.status not in (Status.DETECTED, Status.IN_REVIEW):
             raise ConcurrentChange(case_id, Status.IN_REVIEW, case.status)
         reviewer, kind = assign_reviewer(case, self.settings, round_)
+        review_id = secrets.token_urlsafe(18)
+        # First, before the queue is counted and the link's time starts: cutting takes seconds
+        clips, clip_audit = self._clips_for(case, review_id)
         now = int(self.clock())
         delivery = "email"
         if self.settings.digest_threshold and kind == "request":
@@ -97,7 +123,7 @@ class WorkflowService:
             if len(pending) >= self.settings.digest_threshold:
                 delivery = "digest"  # a long queue: one hourly email instead of one per case
         review = Review(
-            review_id=secrets.token_urlsafe(18),
+            review_id=review_id,
             case_id=case_id,
             reviewer=reviewer,
             task_token=task_token,
@@ -105,6 +131,7 @@ class WorkflowService:
             created_at=utcnow(),
             expires_at=now + self.settings.link_ttl_seconds,
             delivery=delivery,
+            clips=clips,
         )
         self.repo.put_review(review, ttl_epoch=review.expires_at + REVIEW_RECORD_GRACE)
         case = self.repo.transition(
@@ -113,7 +140,8 @@ class WorkflowService:
             Status.IN_REVIEW,
             AuditEvent(case_id, utcnow(), "system:workflow", f"review_{kind}", case.status.value,
                        Status.IN_REVIEW.value, {"reviewer": reviewer, "round": round_,
-                                                "expires_at": review.expires_at, "delivery": delivery}),
+                                                "expires_at": review.expires_at, "delivery": delivery,
+                                                **clip_audit}),
             updates={"reviewer": reviewer, "review_id": review.review_id, "review_round": round_},
         )
         url = review_url(
@@ -178,6 +206,7 @@ class WorkflowService:
             review_id=secrets.token_urlsafe(18), case_id=case_id, reviewer=reviewer, task_token=old.task_token,
             round=old.round, created_at=utcnow(), expires_at=min(now + self.settings.link_ttl_seconds,
                                                                  max(old.expires_at, now + 60)),
+            clips=old.clips,  # the same clips (under the old review's prefix): nothing to cut again
         )
         self.repo.put_review(review, ttl_epoch=review.expires_at + REVIEW_RECORD_GRACE)
         case = self.repo.transition(

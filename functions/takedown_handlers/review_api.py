@@ -21,10 +21,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from takedown_adapters.aws import StepFunctionsCallback, read_secret_bytes
 from takedown_adapters.dynamo import DynamoCaseRepository
-from takedown_core.pages import SECURITY_HEADERS, problem_page  # the one set of headers, sent with every response
+from takedown_adapters.clips import S3ClipLinks
+from takedown_core.pages import SECURITY_HEADERS, problem_page, security_headers  # noqa: F401 - the headers of every response
 from takedown_core.review_service import ReviewService
 
-from ._env import boto_client, cached, env
+from ._env import boto_client, cached, env, env_optional
 
 logger = Logger(service="takedown")  # as every function is deployed (POWERTOOLS_SERVICE_NAME), also when imported without it
 tracer = Tracer()
@@ -40,8 +41,31 @@ def _service() -> ReviewService:
             repo=DynamoCaseRepository(env("TABLE_NAME"), boto_client("dynamodb")),
             callback=StepFunctionsCallback(boto_client("stepfunctions")),
             link_key=read_secret_bytes(boto_client("secretsmanager"), env("LINK_KEY_SECRET_ARN")),
+            clip_links=_clip_links(),
         ),
     )
+
+
+def _clip_links() -> S3ClipLinks | None:
+    """Signed links to the clips in the evidence bucket (EVIDENCE_BUCKET; unset: no clips).
+    SigV4 with the regional endpoint, so the page's media-src names exactly the bucket's
+    origin. MEDIA_ENDPOINT_URL (the local runtime only) signs for its loopback S3 front."""
+    bucket = env_optional("EVIDENCE_BUCKET")
+    if bucket is None:
+        return None
+    return cached("client:s3:clips", lambda: S3ClipLinks(_signing_s3(), bucket))
+
+
+def _signing_s3():
+    import boto3
+    from botocore.config import Config
+
+    local = env_optional("MEDIA_ENDPOINT_URL")
+    # boto3 would sign for the global s3.amazonaws.com host; the regional one is where the bucket is
+    region = boto3.session.Session().region_name or "eu-west-1"  # Lambda sets AWS_REGION
+    endpoint = local or f"https://s3.{region}.amazonaws.com"
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path" if local else "virtual"})
+    return boto3.client("s3", endpoint_url=endpoint, config=config)
 
 
 PAGE_METHODS = ("GET", "HEAD")
@@ -52,8 +76,10 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE")
 
 
 def _html(status: int, body: str, headers: dict[str, str] | None = None) -> Response:
-    """Every response of this API: a page (or none, for HEAD) with SECURITY_HEADERS, Content-Type included."""
-    return Response(status_code=status, body=body, headers={**SECURITY_HEADERS, **(headers or {})})
+    """Every response of this API: a page (or none, for HEAD) with the security headers (the CSP
+    naming the clips' media origin), Content-Type included."""
+    return Response(status_code=status, body=body,
+                    headers={**security_headers(_service().media_origin), **(headers or {})})
 
 
 def _not_allowed(problem: str, allowed: tuple[str, ...]) -> Response:

@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from takedown_adapters.aws import SesMailer, read_secret_bytes
+from takedown_adapters.clips import S3ClipMaker
 from takedown_adapters.dynamo import DynamoCaseRepository
 from takedown_core.workflow import ReviewSettings, WorkflowService
 
@@ -35,9 +36,19 @@ def _service() -> WorkflowService:
                 digest_threshold=int(env("REVIEW_DIGEST_THRESHOLD", "0")),
             ),
             counter_notice=env_json("COUNTER_NOTICE") if env_optional("COUNTER_NOTICE") else None,
+            clips=_clip_maker(),
         )
 
     return cached("workflow", build)
+
+
+def _clip_maker() -> "S3ClipMaker | None":
+    """Clips go to the evidence bucket (EVIDENCE_BUCKET); our recordings come from
+    REFERENCE_AUDIO_BUCKET, unset where the account holds none (cdk.json review.reference_audio)."""
+    bucket = env_optional("EVIDENCE_BUCKET")
+    if bucket is None:
+        return None
+    return S3ClipMaker(boto_client("s3"), evidence_bucket=bucket, reference_bucket=env_optional("REFERENCE_AUDIO_BUCKET"))
 
 
 class UnknownAction(ValueError):

@@ -56,6 +56,13 @@ STUCK_AFTER = 15 * 60            # seconds a live case may go untouched before t
 TRANSIENT_ERRORS = ["TransientError", "Lambda.ServiceException", "Lambda.TooManyRequestsException",
                     "Lambda.SdkClientException", "Lambda.AWSLambdaException"]
 INDEX_PREFIX = "indexes"         # the catalogue bucket's index versions and CURRENT (S3IndexStore.PREFIX)
+# The steps function cuts the review clips (bench/clips.py, 9 clips of a 15-minute upload at
+# 1.04x: 2.4 s of CPU for AAC-in-MP4, 3.3 s for an MP3 read up to each clip; 50-65 MB on top of
+# ~115 MB for Python, boto3, numpy and PyAV). 1,024 MB buys ~0.58 vCPU (~6 s for that work);
+# 60 s leaves room for ~170 ranged GETs of an MP3 and SES, and the ~10x margin for slow S3.
+REVIEW_STEPS_MEMORY = 1024       # MB
+REVIEW_STEPS_TIMEOUT = 60        # seconds
+CLIPS_PREFIX = "clips"           # the evidence bucket's review clips (takedown_core.clips.clip_prefix)
 REVIEW_STAGE = "v1"              # the review API's one stage: links are https://{api}/v1/review/{id}
 # What the review API's function may do on the cases table, and nothing else (it is reachable
 # from the internet): read a review and its case (GetItem), mark the review used (UpdateItem),
@@ -594,8 +601,8 @@ class Review(Construct):
             self,
             "Steps",
             handler="takedown_handlers.workflow.handler",
-            timeout=cdk.Duration.seconds(30),
-            memory_size=256,
+            timeout=cdk.Duration.seconds(REVIEW_STEPS_TIMEOUT),
+            memory_size=REVIEW_STEPS_MEMORY,
             env={
                 "TABLE_NAME": table.table_name,
                 "LINK_KEY_SECRET_ARN": self.link_key.secret_arn,
@@ -636,6 +643,28 @@ class Review(Construct):
         for fn in (self.api_function, self.workflow_function):
             self.link_key.grant_read(fn)
         sender_identity.grant_send_email(self.workflow_function)
+
+
+def grant_review_clips(*, review: "Review", evidence: s3.IBucket, landing: list[s3.IBucket],
+                       references: s3.IBucket | None) -> None:
+    """The review clips (takedown_core.clips): the steps function reads the upload from its
+    landing bucket and, where the environment lets reviewers hear our recordings
+    (``review.reference_audio`` in cdk.json), our recording from the reference bucket; it
+    writes the clips under ``clips/`` of the evidence bucket, and the review API reads them
+    there (its presigned GETs act with its role's permissions). Without ``references`` the
+    steps function gets no read grant on our recordings and no REFERENCE_AUDIO_BUCKET."""
+    steps, api = review.workflow_function, review.api_function
+    for bucket in landing:
+        grant_read_objects(bucket, steps)
+    steps.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"],
+                                                 resources=[evidence.arn_for_objects(f"{CLIPS_PREFIX}/*")]))
+    api.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject"],
+                                               resources=[evidence.arn_for_objects(f"{CLIPS_PREFIX}/*")]))
+    for fn in (steps, api):
+        fn.add_environment("EVIDENCE_BUCKET", evidence.bucket_name)
+    if references is not None:
+        grant_read_objects(references, steps)
+        steps.add_environment("REFERENCE_AUDIO_BUCKET", references.bucket_name)
 
 
 class Workflow(Construct):

@@ -119,6 +119,9 @@ class Review(_Section):
     reminders: int = Field(default=0, ge=0)
     escalations: int = Field(default=0, ge=0)
     digest_threshold: int = Field(default=0, ge=0)
+    # reviewers hear our recording beside the upload: `catalog publish --references` fills the
+    # reference bucket and the steps function may read it (False: no masters in this account)
+    reference_audio: bool = False
 
 
 class Limits(_Section):

@@ -82,6 +82,9 @@ class TakedownStack(cdk.Stack):
         # publishes a new index version (README, "Building the catalogue").
         self.index_build = c.IndexBuild(self, "IndexBuild", code=code, catalogue=self.catalogue.bucket, retain=retain,
                                         name=f"takedown-catalogue-build-{config.name}")
+        c.grant_review_clips(review=self.review, evidence=self.cases.evidence,
+                             landing=list(self.ingestion.partner_buckets.values()),
+                             references=self.index_build.references if config.review.get("reference_audio") else None)
         self.reconciler = c.Reconciler(self, "Reconciler", code=code, table=self.cases.table, state_machine=sm,
                                        state_machine_name=f"takedown-case-{config.name}")
         self.compliance = c.Compliance(self, "Compliance", code=code, table=self.cases.table, sender=config.sender,

@@ -148,13 +148,14 @@ def cmd_local_up(args: argparse.Namespace, stop: threading.Event | None = None) 
             elif args.catalog:
                 import tempfile
 
-                from .driver import build_index, publish_index, search_plan
+                from .driver import build_index, publish_index, publish_reference_audio, search_plan
 
                 with tempfile.TemporaryDirectory(prefix="takedown-index-") as tmp:
                     manifest = build_index(Path(args.catalog), Path(tmp) / "index",
                                            shards_per_function=stack.shards_per_function)
                     say(f"published index {publish_index(stack, Path(tmp) / 'index')}: "
                         + search_plan(len(manifest["shards"]), stack.shards_per_function))
+                publish_reference_audio(stack, Path(args.catalog))
             elif args.uploads:
                 raise RunError("--uploads needs --catalog: there is nothing to match against yet")
             # The embedded AWS answers anyone who can reach it, the link-signing key included:

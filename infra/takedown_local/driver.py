@@ -105,6 +105,17 @@ def publish_index(stack: LocalStack, index_dir: Path, version: str | None = None
     return version
 
 
+def publish_reference_audio(stack: LocalStack, catalog: Path) -> int | None:
+    """Fill the stack's reference-audio bucket from the catalogue folder, as ``catalog publish
+    --references`` does, when the environment lets reviewers hear our recordings
+    (cdk.json ``review.reference_audio``); None when it does not."""
+    if not stack.config.review.get("reference_audio"):
+        return None
+    from .index_build import publish_reference_audio as publish
+
+    return publish(stack.client("s3"), stack.reference_bucket, catalog)
+
+
 def drop_uploads(stack: LocalStack, uploads: Path, *, partner: str | None = None) -> list[Upload]:
     """Put every media file (and its sidecar, first) into a partner's landing bucket.
 
@@ -362,6 +373,9 @@ def run(
         version = publish_index(stack, index_dir)
     say(f"    published index {version} ({manifest['catalogue']['track_count']} tracks) to s3://{stack.catalog_bucket}; "
         + search_plan(len(manifest["shards"]), stack.shards_per_function))
+    recordings = publish_reference_audio(stack, catalog)
+    say(f"    {recordings} reference recording(s) put in the reference-audio bucket for review clips"
+        if recordings is not None else "    reference audio is off in this environment: review clips play the upload only")
     say(f"2/4 dropping uploads from {uploads} into partner buckets")
     dropped = drop_uploads(stack, uploads, partner=partner)
     if not dropped:

@@ -52,6 +52,11 @@ def add_commands(subparsers) -> None:
     publish.add_argument("index", metavar="INDEX", help="index directory written by `catalog build`")
     publish.add_argument("--bucket", required=True, help="the stack's CatalogueBucket output")
     publish.add_argument("--version", default=None, help="version name (default: UTC time + manifest digest)")
+    publish.add_argument("--references", metavar="DIR", default=None,
+                         help="also fill the reference-audio bucket from this catalogue folder, so reviewers "
+                              "hear our recording beside the upload (only where cdk.json review.reference_audio "
+                              "is true)")
+    publish.add_argument("--reference-bucket", default=None, help="with --references: the stack's ReferenceBucket output")
     publish.set_defaults(func=cmd_catalog_publish)
 
     rebuild = catalog_sub.add_parser(
@@ -371,6 +376,10 @@ def cmd_catalog_publish(args: argparse.Namespace) -> int:
     if not version.replace("-", "").replace("_", "").replace(".", "").isalnum():
         print(f"error: version {version!r} must be letters, digits, '-', '_' or '.'", file=sys.stderr)
         return 2
+    references = getattr(args, "references", None)
+    if references and not getattr(args, "reference_bucket", None):
+        print("error: --references needs --reference-bucket (the stack's ReferenceBucket output)", file=sys.stderr)
+        return 2
     store = S3IndexStore(boto3.client("s3"), args.bucket)
     previous = store.current_version()
     try:
@@ -380,6 +389,15 @@ def cmd_catalog_publish(args: argparse.Namespace) -> int:
         return 2
     print(f"published {index} as s3://{args.bucket}/{S3IndexStore.PREFIX}/{version}/ (manifest sha256 {sha[:16]}; "
           f"CURRENT was {previous or 'unset'})")
+    if references:
+        from .index_build import publish_reference_audio
+
+        try:
+            count = publish_reference_audio(boto3.client("s3"), args.reference_bucket, Path(references))
+        except ValueError as e:
+            print(f"error: reference audio not published: {e}", file=sys.stderr)
+            return 2
+        print(f"published {count} reference recording(s) for review clips to s3://{args.reference_bucket}/")
     return 0
 
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from takedown_core.catalog_build import is_reference_audio
+from takedown_core.catalog_build import is_reference_audio, track_id_for
+from takedown_core.clips import reference_pointer_key
 
 from .resources import one_of
 
@@ -41,6 +42,29 @@ def upload_references(s3: Any, bucket: str, folder: Path) -> int:
         s3.upload_file(str(path), bucket, key)
         audio += is_reference_audio(key) and not key.endswith(".json")
     return audio
+
+
+def publish_reference_audio(s3: Any, bucket: str, folder: Path) -> int:
+    """Fill the reference-audio bucket from a catalogue folder, for the review clips: every
+    file as ``upload_references`` puts it (the index build reads the same keys), and for each
+    audio file a pointer from its track id to its key (``clips.reference_pointer_key``), which
+    is how the review step finds our recording without listing the bucket. Returns the number
+    of audio files. A track id that two files share (same base name in two folders) is
+    refused: the index build would take them for one track as well."""
+    folder = Path(folder)
+    seen: dict[str, str] = {}
+    audio = [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))
+             if p.is_file() and not p.name.startswith(".") and is_reference_audio(p.name)]
+    for key in audio:
+        tid = track_id_for(key)
+        if tid in seen:
+            raise ValueError(f"{key} and {seen[tid]} have the same track id {tid!r}")
+        seen[tid] = key
+    count = upload_references(s3, bucket, folder)
+    for tid, key in seen.items():
+        s3.put_object(Bucket=bucket, Key=reference_pointer_key(tid), Body=json.dumps({"key": key}).encode(),
+                      ContentType="application/json")
+    return count
 
 
 def run_build(sfn: Any, state_machine_arn: str, *, timeout_s: float = 3600.0, poll_s: float = 0.2) -> dict:

@@ -7,6 +7,7 @@
 - scheduler.py   EventBridge scheduled rules (rate(...)) invoking their Lambda targets
 - apigw.py       API Gateway's REST proxy integration: request -> event, result -> response
 - http_front.py  the review API's stage URL, served on loopback
+- media_front.py the evidence bucket's presigned clip links, served on loopback (S3's checks)
 
 It synthesizes the CDK app in-process, runs every Lambda invocation in-process with the real
 handler (lambda_patch.py), and keeps no second copy of the workflow: everything comes from the
@@ -59,6 +60,8 @@ class LocalStack:
         self.invocation_errors: list[dict[str, Any]] = []
         self._paused = threading.Event()
         self._front = None
+        self._media = None
+        self.media_origin = ""
         self._links: list[dict[str, str]] = []
         self._links_read = 0
         self._links_lock = threading.Lock()
@@ -119,6 +122,7 @@ class LocalStack:
             self.client("secretsmanager").create_secret(Name=name, SecretString=self.platform_api.secret.decode())
         self._reset_handler_caches()
         self._start_review_front()  # first: the functions' REVIEW_BASE_URL is its address
+        self._start_media_front()
         self._create_resources()
         from .lambda_patch import apply_environment
 
@@ -165,6 +169,9 @@ class LocalStack:
         self.stop_pollers()
         if self._front is not None:
             self._front.stop()
+        if self._media is not None:
+            self._media.stop()
+            os.environ.pop("MEDIA_ENDPOINT_URL", None)
         self._stack.close()
         self._reset_handler_caches()
         from . import logsafe
@@ -220,6 +227,15 @@ class LocalStack:
         self._front = ReviewFront(lambda *a: self.call_review_api(*a), port=self.review_port)
         self.review_base_url = self._front.start()
 
+    def _start_media_front(self) -> None:
+        """The clips' signed links point here (the review API signs for MEDIA_ENDPOINT_URL);
+        the front checks each as S3 would and reads the object from moto."""
+        from .media_front import MediaFront, process_credentials
+
+        self._media = MediaFront(lambda: self.client("s3"), credentials=process_credentials)
+        self.media_origin = self._media.start()
+        os.environ["MEDIA_ENDPOINT_URL"] = self.media_origin
+
     def call_review_api(self, method: str, path: str, query: Pairs, headers: Pairs,
                         body: str | None, source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], str]:
         """API Gateway REST proxy integration: request -> event -> Lambda -> response. `query` and
@@ -267,6 +283,14 @@ class LocalStack:
     @property
     def catalog_bucket(self) -> str:
         return self._one("AWS::S3::Bucket", "CatalogueIndexBucket").ref
+
+    @property
+    def evidence_bucket(self) -> str:
+        return self._one("AWS::S3::Bucket", "CasesEvidence").ref
+
+    @property
+    def reference_bucket(self) -> str:
+        return self._one("AWS::S3::Bucket", "IndexBuildReferences").ref
 
     @property
     def quarantine_bucket(self) -> str:

@@ -130,9 +130,10 @@ def _request(method: str, url: str, headers: dict[str, str] | None = None) -> tu
 
 
 def test_given_any_other_method_then_405_with_allow_and_the_products_page_and_nothing_changes(tmp_path, media):
-    from takedown_handlers.review_api import SECURITY_HEADERS
+    from takedown_core.pages import security_headers
 
     with LocalStack("dev") as stack:
+        SECURITY_HEADERS = security_headers(stack.media_origin)  # noqa: N806 - every response's headers
         case_id, url = _in_review(stack, tmp_path, media)
         decision = urlunsplit(urlsplit(url)._replace(query="")) + "/decision"
         status, page_headers, _ = _request("GET", url)

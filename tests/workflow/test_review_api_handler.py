@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 import pytest
 
 from takedown_core.cases import Status
-from takedown_handlers.review_api import MAX_FORM_BYTES, SECURITY_HEADERS
+from takedown_core.pages import security_headers
+from takedown_handlers.review_api import MAX_FORM_BYTES
 from takedown_local import driver
 from takedown_local.lambda_patch import LambdaContext
 from takedown_local.runtime import LocalStack
@@ -78,7 +79,8 @@ def test_given_the_recorded_get_then_the_evidence_page_with_the_decision_form_an
     status, headers, page = _call(review_page_get(review_id, query))
 
     assert status == 200 and headers["Content-Type"].startswith("text/html")
-    for name, value in SECURITY_HEADERS.items():
+    # the headers of every response; the CSP names the stack's clip origin as media-src
+    for name, value in security_headers(stack.media_origin).items():
         assert headers[name] == value
     assert set(driver._form_fields(page)) >= {"csrf", "exp", "sig"}
     action = urljoin(f"https://{headers.get('Host', 'api')}/v1/review/{review_id}", driver._form_action(page))
@@ -122,7 +124,7 @@ def test_given_an_oversize_form_then_413_with_the_products_plain_page_and_nothin
 
         assert status == 413, base64_body
         assert headers["Content-Type"].startswith("text/html")
-        for name, value in SECURITY_HEADERS.items():
+        for name, value in security_headers(stack.media_origin).items():
             assert headers[name] == value
         assert "The form is too large." in page and "<title>" in page and "Traceback" not in page
         assert "x" * 100 not in page  # the body is not echoed
