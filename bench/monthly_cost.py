@@ -332,7 +332,8 @@ def per_upload_usd(p: dict[str, Any], memory: dict[str, int], fingerprint: dict[
         mb = memory.get(module, 256)
         seconds = t["wall_s"]
         if module == "ingest" and fingerprint is not None:
-            mb, seconds = fingerprint["memory_mb"], fingerprint["wall_s"] * t["invocations"]
+            # every upload is decoded and matched once, whatever batch of the queue it came in
+            mb, seconds = fingerprint["memory_mb"], fingerprint["wall_s"]
         usd["Lambda"] += t["invocations"] * PRICES["lambda_request"] + mb / 1024 * seconds * PRICES["lambda_gb_second"]
         if module == "review_api":
             usd["API Gateway"] += t["invocations"] * PRICES["apigw_request"]
@@ -363,7 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--match-rate", type=float, default=0.05)
     ap.add_argument("--skip-curve", action="store_true", help="price the fingerprint function as the embedded run measured it")
     ap.add_argument("--out", default="bench/results/monthly-cost.json")
+    ap.add_argument("--reprice", metavar="JSON", help="price an earlier run's measurements again (no measuring)")
     args = ap.parse_args(argv)
+    if args.reprice:
+        result = json.loads(Path(args.reprice).read_text())
+        curve = result.get("memory_curve")
+        chosen = next((r for r in curve["rows"] if r["memory_mb"] == curve["chosen"]), None) if curve else None
+        no_match, case = result["per_upload"]["no_match"], result["per_upload"]["case"]
+        return _price(args, result, no_match, case, chosen)
 
     files = sorted(fetch_corpus())
     catalogue, others = files[:12], files[12:]
@@ -417,6 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         undo_counter()
         result["per_upload"] = {"no_match": no_match, "case": case}
 
+    return _price(args, result, no_match, case, chosen)
+
+
+def _price(args: argparse.Namespace, result: dict[str, Any], no_match: dict[str, Any], case: dict[str, Any],
+           chosen: dict[str, Any] | None) -> int:
     print("3/3 the bill", file=sys.stderr)
     infra = _function_memory()
     metrics = 24  # the metric names the functions emit (README, "Watching it run"), service dimension only

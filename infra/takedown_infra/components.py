@@ -44,7 +44,8 @@ INGEST_BATCH_SIZE = 5            # S3 events per fingerprint invocation
 INGEST_TIMEOUT = 900             # seconds (Lambda's maximum): the function waits for its shard functions,
 #                                  and with the wide search one full shard takes ~45 s of CPU for a 3-minute
 #                                  upload (bench/scaling.py, README "cost"): a 15-minute one, ~450 s for two
-INGEST_MEMORY = 1769             # MB; one full vCPU for the decoder and the matcher
+INGEST_MEMORY = 1769             # MB; one full vCPU. The cheapest on the measured curve (bench/monthly_cost.py: a 3-minute
+#                                  upload 3.79 GB-s here, 3.88-4.06 below, 4.70-5.99 above; README "The whole workflow's monthly bill")
 SHARD_MATCH_MEMORY = 3008        # MB; two full shards with the wide search's triplets (871 MB of arrays each)
 #                                  peaked at 2,629 MB in bench/scaling.py's cold start: 1,769 MB would be killed
 SHARD_MATCH_TIMEOUT = 840        # seconds; a 15-minute query against two full shards (~450 s measured-projected),
