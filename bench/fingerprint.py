@@ -1155,34 +1155,26 @@ def _bench(argv: list[str] | None, cleanup: list[Path]) -> int:
         if not derivative.have_espeak():
             log("error: espeak-ng not found (bench/run.sh installs it), or run with --no-derivatives")
             return 2
-        # its own generator: the draws above are untouched
-        drng = np.random.default_rng([args.seed, 0xD5])
-        for n in catalogue + outside:
-            for secs in DERIVATIVE_LENGTHS:
-                for e in range(per):
-                    for cond in DERIVATIVE_BASE:
-                        dur = masters_sec[n]
-                        if dur < secs + 2:
-                            continue
-                        start = float(np.round(drng.uniform(0.0, dur - secs - 1.0), 2))
-                        fore = [m for m in outside if m != n and masters_sec[m] >= secs + 2]
-                        f = fore[int(drng.integers(len(fore)))]
-                        fstart = float(np.round(drng.uniform(0.0, masters_sec[f] - secs - 1.0), 2))
-                        specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(drng.integers(1 << 30)), f, fstart))
-        xrng = np.random.default_rng([args.seed, 0xD6])
-        for n in catalogue + outside:
-            for secs in DERIVATIVE_LENGTHS:
-                for e in range(per):
-                    for cond in DERIVATIVE_RANGE:
-                        need = secs * float(cond.rsplit("_x", 1)[1])
-                        dur = masters_sec[n]
-                        if dur < need + 2:
-                            continue
-                        start = float(np.round(xrng.uniform(0.0, dur - need - 1.0), 2))
-                        fore = [m for m in outside if m != n and masters_sec[m] >= need + 2]
-                        f = fore[int(xrng.integers(len(fore)))]
-                        fstart = float(np.round(xrng.uniform(0.0, masters_sec[f] - need - 1.0), 2))
-                        specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(xrng.integers(1 << 30)), f, fstart))
+        def draw(conds: tuple[str, ...], rng: np.random.Generator) -> None:
+            """Each condition's excerpts (and their foreign lead), a derivative sped up by x<f>
+            needing f times the excerpt's length of the master."""
+            for n in catalogue + outside:
+                for secs in DERIVATIVE_LENGTHS:
+                    for e in range(per):
+                        for cond in conds:
+                            need = secs * (float(cond.rsplit("_x", 1)[1]) if "_x" in cond else 1.0)
+                            dur = masters_sec[n]
+                            if dur < need + 2:
+                                continue
+                            start = float(np.round(rng.uniform(0.0, dur - need - 1.0), 2))
+                            fore = [m for m in outside if m != n and masters_sec[m] >= need + 2]
+                            f = fore[int(rng.integers(len(fore)))]
+                            fstart = float(np.round(rng.uniform(0.0, masters_sec[f] - need - 1.0), 2))
+                            specs.append(QuerySpec(n, n in catalogue, cond, secs, start, int(rng.integers(1 << 30)), f, fstart))
+
+        # their own generators: the draws above, and the base derivatives', are untouched
+        draw(DERIVATIVE_BASE, np.random.default_rng([args.seed, 0xD5]))
+        draw(DERIVATIVE_RANGE, np.random.default_rng([args.seed, 0xD6]))
     if args.conditions:
         wanted = set()
         for w in args.conditions.split(","):
