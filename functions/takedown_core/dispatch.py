@@ -290,7 +290,8 @@ class NoticeService:
             self.repo.mark_stay_down(case.track_id, case.submission, case.case_id)
             if case.source.uploader:  # the platform's repeat-infringer policy counts on these
                 self.repo.count_notice(case.source.platform, case.source.uploader, case.case_id)
-        return {"case_id": case.case_id, "status": status.value, **detail}
+        # opened_at: when the case was opened, for the handler's time-to-notice metric
+        return {"case_id": case.case_id, "status": status.value, "opened_at": case.created_at, **detail}
 
     # ------------------------------------------------------------------ the manual queue
     def manual_queue(self) -> list[dict[str, Any]]:

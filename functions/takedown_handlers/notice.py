@@ -62,15 +62,13 @@ def _service() -> NoticeService:
     return cached("notice", build)
 
 
-def _time_to_notice(case_id: str) -> None:
-    """TimeToNotice: seconds from the case's opening to its notice sent (one read of the case)."""
-    from takedown_core.cases import seconds_between
+def _time_to_notice(opened_at: str | None) -> None:
+    """TimeToNotice: seconds from the case's opening (``opened_at`` in dispatch's answer) to now."""
+    from takedown_core.cases import seconds_between, utcnow
 
-    case = _service().repo.get_case(case_id)
-    if case is not None:
-        seconds = seconds_between(case.created_at, case.updated_at)
-        if seconds is not None:
-            metrics.add_metric(name="TimeToNotice", unit=MetricUnit.Seconds, value=seconds)
+    seconds = seconds_between(opened_at, utcnow())
+    if seconds is not None:
+        metrics.add_metric(name="TimeToNotice", unit=MetricUnit.Seconds, value=seconds)
 
 
 @logger.inject_lambda_context
@@ -85,7 +83,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Notice_NOTICE_SENT / _QUEUED / _DEFERRED / _INVALID / _REJECTED: the last two page ops (Monitoring)
     metrics.add_metric(name=f"Notice_{result.get('status', 'UNKNOWN')}", unit=MetricUnit.Count, value=1)
     if result.get("status") == "NOTICE_SENT":
-        _time_to_notice(event["case_id"])
+        _time_to_notice(result.get("opened_at"))
     logger.info("notice dispatched", extra={k: result.get(k) for k in ("status", "channel", "provider_id", "law",
                                                                        "deferred_seconds")})
     return result

@@ -301,8 +301,8 @@ def aws_problem(exc: BaseException, args: argparse.Namespace | None = None) -> s
         err = exc.response.get("Error", {})
         code, message = err.get("Code", ""), err.get("Message", "")
         if code == "ValidationError" and "does not exist" in message:
-            return (f"stack {stack or ''} not found in this account and region: check --stack and --region "
-                    "(`./go cdk ls ENV` names it)").replace("stack  ", "stack ")
+            return (f"stack {stack + ' ' if stack else ''}not found in this account and region: check --stack and "
+                    "--region (`./go cdk ls ENV` names it)")
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "ExpiredToken",
                     "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
             return f"AWS refused the request ({code}): {message}"
