@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import sorted_unique
 from .params import DEFAULT_PARAMS, AnalysisParams
 from .triplets import TripletEntries, make_triplets, reference_entries
 
@@ -404,7 +405,7 @@ def fingerprint_peaks(
     if not query:
         # one entry per (hash, time): duplicates add nothing but chance alignments
         key = (hashes.astype(np.uint64) << np.uint64(32)) | times.astype(np.uint64)
-        key = np.unique(key)
+        key = sorted_unique(key)
         hashes = (key >> np.uint64(32)).astype(HASH_DTYPE)
         times = (key & np.uint64(0xFFFFFFFF)).astype(TIME_DTYPE)
     return Fingerprint(

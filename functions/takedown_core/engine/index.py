@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrays import sorted_unique
 from .extract import HASH_DTYPE, TIME_DTYPE, Fingerprint, Peaks, dense, extract, fingerprint_peaks
 from .params import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams
 from .result import QueryResult
@@ -227,7 +228,7 @@ class IndexWriter:
                 "total_frames": int(sum(t["frames"] for t in self._tracks)),
                 "total_entries": total,
                 "total_seconds": seconds,
-                "distinct_hashes": int(np.unique(np.concatenate(self._hashes)).size) if total else 0,
+                "distinct_hashes": int(sorted_unique(np.concatenate(self._hashes)).size) if total else 0,
             },
             "shards": shards_meta,
             "self_match": {"done": bool(match_itself), "shared_segments": shared_count,

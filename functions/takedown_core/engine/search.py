@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .arrays import sorted_unique as _sorted_unique
 from .extract import Fingerprint, hash_pairs
 from .params import AnalysisParams
 from .shard import ShardData, probe_keys
@@ -50,20 +51,6 @@ def segments(frame_count: int, params: AnalysisParams) -> list[tuple[int, int]]:
     if n - bounds[-1] < seg // 2:
         bounds.pop()
     return [(a, b) for a, b in zip(bounds, bounds[1:] + [n])]
-
-
-def _sorted_unique(a: np.ndarray, *, counts: bool = False):
-    """np.unique via sort + diff: numpy 2's hash-based unique is far slower on large int64."""
-    a = np.sort(a)
-    if a.size == 0:
-        return (a, np.zeros(0, np.int64)) if counts else a
-    first = np.empty(a.size, dtype=bool)
-    first[0] = True
-    np.not_equal(a[1:], a[:-1], out=first[1:])
-    if not counts:
-        return a[first]
-    idx = np.flatnonzero(first)
-    return a[idx], np.diff(np.append(idx, a.size))
 
 
 def search_shard(

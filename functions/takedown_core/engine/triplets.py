@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import unique_first
 from .params import AnalysisParams
 
 DF_BITS = 7
@@ -140,7 +141,7 @@ def reference_entries(tr: Triplets, p: AnalysisParams) -> TripletEntries:
     key, t = key[ok], tr.anchor_frames[ok].astype(np.int64)
     fref = np.clip(np.rint(tr.anchor_semitones[ok] * FREF_SCALE), 0, 65535).astype(np.uint16)
     dtc = tr.dt_c[ok].astype(np.uint8)
-    _, first = np.unique((key << 32) | t, return_index=True)
+    _, first = unique_first((key << 32) | t)
     return TripletEntries(key[first].astype(KEY_DTYPE), t[first].astype(np.uint32), fref[first], dtc[first])
 
 
