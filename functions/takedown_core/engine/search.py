@@ -415,13 +415,17 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
     first = np.cumsum(cnt) - cnt
     pos = np.arange(total, dtype=np.int64) + np.repeat(lo - first, cnt)
     item = np.repeat(which, cnt)
-    post = shard.triplets.postings[pos].astype(np.int64)
+    # most hits imply a tempo or a pitch outside the range: each payload is read only for
+    # the hits still in it (the tempo first, from the one-byte t_c - t_a)
     tempo = shard.triplets.dtc[pos].astype(np.float64) / tr.dt_c[item]
+    ok = np.flatnonzero((tempo >= p.triplet_min_tempo) & (tempo <= p.triplet_max_tempo))
+    pos, item, tempo = pos[ok], item[ok], tempo[ok]
     pitch = tr.anchor_semitones[item].astype(np.float64) - shard.triplets.fref[pos].astype(np.float64) / FREF_SCALE
-    ok = (tempo >= p.triplet_min_tempo) & (tempo <= p.triplet_max_tempo) & (np.abs(pitch) <= p.triplet_max_pitch)
-    post, tempo, pitch, item = post[ok], tempo[ok], pitch[ok], item[ok]
-    if post.size == 0:
+    ok = np.flatnonzero(np.abs(pitch) <= p.triplet_max_pitch)
+    pos, item, tempo, pitch = pos[ok], item[ok], tempo[ok], pitch[ok]
+    if pos.size == 0:
         return []
+    post = shard.triplets.postings[pos].astype(np.int64)
     tb = p.time_bits
     trk = post >> tb
     qf = tr.anchor_frames[item].astype(np.int64)
@@ -476,24 +480,32 @@ def _window_votes(uc: np.ndarray, votes: np.ndarray, p_n: int, o_n: int) -> np.n
     """Per occupied cell ``uc`` (sorted distinct codes ``((track * t_n + tempo) * p_n +
     pitch) * o_n + offset``, every coordinate with room for its neighbours), the votes of its
     3 x 3 x 3 neighbourhood, itself included. Each neighbour relation is found once, from the
-    lower cell (13 offsets instead of 26 lookups: when ``uc[j] = uc[i] + d``, ``i`` gains
-    ``votes[j]`` and ``j`` gains ``votes[i]``); the offset neighbour (``d = 1``) is the next
-    cell in sorted order."""
+    lower cell: when ``uc[j] = uc[i] + d``, ``i`` gains ``votes[j]`` and ``j`` gains
+    ``votes[i]``. The offset neighbour (``d = 1``) is the next cell in sorted order; for each
+    of the 4 higher rows (pitch + 1; tempo + 1 with pitch - 1, 0, + 1) one binary search
+    finds where offset - 1 would be, and any cells at offsets - 1, 0, + 1 are among the next
+    three (4 lookups instead of 26)."""
     win = votes.astype(np.int64)
-    if uc.size < 2:
+    n = uc.size
+    if n < 2:
         return win
     nxt = np.flatnonzero(uc[1:] - uc[:-1] == 1)
     win[nxt] += votes[nxt + 1]
     win[nxt + 1] += votes[nxt]
-    last = uc.size - 1
-    for dt_, dp, do in ((0, 1, -1), (0, 1, 0), (0, 1, 1), *((1, a, b) for a in (-1, 0, 1) for b in (-1, 0, 1))):
-        d = (dt_ * p_n + dp) * o_n + do
-        want = uc + d
-        at = np.minimum(np.searchsorted(uc, want), last)
-        i = np.flatnonzero(uc[at] == want)
-        j = at[i]
-        win[i] += votes[j]
-        win[j] += votes[i]
+    to_j, from_i = [], []
+    for rows in (1, p_n - 1, p_n, p_n + 1):
+        base = uc + (rows * o_n - 1)
+        at = np.searchsorted(uc, base)
+        for k in (0, 1, 2):  # the cells in [base, base + 2], if any, are at at .. at + 2
+            j = np.minimum(at + k, n - 1)
+            gap = uc[j] - base
+            i = np.flatnonzero((gap >= 0) & (gap <= 2) & (at + k < n))
+            j = j[i]
+            win[i] += votes[j]
+            to_j.append(j)
+            from_i.append(votes[i])
+    # two cells of one row can share a neighbour (j repeats): one bincount counts each
+    win += np.bincount(np.concatenate(to_j), weights=np.concatenate(from_i), minlength=n).astype(np.int64)
     return win
 
 
