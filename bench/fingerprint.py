@@ -1334,7 +1334,12 @@ def _finish(args, results: dict, work: Path, t_start: float, suffix: str) -> int
 
 
 def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work: Path, sources: dict[str, str]) -> dict:
-    """Distractor-padded catalogues: recall / FP / wrong / query CPU / size at each size."""
+    """Distractor-padded catalogues: recall / FP / wrong / query CPU / size at each size.
+    The matchers run in spawned processes with the deployed search functions' malloc setting
+    (``takedown_infra.tuning.SEARCH_GLIBC_TUNABLES``) unless GLIBC_TUNABLES is set already."""
+    from takedown_infra.tuning import SEARCH_GLIBC_TUNABLES
+
+    os.environ.setdefault("GLIBC_TUNABLES", SEARCH_GLIBC_TUNABLES)  # read by each spawned matcher at its start
     rng = np.random.default_rng(args.seed + 1)
     sizes = [50, 100, 500, 1000, 2000] + ([10000] if args.full_scale else [])
     if getattr(args, "sizes", None):

@@ -36,6 +36,7 @@ from constructs import Construct
 
 from .layer import dependencies_layer_code
 from .partner_access import PARTNER_ACTIONS, principal_kind
+from .tuning import SEARCH_GLIBC_TUNABLES
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "functions"
 RUNTIME = lambda_.Runtime.PYTHON_3_14  # the newest Python Lambda runs (cdk-nag AwsSolutions-L1); the layer is built for it
@@ -388,7 +389,8 @@ class Ingestion(Construct):
             memory_size=SHARD_MATCH_MEMORY,
             timeout=cdk.Duration.seconds(SHARD_MATCH_TIMEOUT),
             ephemeral_storage_size=cdk.Size.mebibytes(4096),
-            env={"CATALOG_BUCKET": catalogue.bucket_name},
+            # glibc keeps the search's big temporaries between queries (tuning.py)
+            env={"CATALOG_BUCKET": catalogue.bucket_name, "GLIBC_TUNABLES": SEARCH_GLIBC_TUNABLES},
         )
         grant_read_objects(catalogue, self.shard_function, prefix=f"{INDEX_PREFIX}/")
         self.function = code.function(
@@ -410,6 +412,7 @@ class Ingestion(Construct):
                 "STAY_DOWN_AUTO_APPROVE": "true" if match.get("stay_down_auto_approve") else "false",
                 "SHARDS_PER_FUNCTION": str(int(match.get("shards_per_function", 0))),
                 "SHARD_MATCH_FUNCTION": self.shard_function.function_name,
+                "GLIBC_TUNABLES": SEARCH_GLIBC_TUNABLES,  # it searches unsharded catalogues itself
             },
             settings={
                 "PARTNERS": partner_env,

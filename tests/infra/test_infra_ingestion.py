@@ -144,7 +144,7 @@ def test_given_a_sharded_catalogue_when_synthesized_then_the_fingerprint_functio
     invocable = each_env.allowed(fn_lid, "lambda:InvokeFunction")
     assert {"Fn::GetAtt": [shard_lid, "Arn"]} in invocable
     # the shard function reads the index and nothing else: no table, no queue, no mail
-    assert set(each_env.env_vars(shard_lid)) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} == {"CATALOG_BUCKET"}
+    assert set(each_env.env_vars(shard_lid)) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} == {"CATALOG_BUCKET", "GLIBC_TUNABLES"}
     assert shard["Properties"]["MemorySize"] >= 1024 and shard["Properties"]["EphemeralStorage"]["Size"] >= 2048
     assert not each_env.allowed(shard_lid, "dynamodb:PutItem") and not each_env.allowed(shard_lid, "s3:PutObject")
 
@@ -156,3 +156,13 @@ def test_given_a_negative_shards_per_function_then_the_environment_is_refused():
 
     with pytest.raises(ConfigError, match="shards_per_function"):
         load("dev", overrides={"match": {"shards_per_function": -1}})
+
+
+def test_given_the_functions_that_search_when_synthesized_then_glibc_keeps_their_big_temporaries(each_env):
+    """Both functions that search shards keep freed memory for the next query (takedown_infra.tuning):
+    without it every query page-faults its 100-200 MB temporaries in again."""
+    for module in ("ingest", "shard_match"):
+        lid, _ = each_env.function_for(module)
+        tunables = dict(t.split("=") for t in each_env.env_vars(lid)["GLIBC_TUNABLES"].split(":"))
+        assert tunables["glibc.malloc.mmap_max"] == "0"
+        assert int(tunables["glibc.malloc.trim_threshold"]) >= 10240 * 1024 * 1024  # above Lambda's largest memory
