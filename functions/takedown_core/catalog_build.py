@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .engine import AnalysisParams, IndexWriter
-from .engine.extract import Peaks, _frames_count, find_peaks
+from .engine.extract import Fingerprint, Peaks, _frames_count, find_peaks, fingerprint_peaks
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -79,12 +79,15 @@ class TrackPeaks:
 
 @dataclass(frozen=True)
 class BuildTrack:
-    """What the build step takes per track: its id, peaks and sidecar fields."""
+    """What the build step takes per track: its id, peaks and sidecar fields; and, when a
+    worker already made it, the reference fingerprint of those peaks
+    (:func:`reference_fingerprint`), so the build does not pair and hash them again."""
 
     track_id: str
     peaks: TrackPeaks
     metadata: dict
     exclusions: list
+    fingerprint: Fingerprint | None = None
 
 
 def params_digest(params: AnalysisParams) -> str:
@@ -100,6 +103,12 @@ def track_peaks(samples: np.ndarray, params: AnalysisParams) -> TrackPeaks:
     x = np.asarray(samples, dtype=np.float32).reshape(-1)
     peaks = find_peaks(x, params, peaks_per_s=params.ref_peaks_per_s)
     return TrackPeaks(peaks, x.size / params.sample_rate, _frames_count(x.size, params.hop))
+
+
+def reference_fingerprint(tp: TrackPeaks, params: AnalysisParams) -> Fingerprint:
+    """The entries :meth:`IndexWriter.add_peaks` makes from ``tp`` (pairs, hashes, the wide
+    search's triplets): the same function, for a worker to run beside the peak finding."""
+    return fingerprint_peaks(tp.peaks, params, role="reference", duration_s=float(tp.duration_s), frame_count=int(tp.frame_count))
 
 
 def dump_artifact(tp: TrackPeaks, params: AnalysisParams) -> bytes:
@@ -208,8 +217,11 @@ def build_index(tracks: Iterable[BuildTrack], out_dir: Any, params: AnalysisPara
     warnings = []
     for t in tracks:
         try:
-            writer.add_peaks(t.track_id, t.peaks.peaks, duration_s=t.peaks.duration_s, frame_count=t.peaks.frame_count,
-                             metadata=t.metadata, exclusions=t.exclusions)
+            if t.fingerprint is not None:
+                writer.add(t.track_id, t.fingerprint, duration_s=t.peaks.duration_s, metadata=t.metadata, exclusions=t.exclusions)
+            else:
+                writer.add_peaks(t.track_id, t.peaks.peaks, duration_s=t.peaks.duration_s, frame_count=t.peaks.frame_count,
+                                 metadata=t.metadata, exclusions=t.exclusions)
         except ValueError as exc:
             warnings.append(f"skipping {t.track_id}: {exc}")
     if len(writer) == 0:

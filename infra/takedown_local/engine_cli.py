@@ -25,11 +25,13 @@ from takedown_core.catalog_build import (
     build_index,
     is_reference_audio,
     parse_reference_sidecar,
+    reference_fingerprint,
     sidecar_key,
     track_id_for,
     track_peaks,
 )
 from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams, Index, IndexFormatError
+from takedown_core.engine.extract import Fingerprint
 
 __all__ = ["MAX_QUERY_SECONDS", "MAX_REFERENCE_SECONDS", "METADATA_KEYS", "add_commands"]
 MAX_QUERY_SECONDS = 600.0  # the fingerprint Lambda's cap, for the same answers locally
@@ -149,15 +151,18 @@ def _sidecar_fields(path: Path) -> tuple[dict, list]:
     return metadata, exclusions
 
 
-def _fingerprint_file(path: str, params: AnalysisParams, threads: bool = True) -> tuple[str, TrackPeaks | str, str]:
-    """One worker's job: decode ``path`` to the analysis rate and find its reference peaks.
-    ``("ok", TrackPeaks, "")`` or ``("skip", message, reason)``; never raises for a bad file.
-    ``threads``: the decoder's own threads (off when a worker runs per core)."""
+def _fingerprint_file(path: str, params: AnalysisParams, threads: bool = True) -> tuple[str, tuple[TrackPeaks, Fingerprint] | str, str]:
+    """One worker's job: decode ``path`` to the analysis rate, find its reference peaks and
+    pair and hash them (so the parent, which writes the index alone, has less to do after
+    the workers). ``("ok", (TrackPeaks, Fingerprint), "")`` or ``("skip", message, reason)``;
+    never raises for a bad file. ``threads``: the decoder's own threads (off when a worker
+    runs per core)."""
     try:
         samples = decode_audio(path, sample_rate=params.sample_rate, max_seconds=MAX_REFERENCE_SECONDS, threads=threads)
     except DecodeError as exc:
         return "skip", str(exc), exc.reason
-    return "ok", track_peaks(samples, params), ""
+    tp = track_peaks(samples, params)
+    return "ok", (tp, reference_fingerprint(tp, params)), ""
 
 
 def _worker_count(requested: int | None, files: int) -> int:
@@ -224,7 +229,7 @@ def cmd_catalog_build(args: argparse.Namespace) -> int:
     params = DEFAULT_PARAMS
     workers = _worker_count(getattr(args, "workers", None), len(files))
     progress = _Progress(len(files))
-    found: dict[int, TrackPeaks] = {}
+    found: dict[int, tuple[TrackPeaks, Fingerprint]] = {}
     skipped = 0
     for done, (i, status, payload, reason) in enumerate(_fingerprints(files, params, workers), 1):
         path = files[i]
@@ -238,7 +243,8 @@ def cmd_catalog_build(args: argparse.Namespace) -> int:
         progress.update(done, path.name)
     progress.close()
     # in file order, whatever order the workers finished in: the same index for any worker count
-    tracks = [BuildTrack(track_id_for(files[i].name), found[i], *_sidecar_fields(files[i])) for i in sorted(found)]
+    tracks = [BuildTrack(track_id_for(files[i].name), found[i][0], *_sidecar_fields(files[i]), fingerprint=found[i][1])
+              for i in sorted(found)]
     if not tracks:
         print(f"error: no audio found under {root}", file=sys.stderr)
         return 1
