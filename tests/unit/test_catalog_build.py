@@ -18,6 +18,7 @@ from audio_fixtures import synth_track, write_audio  # noqa: E402
 from takedown_core.audio import decode_audio  # noqa: E402
 from takedown_core.catalog_build import (  # noqa: E402
     ArtifactError,
+    BuildTrack,
     artifact_key,
     build_index,
     dump_artifact,
@@ -27,6 +28,7 @@ from takedown_core.catalog_build import (  # noqa: E402
     is_reference_audio,
     load_artifact,
     params_digest,
+    reference_fingerprint,
     sidecar_key,
     track_id_for,
     track_peaks,
@@ -53,6 +55,19 @@ def test_given_peaks_when_added_then_the_entries_are_those_of_the_samples(sample
     assert np.array_equal(by_samples._hashes[0], by_peaks._hashes[0])
     assert np.array_equal(by_samples._times[0], by_peaks._times[0])
     assert by_samples._tracks == by_peaks._tracks
+
+
+def test_given_a_fingerprint_made_by_a_worker_when_built_then_the_index_is_the_one_the_peaks_make(tmp_path, samples):
+    peaks = {f"t{i}": track_peaks(samples[i], P) for i in range(3)}
+    exclusions = {"t1": [{"start_s": 2, "end_s": 4}]}
+    build_index([BuildTrack(t, tp, {"title": t}, exclusions.get(t, [])) for t, tp in peaks.items()], tmp_path / "peaks", P)
+    build_index([BuildTrack(t, tp, {"title": t}, exclusions.get(t, []), fingerprint=reference_fingerprint(tp, P))
+                 for t, tp in peaks.items()], tmp_path / "worker", P)
+
+    files = sorted(p.name for p in (tmp_path / "peaks").iterdir() if p.name != "manifest.json")
+    assert any(".triplet-" in f for f in files) and "tracks.json" in files
+    for name in files:
+        assert (tmp_path / "worker" / name).read_bytes() == (tmp_path / "peaks" / name).read_bytes(), name
 
 
 def test_given_an_artifact_when_loaded_then_it_is_the_same_peaks(samples):
