@@ -42,7 +42,6 @@ import json
 import math
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -1410,7 +1409,7 @@ def scaling(args, base_writer: IndexWriter, catalogue, paths, specs, audio, work
 
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_open_index, initargs=(str(d),)) as ex:
             answers = {r["key"]: r for r in ex.map(_query_one, queries, chunksize=16)}
-            rss_mb = ex.submit(_rss_mb).result()
+            rss_mb = ex.submit(scaling_ext.peak_rss_mb).result()
         fan = None
         if len(manifest["shards"]) > 1:  # as the deployed fan-out spends it: each shard alone, merged
             fan = scaling_ext.fan_out_cpu(d, [q for _, q in queries], DEFAULT_MAX_FALSE_MATCH_RATE)
@@ -1518,17 +1517,6 @@ def _writer_fps(w: IndexWriter) -> list[Fingerprint]:
                     **({"triplets": x} if x is not None else {}))
         for h, t, tr, x in zip(w._hashes, w._times, w._tracks, extra)
     ]
-
-
-def _rss_mb() -> float:
-    """Peak resident memory of this process (VmHWM: reset at exec, unlike ru_maxrss)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

@@ -86,11 +86,19 @@ def tracks_for_shards(entries: list[int], shards: int = 2, cap: int = MAX_ENTRIE
     return n
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process, MB (the kernel's VmHWM: reset at exec, unlike
+    ru_maxrss, which a spawned process inherits from its parent's fork); ru_maxrss where
+    /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _entry_files(entry: dict) -> list[str]:
@@ -136,7 +144,7 @@ def _shard_costs(index_dir: str, queries: list[np.ndarray], rate: float) -> dict
         total.append(extract[-1] + sum(search[-count:]) + merge[-1])
         found += merged.best is not None
     return {"extract": extract, "search": search, "merge": merge, "total": total, "answered": found, "shards": count,
-            "seconds": float(np.mean([y.size for y in queries])) / head.params.sample_rate, "rss_mb": _rss_mb()}
+            "seconds": float(np.mean([y.size for y in queries])) / head.params.sample_rate, "rss_mb": peak_rss_mb()}
 
 
 def fan_out_cpu(index_dir: Path, queries: list[np.ndarray], rate: float) -> dict:
@@ -213,7 +221,7 @@ def _cold(endpoint: str, bucket: str, version: str, digest: str, shards: list[in
     files = [p for p in Path(d).iterdir() if p.is_file()]
     return {"steps": {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in marks.items()},
             "downloaded_bytes": sum(p.stat().st_size for p in files), "files": len(files),
-            "get_requests": len(gets), "rss_mb": _rss_mb()}
+            "get_requests": len(gets), "rss_mb": peak_rss_mb()}
 
 
 def cold_start(index_dir: Path, shards: list[int], query: np.ndarray, rate: float) -> dict:

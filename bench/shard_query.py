@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.build_speed import corpus
+from bench.scaling import peak_rss_mb
 from takedown_core.audio import decode
 from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, Index
 from takedown_core.engine import search as S
@@ -81,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             med = {k: 1000 * float(np.median([r.get(k, 0.0) for r in rs])) for k in ("total", "pair search (+-6 %, dense)", "triplet vote",
                                                                                     "verify wide candidates", "chance-density sample")}
             print(f"| {name} | {len(rs)} | " + " | ".join(f"{v:.0f}" for v in med.values()) + " |")
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            print(f"peak RSS {int(line.split()[1]) / 1024:.0f} MB")
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
     return 0
 
 
