@@ -61,6 +61,9 @@ def bill(full_shard: dict, *, uploads: int = 1_000_000, ingest_mb: int, shard_mb
     u = m["upload"]
     spf, n_shards, inv = p["shards_per_function"], p["shards"], p["invocations_per_query"]
     fill = p["shard_fill_vs_measured"]
+    # the fan-out's second round (no copy in the first) calls every group again; a shard's
+    # measured search holds both rounds' time. Figures from before the rounds: one round.
+    rounds = 1 + u["second_rounds"] / u["uploads"] if "second_rounds" in u else 1.0
     shard_inv_s = spf * fill * u["shard_search"]["mean_ms"] / 1000       # one invocation of spf full shards
     merge_s = n_shards / 2 * u["merge_2"]["mean_ms"] / 1000
     fp_s = (u["decode"]["mean_ms"] + u["extract"]["mean_ms"]) / 1000 + shard_inv_s + merge_s
@@ -72,8 +75,8 @@ def bill(full_shard: dict, *, uploads: int = 1_000_000, ingest_mb: int, shard_mb
     cold_s = cold["projected"]["total_s_one_request"]
     lines = [
         ("fingerprint function duration", "GB-s", uploads * fp_s * gb_ingest),
-        ("shard function duration", "GB-s", uploads * inv * shard_inv_s * gb_shard),
-        ("requests (1 fingerprint + shard invocations per upload)", "requests", uploads * (1 + inv)),
+        ("shard function duration (both rounds)", "GB-s", uploads * inv * shard_inv_s * gb_shard),
+        ("requests (1 fingerprint + shard invocations per upload, both rounds)", "requests", uploads * (1 + inv * rounds)),
         ("S3 GET of each upload", "GET", uploads),
         ("shard cold starts: duration (download, open)", "GB-s", colds * cold_s * gb_shard),
         ("shard cold starts: S3 GETs", "GET", colds * cold["get_requests"]),
@@ -82,7 +85,7 @@ def bill(full_shard: dict, *, uploads: int = 1_000_000, ingest_mb: int, shard_mb
     rows = [{"component": c, "unit": unit, "quantity": q, "usd": q * price[unit]} for c, unit, q in lines]
     return {
         "uploads": uploads, "upload_seconds": u["seconds"], "tracks": p["tracks"], "shards": n_shards,
-        "shards_per_function": spf, "invocations_per_upload": inv,
+        "shards_per_function": spf, "invocations_per_upload": inv, "rounds_per_upload": rounds,
         "fingerprint_function_s": fp_s, "shard_invocation_s": shard_inv_s, "merge_s": merge_s,
         "ingest_mb": ingest_mb, "shard_mb": shard_mb, "cold_starts": colds, "cold_start_s": cold_s,
         "rows": rows, "total_usd": sum(r["usd"] for r in rows),
@@ -94,7 +97,7 @@ def markdown(b: dict) -> str:
     out = [
         f"Cost of {b['uploads']:,} uploads of {b['upload_seconds']:.0f} s against {b['tracks']:,} tracks "
         f"({b['shards']} shards, {b['invocations_per_upload']} shard-function invocations of {b['shards_per_function']} "
-        f"shards per upload; fingerprint function {b['ingest_mb']} MB for {b['fingerprint_function_s']:.2f} s per upload, "
+        f"shards per round, {b.get('rounds_per_upload', 1.0):.2f} rounds per upload (the second when the first finds no copy); fingerprint function {b['ingest_mb']} MB for {b['fingerprint_function_s']:.2f} s per upload, "
         f"shard function {b['shard_mb']} MB for {b['shard_invocation_s']:.2f} s per invocation; "
         f"{b['cold_starts']:,.0f} shard cold starts of {b['cold_start_s']:.1f} s)\n",
         "| component | quantity | unit | USD |",

@@ -67,7 +67,12 @@ def needs_fan_out(index: Index) -> bool:
 
 
 class FanOutMatcher:
-    """Decode and extract here; each group of shards is searched through ``search`` in parallel."""
+    """Decode and extract here; each group of shards is searched through ``search`` in parallel,
+    in up to two rounds, as a whole index searches (:meth:`Index.query`): the first search in
+    every group, merged; only when no group holds a copy, the second search (the query's
+    dense peaks, for our recording under louder material) in every group, merged with the
+    first. A copy (most uploads a label's monitoring flags) costs the shards one search, not
+    both: the second is over half of a shard's CPU."""
 
     def __init__(self, index: Index, version: str, *, groups: list[list[int]], search: ShardSearch,
                  max_seconds: float, max_false_match_rate: float, digest: str | None = None) -> None:
@@ -80,16 +85,37 @@ class FanOutMatcher:
         samples, report = decode(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
                                  min_seconds=MIN_QUERY_SECONDS)
         query = query_to_wire(self.index.fingerprint(samples))
+        first = self._round(query, "first")
+        invocations = len(first)
+        if not all(p.get("search") == "first" for p in first):
+            # a shard function of a release before the rounds answers both searches at once
+            if any(p.get("search") == "first" for p in first):
+                raise ShardMatchError("shard functions of two releases answered one query (a deployment in progress): retried")
+            result = merge_results([QueryResult.from_dict(p) for p in first], max_false_match_rate=self.rate)
+        else:
+            result = merge_results([QueryResult.from_dict(p) for p in first], max_false_match_rate=self.rate)
+            if result.best is None or result.best.kind != "copy":
+                second = self._round(query, "second")
+                invocations += len(second)
+                result = merge_results([QueryResult.from_dict(join_rounds(a, b)) for a, b in zip(first, second)], max_false_match_rate=self.rate)
+        return MatchAnswer(result, report, self.version, self.digest, sum(len(g) for g in self.groups),
+                           shard_invocations=invocations)
+
+    def _round(self, query: dict[str, Any], search: str) -> list[dict[str, Any]]:
         requests = [
             {"index_version": self.version, "index_sha256": self.digest, "shards": g, "query": query,
-             "max_false_match_rate": self.rate}
+             "max_false_match_rate": self.rate, "search": search}
             for g in self.groups
         ]
         with ThreadPoolExecutor(max_workers=min(32, len(requests))) as pool:
-            parts = list(pool.map(self.search, requests))
-        result = merge_results([QueryResult.from_dict(p) for p in parts], max_false_match_rate=self.rate)
-        return MatchAnswer(result, report, self.version, self.digest, sum(len(g) for g in self.groups),
-                           shard_invocations=len(requests))
+            return list(pool.map(self.search, requests))
+
+
+def join_rounds(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One group's answer to both searches: the first answer with the second's segments
+    appended to its evidence (as :meth:`Index.query` appends them)."""
+    segments = first["evidence"]["segments"] + second["evidence"]["segments"]
+    return {**first, "evidence": {**first["evidence"], "segments": segments}}
 
 
 REBUILD_FOR_WIDE_SEARCH = (
@@ -125,10 +151,13 @@ def shard_request_shards(request: dict[str, Any]) -> tuple[int, ...]:
 def answer_shard(index: Index, request: dict[str, Any]) -> dict[str, Any]:
     """The shard function's work: one query (``request["query"]``, wire form) against the
     shards ``index`` holds, answered with the raw evidence ``merge_results`` needs, thinned to
-    fit Lambda's response limit (``fit_response``)."""
+    fit Lambda's response limit (``fit_response``). ``request["search"]`` names the round
+    (``"first"``, ``"second"``; none: both searches, as before the rounds), echoed in the
+    answer. Raises ValueError for another round."""
+    search = request.get("search", "both")  # "first" / "second": a round of FanOutMatcher
     fp = query_from_wire(request["query"], index.params)
-    result = index.query(fp, max_false_match_rate=float(request["max_false_match_rate"]))
-    return fit_response(result.to_dict(with_evidence=True))
+    result = index.query(fp, max_false_match_rate=float(request["max_false_match_rate"]), search=search)
+    return fit_response({**result.to_dict(with_evidence=True), "search": search})
 
 
 def fit_response(doc: dict[str, Any], limit: int = MAX_INVOKE_PAYLOAD - 200_000) -> dict[str, Any]:

@@ -308,7 +308,8 @@ class MatchAnswer:
     result: the engine's ``QueryResult`` (best match, others, partial matches, query
     figures). decode: what the decoder made of the bytes. index_version / index_sha256: the
     index searched, by name and by identity (its manifest's sha256). shards_searched: shards
-    the query met; shard_invocations: shard functions called (None: all searched in one).
+    the query met; shard_invocations: shard functions called, both rounds of a fan-out (the
+    second when the first found no copy; None: all searched in one).
     """
 
     result: "QueryResult"

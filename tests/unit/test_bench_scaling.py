@@ -64,11 +64,27 @@ def test_the_bill_adds_duration_requests_and_gets_at_the_quoted_prices():
     rows = {r["component"]: r for r in b["rows"]}
     assert b["fingerprint_function_s"] == pytest.approx(fp_s)
     assert rows["fingerprint function duration"]["usd"] == pytest.approx(1e6 * fp_s * 1769 / 1024 * 0.0000166667)
-    assert rows["shard function duration"]["usd"] == pytest.approx(1e6 * inv * shard_s * 1769 / 1024 * 0.0000166667)
-    assert rows["requests (1 fingerprint + shard invocations per upload)"]["usd"] == pytest.approx((1 + inv) * 0.20)
+    assert rows["shard function duration (both rounds)"]["usd"] == pytest.approx(1e6 * inv * shard_s * 1769 / 1024 * 0.0000166667)
+    # figures from before the fan-out's rounds: one round per upload
+    assert rows["requests (1 fingerprint + shard invocations per upload, both rounds)"]["usd"] == pytest.approx((1 + inv) * 0.20)
     assert rows["S3 GET of each upload"]["usd"] == pytest.approx(0.40)
     assert b["total_usd"] == pytest.approx(sum(r["usd"] for r in b["rows"]))
     assert "**total**" in cost.markdown(b)
+
+
+def test_the_bill_counts_the_second_round_of_the_uploads_without_a_copy():
+    """The fan-out calls every group again when the first round finds no copy (1 of the 4
+    measured uploads here): requests count both rounds; a shard's measured search already
+    holds both rounds' time, so the duration is unchanged."""
+    m = _measured()
+    m["upload"]["second_rounds"] = 1
+    p = scaling.project(m, _cold(), tracks=100_000, shards_per_function=2)
+    b = cost.bill({"measured": m, "projection": p, "cold_start": _cold()}, uploads=1_000_000, ingest_mb=1769, shard_mb=1769)
+    rows = {r["component"]: r for r in b["rows"]}
+    inv = p["invocations_per_query"]
+    assert b["rounds_per_upload"] == pytest.approx(1.25)
+    assert rows["requests (1 fingerprint + shard invocations per upload, both rounds)"]["quantity"] == pytest.approx(1e6 * (1 + 1.25 * inv))
+    assert "1.25 rounds per upload" in cost.markdown(b)
 
 
 def test_the_bill_reads_the_memory_infra_deploys(tmp_path):

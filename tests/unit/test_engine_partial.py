@@ -281,6 +281,79 @@ def test_shards_merged_decide_a_partial_match_as_the_whole_index(index, tracks):
     assert merged.best.false_match_rate == pytest.approx(whole.best.false_match_rate, rel=1e-9)
 
 
+def _fan_out(index: Index, requests: list[dict]):
+    """A FanOutMatcher over ``index``'s shards, one group each, through the shard function's
+    code and JSON both ways; ``requests`` records what it asked for."""
+    from takedown_core.matching import FanOutMatcher, answer_shard, shard_groups
+
+    parts = {s: Index.open(index.directory, shards=[s]) for s in index.shard_numbers}
+
+    def invoke(request):
+        request = json.loads(json.dumps(request))
+        requests.append((request["search"], request["shards"]))
+        return json.loads(json.dumps(answer_shard(parts[request["shards"][0]], request)))
+
+    return FanOutMatcher(Index.open(index.directory, shards=[]), "v1", groups=shard_groups(len(parts), 1), search=invoke,
+                         max_seconds=900, max_false_match_rate=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["copy", "partial", "none"])
+def test_the_fan_out_asks_for_the_second_search_only_when_no_shard_holds_a_copy(index, tracks, tmp_path, kind):
+    """The fan-out searches in rounds as the whole index does: every shard's first search,
+    merged; the second (dense) search in every shard only when the merge holds no copy. The
+    answer is the whole index's, rates and evidence alike; a copy costs one round."""
+    from audio_fixtures import write_audio
+    from takedown_core.audio import decode
+
+    q = {"copy": lambda: cut(tracks["song-3"], 10.0, 12.0),
+         "partial": lambda: under(cut(tracks["song-2"], 12.0, 20.0), lead(9001, 20.0), -15.0),
+         "none": lambda: lead(9011, 12.0)}[kind]()
+    path = write_audio(tmp_path / "upload.wav", q, SR)
+    requests: list = []
+    answer = _fan_out(index, requests).match(str(path))
+    whole = Index.open(index.directory).query(decode(str(path), sample_rate=SR).samples)  # as the fan-out decodes it
+    rounds = ["first"] if kind == "copy" else ["first", "second"]
+    assert sorted(requests) == sorted((r, [s]) for r in rounds for s in index.shard_numbers)
+    assert answer.shard_invocations == len(requests)
+    got, want = answer.result, whole
+    assert (got.best and (got.best.track_id, got.best.kind)) == (want.best and (want.best.track_id, want.best.kind))
+    assert got.to_dict() == want.to_dict()
+    assert [s.get("search", 1) for s in got.evidence["segments"]] == [s.get("search", 1) for s in want.evidence["segments"]]
+    if kind != "none":
+        assert got.best.kind == kind
+
+
+def test_a_fan_out_over_shard_functions_of_an_older_release_takes_their_whole_answers(index, tracks, tmp_path):
+    """A shard function from before the rounds ignores ``search`` and answers both searches:
+    the fan-out takes that as the whole answer (one round); answers of both releases to one
+    query are refused (retried), never merged."""
+    from audio_fixtures import write_audio
+    from takedown_core.matching import FanOutMatcher, ShardMatchError, answer_shard, shard_groups
+
+    path = write_audio(tmp_path / "upload.wav", under(cut(tracks["song-2"], 12.0, 20.0), lead(9001, 20.0), -15.0), SR)
+    parts = {s: Index.open(index.directory, shards=[s]) for s in index.shard_numbers}
+
+    def old(request):  # the shard function of the release before: no rounds, no echo
+        doc = answer_shard(parts[request["shards"][0]], {k: v for k, v in request.items() if k != "search"})
+        return json.loads(json.dumps({k: v for k, v in doc.items() if k != "search"}))
+
+    def fan(invoke):
+        return FanOutMatcher(Index.open(index.directory, shards=[]), "v1", groups=shard_groups(len(parts), 1), search=invoke,
+                             max_seconds=900, max_false_match_rate=1e-4)
+
+    answer = fan(old).match(str(path))
+    assert answer.shard_invocations == len(parts) and (answer.result.best.track_id, answer.result.best.kind) == ("song-2", "partial")
+    first_shard = min(parts)
+    mixed = lambda r: old(r) if r["shards"] == [first_shard] else json.loads(json.dumps(answer_shard(parts[r["shards"][0]], r)))
+    with pytest.raises(ShardMatchError, match="two releases"):
+        fan(mixed).match(str(path))
+
+
+def test_a_query_names_its_search(index):
+    with pytest.raises(ValueError, match="search must be"):
+        index.query(lead(9012, 6.0), search="dense")
+
+
 def test_the_wire_carries_the_dense_peaks_and_which_the_first_search_uses(tracks):
     fp = extract(cut(tracks["song-0"], 3.0, 12.0), DEFAULT_PARAMS, role="query")
     assert fp.dense_peaks is not None and fp.dense_peaks.frames.size > fp.peaks.frames.size

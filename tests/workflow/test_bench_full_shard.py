@@ -30,6 +30,8 @@ def test_two_small_shards_are_measured_cold_started_from_s3_and_projected(tmp_pa
     m, cold, proj = out["measured"], out["cold_start"], out["projection"]
     assert m["shards"] == 2 and sum(m["tracks_per_shard"]) == 6 and max(m["entries_per_shard"]) <= cap
     assert m["query_10s"]["queries"] == 3 and m["query_10s"]["answered"] == 2  # the two copies, not the stranger
+    assert m["query_10s"]["second_rounds"] == 1  # the stranger: no copy in the first round, so the dense search
+    assert m["upload"]["second_rounds"] == 0  # two copies
     assert m["query_10s"]["shard_search"]["n"] == 6 and m["query_10s"]["shard_search"]["median_ms"] > 0
     assert m["upload"]["uploads"] == 2 and m["upload"]["seconds"] == pytest.approx(30, abs=0.5)
     assert m["upload"]["decode"]["median_ms"] > 0 and m["upload"]["decode"]["bytes_mean"] > 0

@@ -373,7 +373,7 @@ class Index:
         """The query fingerprint for ``samples`` (reusable across :meth:`query` calls)."""
         return extract(samples, self.params, role="query")
 
-    def query(self, samples, *, max_false_match_rate: float | None = None) -> QueryResult:
+    def query(self, samples, *, max_false_match_rate: float | None = None, search: str = "both") -> QueryResult:
         """Match mono float32 samples at ``params.sample_rate`` (or a query Fingerprint).
 
         With a subset of shards open, the result carries evidence for
@@ -384,22 +384,41 @@ class Index:
         peaks (``params.derivative_peaks_per_s``): our recording under louder new material
         keeps too few of the 20 peaks per second. Its segments are marked ``"search": 2``
         and count in the multiplicity (:func:`verdict.decide`).
+
+        ``search``: ``"both"`` (the above; a subset of shards always runs the second search,
+        since another shard may hold the copy), ``"first"`` (the first search only, whatever
+        it finds) or ``"second"`` (the second search only: its segments, decided alone). A
+        fan-out asks every shard for ``"first"``, merges, and asks for ``"second"`` only when
+        the merge found no copy, as a whole index decides (``matching.FanOutMatcher``).
+        Raises ValueError for another ``search`` or a reference fingerprint.
         """
+        if search not in ("both", "first", "second"):
+            raise ValueError(f"search must be 'both', 'first' or 'second', not {search!r}")
         fp = samples if isinstance(samples, Fingerprint) else self.fingerprint(samples)
         if fp.pairs is None:
             raise ValueError("a query needs a query fingerprint (extract(..., role='query'))")
         threshold = DEFAULT_MAX_FALSE_MATCH_RATE if max_false_match_rate is None else max_false_match_rate
         if not self._shards:
             raise ValueError("no shards loaded")
-        evidence = {"segments": self._search(fp)}
-        result = decide(evidence, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
-        if fp.dense_peaks is None or self.params.derivative_peaks_per_s <= self.params.query_peaks_per_s or (result.best is not None and result.best.kind == "copy" and self._whole):
+
+        def decided(segments: list[dict]) -> QueryResult:
+            return decide({"segments": segments}, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
+
+        if search == "second":
+            return decided(self._second_search(fp))
+        segments = self._search(fp)
+        result = decided(segments)
+        if search == "first" or (result.best is not None and result.best.kind == "copy" and self._whole):
             return result  # a copy: nothing under other material to look for
-        # our recording under louder material: the second search, with the dense peaks. A
-        # subset of shards always makes it (another shard may hold the copy; the merge
-        # decides, as decide does here, on the first search first)
-        evidence["segments"] += [dict(ev, search=2) for ev in self._search(dense(fp, self.params), wide=False)]
-        return decide(evidence, query_duration_s=fp.duration_s, query_hashes=len(fp), max_false_match_rate=threshold)
+        second = self._second_search(fp)
+        return decided(segments + second) if second else result
+
+    def _second_search(self, fp: Fingerprint) -> list[dict]:
+        """Our recording under louder material: the search with the query's dense peaks,
+        its segments marked ``"search": 2``; none when the index has no such search."""
+        if fp.dense_peaks is None or self.params.derivative_peaks_per_s <= self.params.query_peaks_per_s:
+            return []
+        return [dict(ev, search=2) for ev in self._search(dense(fp, self.params), wide=False)]
 
     @property
     def _whole(self) -> bool:

@@ -303,7 +303,7 @@ def decide(evidence: dict, *, query_duration_s: float, query_hashes: int, max_fa
     (:meth:`Index.query`): they count only when the first search found no copy, and then
     every segment of both searches counts in the multiplicity."""
     first = [s for s in evidence["segments"] if s.get("search", 1) == 1]
-    if len(first) < len(evidence["segments"]):
+    if first and len(first) < len(evidence["segments"]):
         result = _decide(first, evidence, query_duration_s, query_hashes, max_false_match_rate)
         if result.best is not None and result.best.kind == "copy":
             return result
