@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audio_fixtures import resample_linear, synth_track  # noqa: E402
 
-from takedown_core.engine import DEFAULT_PARAMS, Index, IndexWriter  # noqa: E402
+from takedown_core.engine import DEFAULT_PARAMS, AnalysisParams, Index, IndexWriter  # noqa: E402
 from takedown_core.engine.search import wide_candidates  # noqa: E402
 from takedown_core.engine.triplets import (  # noqa: E402
     KEY_BITS,
@@ -135,6 +135,21 @@ def test_vote_cells_hold_offsets_beyond_the_tracks_end(index):
 def test_vote_finds_nothing_in_unrelated_music(index):
     fp = index.fingerprint(_cut(synth_track(77, 20.0, SR), 5.0, 10.0))
     assert all(c["votes"] < 10 for c in wide_candidates(fp, index._shards[0], index.params, (0, fp.frame_count)))
+
+
+def test_the_triplet_keys_have_their_own_posting_cap(index):
+    """A triplet key more common than ``max_triplet_postings_per_key`` is skipped, as a pair
+    key more common than ``max_postings_per_key`` is: the two caps are separate (a triplet
+    key holds ~6x a pair key's postings in a full shard). An index built before the triplet
+    cap keeps the pair cap for both, as its queries did then."""
+    q = resample_linear(_cut(_track(3), 15.0, 16.0), 1.25)[: 10 * SR].astype(np.float32)
+    fp = index.fingerprint(q)
+    shard, seg = index._shards[0], (0, fp.frame_count)
+    no_pairs = dataclasses.replace(index.params, max_postings_per_key=0)
+    assert max(wide_candidates(fp, shard, no_pairs, seg), key=lambda c: c["votes"])["track"] == 3
+    assert wide_candidates(fp, shard, dataclasses.replace(index.params, max_triplet_postings_per_key=0), seg) == []
+    old = {k: v for k, v in index.params.to_dict().items() if k != "max_triplet_postings_per_key"} | {"max_postings_per_key": 4000}
+    assert AnalysisParams.from_dict(old).max_triplet_postings_per_key == 4000
 
 
 # --------------------------------------------------------------------------- matches and what they report

@@ -151,8 +151,22 @@ class AnalysisParams:
     #   log10(3,710 / 23) = 2.2 more score than a +-6 % candidate needs.
     # --- voting and calibration -----------------------------------------------------------
     offset_window_frames: int = 2  # aligned hashes counted within +-2 frames of an offset.
-    max_postings_per_key: int = 4000  # keys more common than this are skipped (no evidence,
-    #                                   all cost); the calibration counts what was used.
+    max_postings_per_key: int = 500  # keys more common than this in a shard are skipped (a
+    #   stop list: little evidence, much of the cost); the calibration counts what was used.
+    #   It binds only in large shards: a full shard (MAX_ENTRIES_PER_SHARD, ~4,000 tracks)
+    #   holds 22.5 postings per pair key on average, a 50-track catalogue 0.5 (its most
+    #   common key 184). Measured on one full shard by bench/key_caps.py (10 s and 5 s
+    #   excerpts of the 23 catalogue tracks under 15 conditions, 10 tracks outside it) and
+    #   on 115 derivatives (a new lead or voice over our recording, 0 to -12 dB, 10 and 30 s):
+    #   4000/4000 -> 500/200 (pair/triplet) found the same excerpts in every condition and
+    #   cut a 10 s query's CPU 652 -> 433 ms (answered), 1,027 -> 799 ms (no answer). A pair
+    #   cap of 300 lost a 5 s excerpt under pink noise at 0 dB (10 aligned hashes, score
+    #   4.7: just over the bar); 150 lost two derivatives at 10 s (19 and 23 aligned).
+    max_triplet_postings_per_key: int = 200  # the same for the wide search's triplet keys (a
+    #   full shard's are ~6x as common as its pair keys). 150 lost a 5 s excerpt shifted -2
+    #   semitones (score 24: two of its five triplet votes were on keys above 150) for 10 %
+    #   less CPU; 300 kept it and cost 25 % more. An index before this field keeps its pair
+    #   cap for both.
     clump_size: float = 1.5  # chance coincidences come in clumps of ~1.5 hashes (repeated
     #                          bars); calibrated on reversed/resampled real music (bench/).
     min_aligned_hashes: int = 6  # never a match on fewer aligned hashes, whatever the odds.
@@ -302,6 +316,7 @@ _LEGACY = {
     "wide_search": lambda v: False,  # built without triplets: the +-6 % search alone, as then
     # no wide search, so no wide match: its copy bar is the one copy bar of then
     "wide_min_copy_share": lambda v: v.get("min_copy_share", AnalysisParams.min_copy_share),
+    "max_triplet_postings_per_key": lambda v: v.get("max_postings_per_key", AnalysisParams.max_postings_per_key),
     "derivative_peaks_per_s": lambda v: v.get("query_peaks_per_s", AnalysisParams.query_peaks_per_s),  # no second search  # no partial matches: the content check refused them
 }
 

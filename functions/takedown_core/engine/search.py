@@ -408,7 +408,7 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
     offs = shard.triplet_offsets
     lo = offs[keys].astype(np.int64)
     cnt = offs[keys + 1].astype(np.int64) - lo
-    cnt[cnt > p.max_postings_per_key] = 0
+    cnt[cnt > p.max_triplet_postings_per_key] = 0
     total = int(cnt.sum())
     if total == 0:
         return []
