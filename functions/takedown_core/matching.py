@@ -87,17 +87,14 @@ class FanOutMatcher:
         query = query_to_wire(self.index.fingerprint(samples))
         first = self._round(query, "first")
         invocations = len(first)
-        if not all(p.get("search") == "first" for p in first):
-            # a shard function of a release before the rounds answers both searches at once
-            if any(p.get("search") == "first" for p in first):
-                raise ShardMatchError("shard functions of two releases answered one query (a deployment in progress): retried")
-            result = merge_results([QueryResult.from_dict(p) for p in first], max_false_match_rate=self.rate)
-        else:
-            result = merge_results([QueryResult.from_dict(p) for p in first], max_false_match_rate=self.rate)
-            if result.best is None or result.best.kind != "copy":
-                second = self._round(query, "second")
-                invocations += len(second)
-                result = merge_results([QueryResult.from_dict(join_rounds(a, b)) for a, b in zip(first, second)], max_false_match_rate=self.rate)
+        rounds = {p.get("search") for p in first}  # a shard function before the rounds: None, both searches at once
+        if len(rounds) > 1:
+            raise ShardMatchError("shard functions of two releases answered one query (a deployment in progress): retried")
+        result = merge_results([QueryResult.from_dict(p) for p in first], max_false_match_rate=self.rate)
+        if rounds == {"first"} and (result.best is None or result.best.kind != "copy"):
+            second = self._round(query, "second")
+            invocations += len(second)
+            result = merge_results([QueryResult.from_dict(join_rounds(a, b)) for a, b in zip(first, second)], max_false_match_rate=self.rate)
         return MatchAnswer(result, report, self.version, self.digest, sum(len(g) for g in self.groups),
                            shard_invocations=invocations)
 
