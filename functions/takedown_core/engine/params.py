@@ -154,19 +154,21 @@ class AnalysisParams:
     max_postings_per_key: int = 500  # keys more common than this in a shard are skipped (a
     #   stop list: little evidence, much of the cost); the calibration counts what was used.
     #   It binds only in large shards: a full shard (MAX_ENTRIES_PER_SHARD, ~4,000 tracks)
-    #   holds 22.5 postings per pair key on average, a 50-track catalogue 0.5 (its most
-    #   common key 184). Measured on one full shard by bench/key_caps.py (10 s and 5 s
-    #   excerpts of the 23 catalogue tracks under 15 conditions, 10 tracks outside it) and
-    #   on 115 derivatives (a new lead or voice over our recording, 0 to -12 dB, 10 and 30 s):
-    #   4000/4000 -> 500/200 (pair/triplet) found the same excerpts in every condition and
-    #   cut a 10 s query's CPU 652 -> 433 ms (answered), 1,027 -> 799 ms (no answer). A pair
-    #   cap of 300 lost a 5 s excerpt under pink noise at 0 dB (10 aligned hashes, score
-    #   4.7: just over the bar); 150 lost two derivatives at 10 s (19 and 23 aligned).
+    #   holds 22.5 postings per pair key on average, the benchmark's 23-track catalogue at
+    #   most 179. Measured on one full shard by bench/key_caps.py (excerpts of the 23
+    #   catalogue tracks under 11 conditions at 10 s and 4 at 5 s, 10 tracks outside it; two
+    #   draws of excerpts) and on 115 derivatives (a new lead or voice over our recording, 0
+    #   to -12 dB, 10 and 30 s): with 500 no pair-search answer changed; 300 lost a 5 s
+    #   excerpt under pink noise at 0 dB (score 4.7, just over the bar), 150 two derivatives
+    #   at 10 s (19 and 23 aligned hashes).
     max_triplet_postings_per_key: int = 200  # the same for the wide search's triplet keys (a
-    #   full shard's are ~6x as common as its pair keys). 150 lost a 5 s excerpt shifted -2
-    #   semitones (score 24: two of its five triplet votes were on keys above 150) for 10 %
-    #   less CPU; 300 kept it and cost 25 % more. An index before this field keeps its pair
-    #   cap for both.
+    #   full shard's are ~6x as common as its pair keys). A trade, measured (bench/key_caps.py,
+    #   pair cap 500, CPU of a 10 s query answered / not): 4000 617 / 1,003 ms; 600 591 / 951,
+    #   every answer kept; 400 555 / 907, one 5 s excerpt at pitch -2 lost; 200 379 / 749, two
+    #   of 23 5 s excerpts at pitch -2 lost (scores 11 and 12.5: their triplet vote had the
+    #   bare minimum of 4, tied with chance cells; 21 -> 19 of 23, the 5 s bar is 70 %)
+    #   and every 10 s excerpt kept; 150 also lost one with a score of 24. An index before this
+    #   field keeps its pair cap for both.
     clump_size: float = 1.5  # chance coincidences come in clumps of ~1.5 hashes (repeated
     #                          bars); calibrated on reversed/resampled real music (bench/).
     min_aligned_hashes: int = 6  # never a match on fewer aligned hashes, whatever the odds.
