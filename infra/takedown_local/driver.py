@@ -91,7 +91,7 @@ def search_plan(shard_count: int, shards_per_function: int) -> str:
         return f"{shard_count} shard(s), searched in the fingerprint function"
     groups = shard_groups(shard_count, shards_per_function)
     return (f"{shard_count} shards, searched by fan-out: {len(groups)} shard-function invocations of up to "
-            f"{shards_per_function} shards per upload")
+            f"{shards_per_function} shards per round (a second round when the first finds no copy)")
 
 
 def publish_index(stack: LocalStack, index_dir: Path, version: str | None = None) -> str:
