@@ -2,15 +2,15 @@
 (issue 16's scale work; the caps are ``max_postings_per_key`` and
 ``max_triplet_postings_per_key`` in ``engine/params.py``).
 
-    .venv/bin/python -m bench.key_caps INDEX [--caps 4000:4000,150:150] [--shard 0] [--out JSON]
+    .venv/bin/python -m bench.key_caps INDEX [--caps 4000:4000,500:200] [--shard 0] [--out JSON]
 
 The queries: one excerpt of every track of the default corpus (real music, not generated
 here; ``bench/fingerprint.py`` fetches it), rendered as the benchmark renders its conditions,
 at 10 s (clean, pink and white noise at 0 dB, Ogg q0, speed 1.05 / 1.25 / 0.8, pitch -1 / +3,
 time-stretch 0.9, nightcore) and at 5 s (clean, pink 0 dB, speed 1.35, pitch -2). The tracks
 INDEX holds are the expected answers; the others are negatives. Each cap pair searches shard
-``--shard`` alone with the index's other parameters, as a shard function does with
-``search="both"`` (the second search when the first finds no copy here). A cap binds only
+``--shard`` with the index's other parameters (``Index.query``: the second search when the
+first finds no copy in it). A cap binds only
 where keys are common: on a full shard (``bench/run.sh --quick --only-scaling --sizes 4000
 --no-scaling-self-match --keep-work`` keeps one, 47 M entries), not on the accuracy runs'
 small catalogues.
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fingerprint import fetch_corpus, load_master, render, track_name
+from bench.fingerprint import MASTER_RATE, fetch_corpus, load_master, render, track_name
 from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, Index
 
 CONDITIONS = {10: ("clean", "pink_0db", "white_0db", "ogg_q0", "speed_1.05", "pitch_-1", "speed_1.25", "speed_0.8", "pitch_+3",
@@ -44,7 +44,7 @@ def queries(index: Index, seed: int) -> list[tuple[str, bool, str, object]]:
     for path in fetch_corpus():
         name = track_name(path)
         master = load_master(path, name)
-        start = float(rng.uniform(5, max(6.0, master.size / 22050 - 40)))
+        start = float(rng.uniform(5, max(6.0, master.size / MASTER_RATE - 40)))
         for secs, conds in CONDITIONS.items():
             for cond in conds:
                 y = render(cond, master, start, secs, seed)
@@ -93,7 +93,7 @@ def table(results: dict[str, list[dict]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("index")
-    ap.add_argument("--caps", default="4000:4000,150:150", help="pair:triplet cap pairs, comma-separated")
+    ap.add_argument("--caps", default="4000:4000,500:200", help="pair:triplet cap pairs, comma-separated")
     ap.add_argument("--shard", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", help="write every query's answer per cap pair as JSON")

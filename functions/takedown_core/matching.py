@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from .audio import decode
-from .engine import Index, QueryResult, merge_results
+from .engine import Fingerprint, Index, QueryResult, merge_results
 from .engine.wire import query_from_wire, query_to_wire
 from .ports import MatchAnswer, Matcher, ShardSearch
 
@@ -84,7 +84,14 @@ class FanOutMatcher:
         and ``IndexUnavailable`` (from a shard)."""
         samples, report = decode(path, sample_rate=self.index.params.sample_rate, max_seconds=self.max_seconds,
                                  min_seconds=MIN_QUERY_SECONDS)
-        query = query_to_wire(self.index.fingerprint(samples))
+        result, invocations = self.search_fingerprint(self.index.fingerprint(samples))
+        return MatchAnswer(result, report, self.version, self.digest, sum(len(g) for g in self.groups),
+                           shard_invocations=invocations)
+
+    def search_fingerprint(self, fp: Fingerprint) -> tuple[QueryResult, int]:
+        """The rounds for one query fingerprint: the merged result and the shard-function
+        invocations made. Raises ``ShardMatchError`` and ``IndexUnavailable`` (from a shard)."""
+        query = query_to_wire(fp)
         first = self._round(query, "first")
         invocations = len(first)
         rounds = {p.get("search") for p in first}  # a shard function before the rounds: None, both searches at once
@@ -95,8 +102,7 @@ class FanOutMatcher:
             second = self._round(query, "second")
             invocations += len(second)
             result = merge_results([QueryResult.from_dict(join_rounds(a, b)) for a, b in zip(first, second)], max_false_match_rate=self.rate)
-        return MatchAnswer(result, report, self.version, self.digest, sum(len(g) for g in self.groups),
-                           shard_invocations=invocations)
+        return result, invocations
 
     def _round(self, query: dict[str, Any], search: str) -> list[dict[str, Any]]:
         requests = [
