@@ -13,7 +13,12 @@ import numpy as np
 
 def sorted_unique(a: np.ndarray, *, counts: bool = False):
     """``np.unique(a)`` (and its counts with ``counts``) by sort + diff."""
-    a = np.sort(a, axis=None)
+    return unique_of_sorted(np.sort(a, axis=None), counts=counts)
+
+
+def unique_of_sorted(a: np.ndarray, *, counts: bool = False):
+    """:func:`sorted_unique` of an array already sorted ascending (1-D): the diff alone. The
+    votes sort a key once and read its high bits' distinct values from the same order."""
     if a.size == 0:
         return (a, np.zeros(0, np.int64)) if counts else a
     first = np.empty(a.size, dtype=bool)

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .arrays import sorted_unique as _sorted_unique
+from .arrays import unique_of_sorted as _unique_of_sorted
 from .extract import Fingerprint, hash_pairs
 from .params import AnalysisParams
 from .shard import ShardData, probe_keys
@@ -218,8 +219,14 @@ def _pair_search(
     ev["postings"] = [int(x) for x in np.bincount(hv_a, weights=cnt, minlength=len(hyps))]
     if track is not None:
         # one track: its postings are a contiguous run inside each key's range (sorted by
-        # track << time_bits | frame), found by two binary searches per key
-        lo, cnt = _track_slices(shard.postings, lo, cnt, track, p.time_bits)
+        # track << time_bits | frame), found by two binary searches per distinct key (the
+        # verification's hypotheses are close: on a full shard eight lookups in nine repeat
+        # a key)
+        nz = np.flatnonzero(cnt)
+        rep, inv = _distinct(keys_a[nz], None if shard.offsets is None else shard.offsets.size - 1)
+        a, c = _track_slices(shard.postings, lo[nz][rep], cnt[nz][rep], track, p.time_bits)
+        lo, cnt = lo.copy(), np.zeros_like(cnt)
+        lo[nz], cnt[nz] = a[inv], c[inv]
         if cnt.sum() == 0:
             return ev
 
@@ -271,10 +278,9 @@ def _pair_search(
     v_s = (cell_s >> _OFFSET_BITS) // n_tracks
     r_s = (cell_s & ((1 << _OFFSET_BITS) - 1)) - bias + np.rint(tempos[v_s] * (q_s - centre)).astype(np.int64)
 
-    # 4. distinct query frames per cell, summed over a +-w window of offsets
-    fresh = np.ones(cell_s.size, dtype=bool)
-    fresh[1:] = (cell_s[1:] != cell_s[:-1]) | (q_s[1:] != q_s[:-1])
-    uv, vc = _sorted_unique(cell_s[fresh], counts=True)
+    # 4. distinct query frames per cell (the keys are distinct (cell, query frame) pairs,
+    #    sorted: a cell's count is its run's length), summed over a +-w window of offsets
+    uv, vc = _unique_of_sorted(cell_s, counts=True)
     csum = np.concatenate([[0], np.cumsum(vc)])
     a = np.searchsorted(uv, uv - w, side="left")
     b = np.searchsorted(uv, uv + w, side="right")
@@ -343,6 +349,30 @@ def _pair_search(
             }
         )
     return ev
+
+
+def _distinct(keys: np.ndarray, space: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(rep, inv): ``keys[rep]`` holds each distinct key once and ``keys[rep][inv] == keys``.
+    With ``space`` (keys are below it: the hash layout's 2**hash_bits) by a table over the
+    key space, in linear time; otherwise by a sort."""
+    if space is None:
+        order = np.argsort(keys, kind="stable")
+        s = keys[order]
+        first = np.ones(s.size, dtype=bool)
+        np.not_equal(s[1:], s[:-1], out=first[1:])
+        inv = np.empty(s.size, dtype=np.int64)
+        inv[order] = np.cumsum(first) - 1
+        return order[first], inv
+    k = keys.astype(np.intp, copy=False)
+    seen = np.zeros(space, dtype=bool)
+    seen[k] = True
+    distinct = np.flatnonzero(seen)
+    slot = np.empty(space, dtype=np.int32)
+    slot[distinct] = np.arange(distinct.size, dtype=np.int32)
+    inv = slot[k]
+    rep = np.empty(distinct.size, dtype=np.int64)
+    rep[inv] = np.arange(k.size)  # any occurrence of each key
+    return rep, inv
 
 
 def _track_slices(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, track: int, time_bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -444,11 +474,14 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
     ti = np.floor(np.log2(tempo) / p.triplet_tempo_bin).astype(np.int64) - t_lo
     pi = np.floor(pitch / p.triplet_pitch_bin + 0.5).astype(np.int64) - p_lo
     oi = (off - o_lo) // p.triplet_offset_bin + 1
+    keep = _could_reach(trk, oi, p.triplet_min_votes)
+    if keep.size < trk.size:
+        trk, ti, pi, oi, qf, post, tempo, pitch = (a[keep] for a in (trk, ti, pi, oi, qf, post, tempo, pitch))
     cell = ((trk * t_n + ti) * p_n + pi) * o_n + oi
     # one vote per (cell, query frame)
     q_bits = max(1, int(f1).bit_length())
     uk = _sorted_unique((cell << q_bits) | qf)
-    uc, votes = _sorted_unique(uk >> q_bits, counts=True)
+    uc, votes = _unique_of_sorted(uk >> q_bits, counts=True)  # uk is sorted: so are its cells
     win = _window_votes(uc, votes, p_n, o_n)
     # only cells that can be chosen are ordered (a stable sort keeps their order among ties)
     able = np.flatnonzero(win >= p.triplet_min_votes)
@@ -474,6 +507,24 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
         out.append({"track": t, "tempo": est if slope is None else slope, "pitch": float(np.median(pitch[near])), "votes": int(win[r]),
                     "slope": slope is not None})
     return out
+
+
+def _could_reach(trk: np.ndarray, oi: np.ndarray, min_votes: int) -> np.ndarray:
+    """Indices of the triplet hits (local track ``trk``, offset cell ``oi`` >= 1) that may lie
+    in a cell whose 3 x 3 x 3 window (:func:`_window_votes`) reaches ``min_votes``; the rest
+    cannot change any chosen cell and are dropped before the vote's sort (on a full shard,
+    most of a query's chance hits: their windows hold one).
+
+    Exact, by an upper bound: a window spans three consecutive offset cells, so at most two
+    consecutive blocks of four; its votes (distinct query frames) are at most the hits of its
+    track in those two blocks, over every tempo and pitch. A hit is kept when one of the two
+    block pairs around its own block holds ``min_votes`` hits. Every cell within +-1 of a
+    dropped hit thus has a window below ``min_votes`` with or without it."""
+    blocks = int(oi.max()) // 4 + 3 if oi.size else 0
+    cb = trk * blocks + oi // 4 + 1  # a block of padding on either side of each track's
+    hits = np.bincount(cb, minlength=int(trk.max() + 1) * blocks if trk.size else 0)
+    pair = hits[:-1] + hits[1:]  # pair[k]: blocks k and k + 1
+    return np.flatnonzero(np.maximum(pair[cb - 1], pair[cb]) >= min_votes)
 
 
 def _window_votes(uc: np.ndarray, votes: np.ndarray, p_n: int, o_n: int) -> np.ndarray:
