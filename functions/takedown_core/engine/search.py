@@ -10,6 +10,7 @@ and decides. The content check each candidate carries (``salient_peaks``,
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import numpy as np
 
@@ -241,12 +242,7 @@ def _pair_search(
     bias = int(q_frames * 0.6) + 4 * w + 8
     # per item: offset + bias = reference frame - shift
     shift = np.rint(tempos[hv_a] * (qt_a - centre)).astype(np.int64) - bias
-    first = np.cumsum(cnt) - cnt
     total = int(cnt.sum())
-    idx_t = np.int32 if total < (1 << 31) and shard.postings.size < (1 << 31) else np.int64
-    pos = np.arange(total, dtype=idx_t)
-    pos += np.repeat((lo - first).astype(idx_t), cnt)
-    post = shard.postings[pos]
     tb = p.time_bits
     # offset + bias is in [0, 2**_OFFSET_BITS) by construction of bias; clip otherwise
     exact_range = int(shift.max()) <= 0 and int(shift.min()) > (1 << tb) - (1 << _OFFSET_BITS)
@@ -254,12 +250,10 @@ def _pair_search(
         # Large catalogues: a linear-time coarse vote over (track, offset bin), all
         # hypotheses together, keeps only the postings near the strongest bins; the exact
         # vote below (a sort) then runs on a small fraction of them.
-        keep_pos = _coarse_keep(post, np.repeat(shift.astype(np.int32), cnt), shard.track_frames, bias, p.coarse_bins_kept, tb)
-        item = np.searchsorted(first, keep_pos, side="right") - 1
-        post = post[keep_pos].astype(np.int64)
+        item, post = _coarse_gather(shard.postings, lo, cnt, shift, shard.track_frames, bias, p.coarse_bins_kept, tb)
     else:
         item = np.repeat(np.arange(cnt.size), cnt)
-        post = post.astype(np.int64)
+        post = shard.postings[_positions(lo, cnt, shard.postings.size)].astype(np.int64)
     v_it = hv_a[item].astype(np.int64)
     q_item = qt_a[item]
     track = post >> tb
@@ -586,28 +580,65 @@ def _coarse_filter(track: np.ndarray, off_b: np.ndarray, track_frames: np.ndarra
     span = ((track_frames + 2 * bias) >> _COARSE_SHIFT) + 3
     base = np.concatenate([[0], np.cumsum(span)[:-1]])
     cb = base[track] + (off_b >> _COARSE_SHIFT) + 1
-    return _strongest_bins(cb, int(span.sum()), bins_kept)[cb]
+    return _strongest_bins(np.bincount(cb, minlength=int(span.sum()) + 1), bins_kept)[cb]
 
 
-def _coarse_keep(post: np.ndarray, shift: np.ndarray, track_frames: np.ndarray, bias: int, bins_kept: int, time_bits: int) -> np.ndarray:
-    """:func:`_coarse_filter` on raw postings (offset + bias = frame - shift): the indices
-    of the postings it keeps, with fewer passes over the (large) posting arrays."""
+# Postings gathered and voted on at a time by the coarse vote: its memory is bounded by
+# this, not by the query's postings (a 30 s segment's dense search retrieves up to ~80 M on a
+# full shard: ~2 GB gathered at once, past the shard function's memory).
+_GATHER_CHUNK = 1 << 23
+
+
+def _positions(lo: np.ndarray, cnt: np.ndarray, size: int) -> np.ndarray:
+    """Indices into a posting array of every posting of the ranges ``[lo, lo + cnt)``, in
+    order: shape (cnt.sum(),), int32 when they fit (``size``: the array's length)."""
+    total = int(cnt.sum())
+    idx_t = np.int32 if total < (1 << 31) and size < (1 << 31) else np.int64
+    pos = np.arange(total, dtype=idx_t)
+    pos += np.repeat((lo - (np.cumsum(cnt) - cnt)).astype(idx_t), cnt)
+    return pos
+
+
+def _coarse_gather(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, shift: np.ndarray, track_frames: np.ndarray, bias: int,
+                   bins_kept: int, time_bits: int, chunk: int = _GATHER_CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_coarse_filter` on the raw postings of the lookups ``[lo, lo + cnt)`` (item i's
+    offset + bias = frame - ``shift[i]``), gathered ``chunk`` postings at a time: (item,
+    post), each kept posting's lookup and its posting (int64), in lookup order. Memory:
+    9 bytes per posting (its coarse bin, int64 as np.bincount and indexing want it, and the
+    mask) plus one chunk's work, instead of ~26 bytes per posting when gathered at once."""
     span = ((track_frames + 2 * bias) >> _COARSE_SHIFT) + 3
+    n_bins = int(span.sum())
     # int64 bins: np.bincount counts in the platform's int64 and would copy int32 bins first
     # (measured slower on a full shard's 24 M postings)
     base = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64) + 1
-    cb = base[post >> np.uint32(time_bits)]
-    off = (post & np.uint32((1 << time_bits) - 1)).view(np.int32)  # < 2**time_bits
-    off -= shift
-    off >>= _COARSE_SHIFT
-    cb += off
-    return np.flatnonzero(_strongest_bins(cb, int(span.sum()), bins_kept)[cb])
+    ends = np.cumsum(cnt)
+    first = ends - cnt
+    total = int(ends[-1])
+    # lookups split where the running count crosses a multiple of chunk (a lookup holds at
+    # most a posting cap, so a part holds about chunk postings)
+    cuts = np.unique(np.concatenate([[0], np.searchsorted(ends, np.arange(chunk, total, chunk), side="right"), [cnt.size]]))
+    bins = np.empty(total, dtype=np.int64)
+    counts = np.zeros(n_bins + 1, dtype=np.int64)
+    shift32 = shift.astype(np.int32)
+    mask = np.uint32((1 << time_bits) - 1)
+    for a, b in pairwise(cuts.tolist()):
+        post = postings[_positions(lo[a:b], cnt[a:b], postings.size)]
+        cb = bins[first[a]:ends[b - 1]]
+        np.take(base, post >> np.uint32(time_bits), out=cb, mode="clip")  # a track number: in range
+        off = (post & mask).view(np.int32)  # < 2**time_bits
+        off -= np.repeat(shift32[a:b], cnt[a:b])
+        off >>= _COARSE_SHIFT
+        cb += off
+        counts += np.bincount(cb, minlength=n_bins + 1)
+    keep = np.flatnonzero(_strongest_bins(counts, bins_kept)[bins])
+    item = np.searchsorted(first, keep, side="right") - 1
+    return item, postings[lo[item] + (keep - first[item])].astype(np.int64)
 
 
-def _strongest_bins(cb: np.ndarray, n_bins: int, bins_kept: int) -> np.ndarray:
-    """Mask over coarse bins: the strongest ~bins_kept pairs of adjacent bins (by a threshold
-    on the count histogram, linear time) and their neighbours."""
-    counts = np.bincount(cb, minlength=n_bins + 1)
+def _strongest_bins(counts: np.ndarray, bins_kept: int) -> np.ndarray:
+    """Mask over coarse bins, from each bin's count of postings: the strongest ~bins_kept
+    pairs of adjacent bins (by a threshold on the count histogram, linear time) and their
+    neighbours."""
     pair = counts[:-1] + counts[1:]
     hist = np.bincount(pair)
     at_least = np.cumsum(hist[::-1])[::-1]  # at_least[t] = bins with count >= t
