@@ -205,9 +205,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cold(endpoint: str, bucket: str, version: str, digest: str, shards: list[int], request: str, cache: str) -> dict:
+def _cold(endpoint: str, bucket: str, version: str, digest: str, shards: list[int], request: str, cache: str,
+          upload_request: str | None = None) -> dict:
     """A new shard-function container: client, fetch (download + sha256 check), open, first
-    answer. Wall and process time of each step, GET requests sent, bytes downloaded."""
+    answer. Wall and process time of each step, GET requests sent, bytes downloaded, peak
+    RSS; then (``upload_request``) both rounds of a whole upload, its CPU and the memory it
+    takes (``upload``)."""
     t_start, c_start = time.perf_counter(), time.process_time()
     import boto3
 
@@ -233,16 +236,38 @@ def _cold(endpoint: str, bucket: str, version: str, digest: str, shards: list[in
     json.dumps(answer_shard(index, json.loads(request)))
     marks["second_query"] = (time.perf_counter() - t0, time.process_time() - c0)
     files = [p for p in Path(d).iterdir() if p.is_file()]
-    return {"steps": {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in marks.items()},
-            "downloaded_bytes": sum(p.stat().st_size for p in files), "files": len(files),
-            "get_requests": len(gets), "rss_mb": peak_rss_mb()}
+    out = {"steps": {k: {"wall_s": w, "cpu_s": c} for k, (w, c) in marks.items()},
+           "downloaded_bytes": sum(p.stat().st_size for p in files), "files": len(files),
+           "get_requests": len(gets), "rss_mb": peak_rss_mb()}
+    if upload_request is not None:
+        # then a whole upload without a copy, as the fan-out asks for it: both rounds
+        c0 = time.process_time()
+        for search in ("first", "second"):
+            json.dumps(answer_shard(index, {**json.loads(upload_request), "search": search}))
+        out["upload"] = {"cpu_s": time.process_time() - c0, "rss_mb": peak_rss_mb(), **rss_kinds_mb()}
+    return out
 
 
-def cold_start(index_dir: Path, shards: list[int], query: np.ndarray, rate: float) -> dict:
+def rss_kinds_mb() -> dict:
+    """This process's resident memory now, MB, by kind (/proc/self/status): ``anon_mb``
+    (the heap: what the search allocates, kept by glibc under the deployed GLIBC_TUNABLES, so
+    about its peak) and ``file_mb`` (pages of memory-mapped files: the index's arrays, which
+    the kernel can drop and read again). Empty where /proc is missing."""
+    kinds = {"RssAnon:": "anon_mb", "RssFile:": "file_mb"}
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return {kinds[f[0]]: int(f[1]) / 1024 for f in (line.split() for line in lines) if f and f[0] in kinds}
+
+
+def cold_start(index_dir: Path, shards: list[int], query: np.ndarray, rate: float, upload: np.ndarray | None = None) -> dict:
     """Publish ``index_dir`` to S3 (a moto server on the loopback, its own process), then time
     a new container's cold start in a fresh process: its download of ``shards`` with the
     manifest and track list, the open, the first answer (``query``: a 10 s excerpt). Adds the
-    download projected at S3's documented per-request rate (module docstring)."""
+    download projected at S3's documented per-request rate (module docstring). With
+    ``upload`` (samples), the same container then searches it, both rounds, and reports its
+    memory (``upload``), against the function's configured memory."""
     import boto3
 
     from takedown_adapters.aws import S3IndexStore
@@ -264,10 +289,13 @@ def cold_start(index_dir: Path, shards: list[int], query: np.ndarray, rate: floa
         s3.create_bucket(Bucket="catalogue")
         digest = S3IndexStore(s3, "catalogue").publish(index_dir, "bench")
         head = Index.open(index_dir, shards=[])
-        request = json.dumps({"index_version": "bench", "index_sha256": digest, "shards": shards,
-                              "query": query_to_wire(head.fingerprint(query)), "max_false_match_rate": rate})
+        def request(samples: np.ndarray) -> str:
+            return json.dumps({"index_version": "bench", "index_sha256": digest, "shards": shards,
+                               "query": query_to_wire(head.fingerprint(samples)), "max_false_match_rate": rate})
+
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
-            out = ex.submit(_cold, endpoint, "catalogue", "bench", digest, shards, request, str(cache)).result()
+            out = ex.submit(_cold, endpoint, "catalogue", "bench", digest, shards, request(query), str(cache),
+                            None if upload is None else request(upload)).result()
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -276,6 +304,11 @@ def cold_start(index_dir: Path, shards: list[int], query: np.ndarray, rate: floa
     s = out["steps"]
     rest = s["open"]["wall_s"] + s["first_query"]["wall_s"]
     out["shards"] = shards
+    if "upload" in out:
+        from bench.cost import configured_memory
+
+        out["upload"]["seconds"] = upload.size / head.params.sample_rate
+        out["upload"]["function_mb"] = configured_memory()[1]
     out["local_total_s"] = s["download"]["wall_s"] + rest
     out["projected"] = {
         "download_s_one_request": mb / S3_MB_PER_S_PER_REQUEST,
@@ -370,6 +403,14 @@ def markdown(shard: dict, cold: dict, proj: dict) -> str:
         + ", ".join(f"{k} {v['wall_s']:.2f} s wall ({v['cpu_s']:.2f} s CPU)" for k, v in s.items())
         + f"; peak RSS {cold['rss_mb']:.0f} MB. Projected in AWS: {cold['projected']['total_s_one_request']:.1f} s "
         f"(one request at a time) to {cold['projected']['total_s_boto3_concurrency']:.1f} s ({cold['projected']['basis']}).",
+        *([] if "upload" not in cold else [
+            "",
+            f"The same container then searches a {cold['upload']['seconds']:.0f} s upload without a copy (both rounds, "
+            f"{cold['upload']['cpu_s']:.1f} s CPU): peak RSS {cold['upload']['rss_mb']:.0f} MB, of it "
+            f"{cold['upload'].get('anon_mb', float('nan')):.0f} MB heap and {cold['upload'].get('file_mb', float('nan')):.0f} MB "
+            f"of index pages (mapped files); the function has {cold['upload']['function_mb']:,} MB"
+            + (" (**over it**)." if cold['upload']['rss_mb'] > cold['upload']['function_mb'] else "."),
+        ]),
         "",
         f"### Projection: {proj['tracks']:,} tracks\n",
         proj["method"] + ".",
@@ -427,7 +468,7 @@ def run(writer_fps, entries: list[int], queries: list[np.ndarray], upload_files:
     shard["upload"]["decode"] = decode_cpu
     log(f"  one shard's search: {shard['query_10s']['shard_search']['median_ms']:.1f} ms median per 10 s query")
     spf = cdk_shards_per_function()
-    cold = cold_start(d, list(range(min(spf, shard["shards"]))), cold_query, rate)
+    cold = cold_start(d, list(range(min(spf, shard["shards"]))), cold_query, rate, uploads[0] if uploads else None)
     log(f"  cold start: {cold['local_total_s']:.1f} s local, {cold['downloaded_bytes'] / 1e6:.0f} MB")
     proj = project(shard, cold, tracks=tracks, shards_per_function=spf, shard_entries=shard_entries)
     print(markdown(shard, cold, proj))

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from bench import scaling
+from bench import cost, scaling
 from takedown_core.engine import DEFAULT_PARAMS, extract
 from takedown_local.media import synth_track, write_audio
 
@@ -44,8 +44,16 @@ def test_two_small_shards_are_measured_cold_started_from_s3_and_projected(tmp_pa
     assert cold["projected"]["total_s_one_request"] >= cold["projected"]["total_s_boto3_concurrency"] > 0
     assert proj["tracks"] == 1_000 and proj["shards"] >= 1 and proj["invocations_per_query"] >= 1
     assert proj["query_10s_cpu_ms_median"] > m["query_10s"]["extract"]["median_ms"]
+    # then the same container searched a whole upload, both rounds: its memory, by kind,
+    # against the shard function's configured memory
+    up = cold["upload"]
+    assert up["seconds"] == pytest.approx(30, abs=0.5) and up["cpu_s"] > 0
+    assert up["rss_mb"] >= cold["rss_mb"] and up["anon_mb"] > 0 and up["file_mb"] > 0
+    assert up["function_mb"] == cost.configured_memory()[1]
     json.dumps(out)  # the JSON section
-    assert "Projection: 1,000 tracks" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Projection: 1,000 tracks" in printed
+    assert "searches a 30 s upload without a copy" in printed and "of index pages" in printed and "over it" not in printed
     assert out["index_dir"] == str(tmp_path / "full-shards")
     # a scaling row's fan-out CPU: extraction + both shards' searches + merge, per query
     fan = scaling.fan_out_cpu(tmp_path / "full-shards", queries, 1e-4)
