@@ -380,9 +380,8 @@ def _track_slices(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, track: 
     lo_n, cnt_n = lo[nz], cnt[nz]
     total = int(cnt_n.sum())
     if total <= 32 * nz.size:
-        first = np.cumsum(cnt_n) - cnt_n
         item = np.repeat(np.arange(nz.size), cnt_n)
-        trk = postings[np.arange(total, dtype=np.int64) + np.repeat(lo_n - first, cnt_n)].astype(np.int64) >> time_bits
+        trk = postings[_positions(lo_n, cnt_n, postings.size)].astype(np.int64) >> time_bits
         start[nz] = lo_n + np.bincount(item, weights=trk < track, minlength=nz.size).astype(np.int64)
         count[nz] = np.bincount(item, weights=trk == track, minlength=nz.size).astype(np.int64)
         return start, count
@@ -436,8 +435,7 @@ def wide_candidates(fp: Fingerprint, shard: ShardData, p: AnalysisParams, segmen
     total = int(cnt.sum())
     if total == 0:
         return []
-    first = np.cumsum(cnt) - cnt
-    pos = np.arange(total, dtype=np.int64) + np.repeat(lo - first, cnt)
+    pos = _positions(lo, cnt, shard.triplets.postings.size)
     item = np.repeat(which, cnt)
     # most hits imply a tempo or a pitch outside the range: each payload is read only for
     # the hits still in it (the tempo first, from the one-byte t_c - t_a)
