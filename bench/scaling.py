@@ -240,7 +240,7 @@ def _cold(endpoint: str, bucket: str, version: str, digest: str, shards: list[in
            "downloaded_bytes": sum(p.stat().st_size for p in files), "files": len(files),
            "get_requests": len(gets), "rss_mb": peak_rss_mb()}
     if upload_request is not None:
-        # then a whole upload without a copy, as the fan-out asks for it: both rounds
+        # then a whole upload through both rounds, as the fan-out asks when no shard holds a copy
         c0 = time.process_time()
         for search in ("first", "second"):
             json.dumps(answer_shard(index, {**json.loads(upload_request), "search": search}))
@@ -405,7 +405,7 @@ def markdown(shard: dict, cold: dict, proj: dict) -> str:
         f"(one request at a time) to {cold['projected']['total_s_boto3_concurrency']:.1f} s ({cold['projected']['basis']}).",
         *([] if "upload" not in cold else [
             "",
-            f"The same container then searches a {cold['upload']['seconds']:.0f} s upload without a copy (both rounds, "
+            f"The same container then searches a {cold['upload']['seconds']:.0f} s upload through both rounds (as for one no shard holds, "
             f"{cold['upload']['cpu_s']:.1f} s CPU): peak RSS {cold['upload']['rss_mb']:.0f} MB, of it "
             f"{cold['upload'].get('anon_mb', float('nan')):.0f} MB heap and {cold['upload'].get('file_mb', float('nan')):.0f} MB "
             f"of index pages (mapped files); the function has {cold['upload']['function_mb']:,} MB"

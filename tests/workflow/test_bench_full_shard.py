@@ -53,7 +53,7 @@ def test_two_small_shards_are_measured_cold_started_from_s3_and_projected(tmp_pa
     json.dumps(out)  # the JSON section
     printed = capsys.readouterr().out
     assert "Projection: 1,000 tracks" in printed
-    assert "searches a 30 s upload without a copy" in printed and "of index pages" in printed and "over it" not in printed
+    assert "searches a 30 s upload through both rounds" in printed and "of index pages" in printed and "over it" not in printed
     assert out["index_dir"] == str(tmp_path / "full-shards")
     # a scaling row's fan-out CPU: extraction + both shards' searches + merge, per query
     fan = scaling.fan_out_cpu(tmp_path / "full-shards", queries, 1e-4)
