@@ -86,16 +86,23 @@ def tracks_for_shards(entries: list[int], shards: int = 2, cap: int = MAX_ENTRIE
     return n
 
 
+def _proc_status_mb(*fields: str) -> dict[str, float]:
+    """``fields`` of this process's /proc/self/status (kB there), in MB; the ones missing, or
+    all where /proc is missing, left out."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return {}
+    return {f[0].rstrip(":"): int(f[1]) / 1024 for f in (line.split() for line in lines) if f and f[0].rstrip(":") in fields}
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process, MB (the kernel's VmHWM: reset at exec, unlike
     ru_maxrss, which a spawned process inherits from its parent's fork); ru_maxrss where
     /proc is missing."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    hwm = _proc_status_mb("VmHWM").get("VmHWM")
+    if hwm is not None:
+        return hwm
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -253,12 +260,8 @@ def rss_kinds_mb() -> dict:
     (the heap: what the search allocates, kept by glibc under the deployed GLIBC_TUNABLES, so
     about its peak) and ``file_mb`` (pages of memory-mapped files: the index's arrays, which
     the kernel can drop and read again). Empty where /proc is missing."""
-    kinds = {"RssAnon:": "anon_mb", "RssFile:": "file_mb"}
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return {}
-    return {kinds[f[0]]: int(f[1]) / 1024 for f in (line.split() for line in lines) if f and f[0] in kinds}
+    now = _proc_status_mb("RssAnon", "RssFile")
+    return {name: now[field] for field, name in (("RssAnon", "anon_mb"), ("RssFile", "file_mb")) if field in now}
 
 
 def cold_start(index_dir: Path, shards: list[int], query: np.ndarray, rate: float, upload: np.ndarray | None = None) -> dict:
