@@ -399,7 +399,8 @@ def markdown(shard: dict, cold: dict, proj: dict) -> str:
         f"second round (the dense search, when the first found no copy): {q['second_rounds']} of {q['queries']} queries, "
         f"{u['second_rounds']} of {u['uploads']} uploads; a shard's search above holds both rounds",
         "",
-        f"peak RSS of a process with both shards open after the queries: {shard['rss_mb_all_shards']:.0f} MB",
+        f"peak RSS of the process that searched both shards at once (the fan-out's threads; a shard function searches its shards "
+        f"one after the other, below) after the queries: {shard['rss_mb_all_shards']:.0f} MB",
         "",
         f"**Cold start** of a shard function holding shards {cold['shards']} (fresh process, moto S3 on the loopback): "
         f"{cold['downloaded_bytes'] / 1e6:.0f} MB in {cold['files']} files, {cold['get_requests']} GET requests; "

@@ -575,10 +575,18 @@ _COARSE_SHIFT = 3  # coarse offset bins of 8 frames (186 ms)
 def _coarse_filter(track: np.ndarray, off_b: np.ndarray, track_frames: np.ndarray, bias: int, bins_kept: int) -> np.ndarray:
     """Mask of postings whose (track, 8-frame offset bin) is among the strongest pairs of
     adjacent bins (or next to them)."""
+    base, n_bins = _coarse_bins(track_frames, bias)
+    cb = base[track] + (off_b >> _COARSE_SHIFT)
+    return _strongest_bins(np.bincount(cb, minlength=n_bins + 1), bins_kept)[cb]
+
+
+def _coarse_bins(track_frames: np.ndarray, bias: int) -> tuple[np.ndarray, int]:
+    """The coarse vote's bins: (base, n_bins), track t's posting at offset + bias = o in bin
+    ``base[t] + (o >> 3)``; each track's bins span its frames plus 2 x bias, with room either
+    side for the neighbours the vote marks. ``base``: int64 (np.bincount counts in the
+    platform's int64 and would copy narrower bins first; measured slower on 24 M postings)."""
     span = ((track_frames + 2 * bias) >> _COARSE_SHIFT) + 3
-    base = np.concatenate([[0], np.cumsum(span)[:-1]])
-    cb = base[track] + (off_b >> _COARSE_SHIFT) + 1
-    return _strongest_bins(np.bincount(cb, minlength=int(span.sum()) + 1), bins_kept)[cb]
+    return np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64) + 1, int(span.sum())
 
 
 # Postings gathered and voted on at a time by the coarse vote: its memory is bounded by
@@ -604,11 +612,7 @@ def _coarse_gather(postings: np.ndarray, lo: np.ndarray, cnt: np.ndarray, shift:
     post), each kept posting's lookup and its posting (int64), in lookup order. Memory:
     9 bytes per posting (its coarse bin, int64 as np.bincount and indexing want it, and the
     mask) plus one chunk's work, instead of ~26 bytes per posting when gathered at once."""
-    span = ((track_frames + 2 * bias) >> _COARSE_SHIFT) + 3
-    n_bins = int(span.sum())
-    # int64 bins: np.bincount counts in the platform's int64 and would copy int32 bins first
-    # (measured slower on a full shard's 24 M postings)
-    base = np.concatenate([[0], np.cumsum(span)[:-1]]).astype(np.int64) + 1
+    base, n_bins = _coarse_bins(track_frames, bias)
     ends = np.cumsum(cnt)
     first = ends - cnt
     total = int(ends[-1])
