@@ -6,8 +6,8 @@ queries that match and queries that do not (issue 16's scale work).
 The queries: 10 s excerpts of the benchmark's cached music (``~/.cache/takedown-bench``,
 converted by ``bench/build_speed.py``: real music, not generated here), each as it is and
 resampled 1.25x (a sped-up edit), searched against shard ``--shard`` of INDEX alone, as a
-shard function searches it. Each query's process time is split into the ±6 % pair search
-(with the second, denser search), the wide search's triplet vote, the verification of its
+shard function searches it. Each query's process time is split into the pair search over
+its grid of hypotheses (with the second, denser search), the wide search's triplet vote, the verification of its
 candidates (pair search on one track) and the chance-density sample; medians over the queries
 that found a match and over those that did not. Run it with and without GLIBC_TUNABLES
 (``takedown_infra.tuning``) to see what the deployed malloc setting does; the setting in
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tracks", type=int, default=19, help="music files the excerpts come from (evenly spread)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
-    _timed("_pair_search", lambda a, k: "verify wide candidates" if k.get("track") is not None else "pair search (+-6 %, dense)")
+    _timed("_pair_search", lambda a, k: "verify wide candidates" if k.get("track") is not None else "pair search (grid, dense)")
     _timed("wide_candidates", lambda a, k: "triplet vote")
     _timed("_grid_postings", lambda a, k: "chance-density sample")
     music, _ = corpus(2.5)
@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.process_time()
             r = index.query(q, max_false_match_rate=DEFAULT_MAX_FALSE_MATCH_RATE)
             rows["match" if r.best is not None else "no match"].append({**_PARTS, "total": time.process_time() - t0})
-    print("| queries | n | total ms | pair search (+-6 %, dense) | triplet vote | verify wide candidates | chance-density sample |")
+    print("| queries | n | total ms | pair search (grid, dense) | triplet vote | verify wide candidates | chance-density sample |")
     print("|---|---|---|---|---|---|---|")
     for name, rs in rows.items():
         if rs:
-            med = {k: 1000 * float(np.median([r.get(k, 0.0) for r in rs])) for k in ("total", "pair search (+-6 %, dense)", "triplet vote",
+            med = {k: 1000 * float(np.median([r.get(k, 0.0) for r in rs])) for k in ("total", "pair search (grid, dense)", "triplet vote",
                                                                                     "verify wide candidates", "chance-density sample")}
             print(f"| {name} | {len(rs)} | " + " | ".join(f"{v:.0f}" for v in med.values()) + " |")
     print(f"peak RSS {peak_rss_mb():.0f} MB")

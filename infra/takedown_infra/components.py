@@ -48,8 +48,8 @@ INGEST_TIMEOUT = 900             # seconds (Lambda's maximum): the function wait
 INGEST_MEMORY = 1769             # MB; one full vCPU. The cheapest on the measured curve (bench/monthly_cost.py: a 3-minute
 #                                  upload 3.79 GB-s here, 3.88-4.06 below, 4.70-5.99 above; README "The whole workflow's monthly bill")
 SHARD_MATCH_MEMORY = 3008        # MB; two full shards with the wide search's triplets (871 MB of arrays each):
-#                                  2,810 MB resident after a 3-minute upload (1,123 heap, 1,687 mapped index pages) in
-#                                  bench/scaling.py's cold start, 2,301 after 10 s queries: 1,769 MB would be killed
+#                                  2,544 MB resident after a 3-minute upload (862 heap, 1,681 mapped index pages) in
+#                                  bench/scaling.py's cold start, 2,220 after 10 s queries: 1,769 MB would be killed
 SHARD_MATCH_TIMEOUT = 840        # seconds; a 15-minute query against two full shards (~450 s measured-projected),
 #                                  under the caller's INGEST_TIMEOUT so the caller sees the failure
 RECONCILE_EVERY = 15             # minutes between reconciler passes

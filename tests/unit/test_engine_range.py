@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from audio_fixtures import resample_linear, synth_track  # noqa: E402
 
 from takedown_core.engine import DEFAULT_PARAMS, AnalysisParams, Index, IndexWriter  # noqa: E402
-from takedown_core.engine.search import wide_candidates  # noqa: E402
+from takedown_core.engine.search import hypotheses, on_grid_edge, wide_candidates  # noqa: E402
 from takedown_core.engine.triplets import (  # noqa: E402
     KEY_BITS,
     make_triplets,
@@ -185,16 +185,30 @@ def test_pitch_shifts_beyond_the_old_search_match_as_pitch_shifts(index, shift):
     assert b.transform == "pitch_shift"
 
 
-@pytest.mark.parametrize("tempo", [0.8, 0.9, 1.1, 1.25])
+@pytest.mark.parametrize("tempo", [0.8, 0.9, 0.95, 1.05, 1.1, 1.25])
 def test_time_stretches_across_the_range_read_their_tempo(index, tempo):
-    """The same piece played at another tempo, pitch kept; 0.9 and 1.1 also align on the
-    +-6 % grid's edge (0.94, 1.06), and must still read as 0.9 and 1.1."""
+    """The same piece played at another tempo, pitch kept; 0.95 and 1.05 also align on the
+    pair grid's edge (0.98, 1.02), and must still read as 0.95 and 1.05."""
     q = synth_track(2003, TRACK_S / tempo, SR, tempo=tempo)[10 * SR : 20 * SR].astype(np.float32)
     b = index.query(q).best
     assert b is not None and b.track_id == "t3"
     assert b.speed == pytest.approx(tempo, abs=0.005)
     assert abs(b.pitch_semitones) < 0.1
     assert b.transform == "time_stretch"
+
+
+def test_the_pair_grid_and_its_edge():
+    """The pair search's grid (13 hypotheses now: pitch +-1 semitone, tempo and speed +-2 %)
+    and which of them are outermost; an index built with the old +-6 % grid keeps it."""
+    grid = hypotheses(DEFAULT_PARAMS)
+    assert len(grid) == 13 and (0.0, 1.0) in grid
+    edge = [h for h in grid if on_grid_edge(*h, DEFAULT_PARAMS)]
+    assert sorted(round(t, 2) for _, t in edge if t != 1.0) == [0.98, 0.98, 1.02, 1.02]  # tempo and speed lines
+    assert sorted(pi for pi, t in edge if t == 1.0) == [-1.0, 1.0]  # the pitch line's ends only
+    assert not on_grid_edge(0.0, 1.0, DEFAULT_PARAMS) and not on_grid_edge(0.75, 1.0, DEFAULT_PARAMS)
+    old = dataclasses.replace(DEFAULT_PARAMS, max_tempo_change=0.06, max_pitch_semitones=1.2)
+    assert len(hypotheses(old)) == 23
+    assert on_grid_edge(0.0, 1.06, old) and not on_grid_edge(0.0, 1.02, old)
 
 
 def test_nightcore_is_one_more_cell(index):
@@ -255,6 +269,7 @@ def test_an_index_built_before_the_wide_search_still_answers(tmp_path):
                 manifest["files"].pop(name)
                 (d / name).unlink()
     manifest["params"] = {k: v for k, v in manifest["params"].items() if not k.startswith(("triplet_", "wide_"))}
+    manifest["params"].update(max_tempo_change=0.06, max_pitch_semitones=1.2)  # the pair grid of its day
     manifest.pop("triplet_layout")
     (d / "manifest.json").write_text(json.dumps(manifest))
     ix = Index.open(d, verify=True)

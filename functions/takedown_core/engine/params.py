@@ -95,15 +95,36 @@ class AnalysisParams:
     # a pitch shift moves only the anchor field and a speed change moves the anchor field
     # and scales dt. The query is re-hashed under a small grid of hypotheses along three
     # lines: pitch only, tempo only (time-stretch), and both together (resampling).
-    max_pitch_semitones: float = 1.2  # pitch line: +-1.2 semitones ...
+    # 13 hypotheses: the wide search below reaches every speed, tempo and pitch in its range
+    # anyway, so this grid only needs what it finds better, the small changes of short or
+    # noisy excerpts. Each hypothesis is a full set of lookups over the shard: the grid was
+    # +-6 % and +-1.2 semitones (23 hypotheses) before the wide search, half of a full
+    # shard's query CPU. Measured (bench/run.sh --quick --skip-scaling, default corpus,
+    # seeds 1 and 2, 2,640 queries each; bench.shard_query on one full shard of 4,000
+    # tracks, each pair of figures back to back on one machine):
+    #   23 (+-6 %, +-1.2 st): a 10 s query 395 ms that matches / 723 ms that does not;
+    #   13 (+-2 %, +-1.0 st): 289 / 469 ms. Recall: no cell lower on either seed but one
+    #     5 s stretch 0.9x excerpt on seed 1 (100 -> 95.7 %, the bar is 70 %: it had
+    #     aligned on the old grid's 0.94x edge, score 7.6, share 0.284 at a bar of 0.28);
+    #     4 more derivatives found (speech -6 and -12 dB); stretch +-5 % at 10 s called
+    #     copies more often (95.7 -> 100 % on seed 1). False positives: no query without
+    #     shared audio matched on either seed; one more with it (seed 2, white noise 0 dB:
+    #     a non-catalogue track whose audio is one of ours, NCC 0.91, score 4.2) and two fewer
+    #     (stretch 1.05 and 0.95, seed 2);
+    #   7 (+-2 %, +-0.25 st): 272 / 363 ms (against 368 / 739), but two 5 s pitch +-1
+    #     excerpts lost too (seed 1).
+    # A copy aligned on the grid's edge reads the wide search's measured speed and pitch
+    # (search.on_grid_edge). An index stores the grid it was built with: one built before
+    # this change keeps its 23 hypotheses.
+    max_pitch_semitones: float = 1.0  # pitch line: +-1.0 semitones ...
     pitch_step_semitones: float = 0.25  # ... in steps of 3/4 of the anchor quantum.
-    max_tempo_change: float = 0.06  # tempo and speed lines: +-6 % ...
+    max_tempo_change: float = 0.02  # tempo and speed lines: +-2 % ...
     tempo_step: float = 0.02  # ... in steps of 2 % (measured: as good as 1.2 %, faster).
     segment_seconds: float = 30.0  # queries longer than 45 s are searched 30 s at a time.
     probe_dt: bool = True  # the query also looks up dt +-1: +3 points recall at 0 dB SNR.
     # --- the wide search: triplet keys (triplets.py) over speed, tempo and pitch -----------
     # Uploads are sped up 1.2-1.35x (nightcore), slowed 0.75-0.85x and shifted by 2-3
-    # semitones; the hypotheses above cover +-6 % and +-1.2 semitones. Keys that do not move
+    # semitones; the hypotheses above cover +-2 % and +-1 semitone. Keys that do not move
     # under a playback change find candidates anywhere in the range at the cost of a few
     # probes; each candidate is then verified with the pair hashes under its own playback.
     wide_search: bool = True  # False: an index built without triplets (no wide search)
@@ -141,14 +162,15 @@ class AnalysisParams:
     #   Measured on 20 corpus tracks, 120 excerpts of 5 and 10 s (clean, 0 dB noise, 1.25x,
     #   +2 st): the right track's cell p5 4 votes, p10 7, median 20; other cells per query
     #   at >= 4 votes 1.1, >= 6 0.09: 1.7 cells verified a query on average
-    wide_rate_share: float = 0.5  # the false-match budget is split between the +-6 % search
+    wide_rate_share: float = 0.5  # the false-match budget is split between the pair search
     #   (its rates count double) and the wide one (its rates count 1 / 0.5 x the hypotheses
     #   of the whole range, triplets.wide_hypothesis_count): weighted Bonferroni, so a
     #   candidate of either kind is held to the policy rate over everything searched.
     #   Costs the +-6 % search log10(2) = 0.3 of score (90.2 -> 89.9 on the golden copy);
     #   bench seed 1, default corpus: no cell of the 13 earlier conditions lost a query.
     #   The wide search's own bar: 1,855 hypotheses (wide_hypothesis_count) at 0.5 is
-    #   log10(3,710 / 23) = 2.2 more score than a +-6 % candidate needs.
+    #   log10(3,710 / 23) = 2.2 more score than a +-6 % candidate needed (the pair grid of
+    #   then); against today's 13-hypothesis grid log10(3,710 / 13) = 2.5.
     # --- voting and calibration -----------------------------------------------------------
     offset_window_frames: int = 2  # aligned hashes counted within +-2 frames of an offset.
     max_postings_per_key: int = 500  # keys more common than this in a shard are skipped (a

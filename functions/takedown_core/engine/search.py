@@ -42,6 +42,16 @@ def hypotheses(params: AnalysisParams) -> list[tuple[float, float]]:
     return hyps
 
 
+def on_grid_edge(pitch: float, tempo: float, params: AnalysisParams) -> bool:
+    """Whether the :func:`hypotheses` grid's (``pitch`` semitones, ``tempo``) is one of its
+    outermost: its pitch or tempo is the largest change searched either way, so a copy it
+    aligns may have been played further from the original than the grid reaches."""
+    p = params
+    pitch_edge = int(round(p.max_pitch_semitones / p.pitch_step_semitones)) * p.pitch_step_semitones
+    tempo_edge = int(round(p.max_tempo_change / p.tempo_step)) * p.tempo_step
+    return (pitch_edge > 0 and abs(abs(pitch) - pitch_edge) < 1e-9 and tempo == 1.0) or (tempo_edge > 0 and abs(abs(tempo - 1.0) - tempo_edge) < 1e-9)
+
+
 def segments(frame_count: int, params: AnalysisParams) -> list[tuple[int, int]]:
     """Long queries are searched in consecutive segments: memory and the offset range stay
     bounded, and each segment counts as one more test in the calibration."""
@@ -96,16 +106,19 @@ def search_shard(
                 c["wide_lam"] = lam
                 c["triplet_votes"] = cand["votes"]
                 ev["candidates"].append(c)
-        # the +-6 % search's grid is coarse (2 % of tempo, 1/4 semitone): where the wide
-        # search aligned more of the same track at the same place, its measured speed and
-        # pitch describe the playback change better (a 0.9x time-stretch aligns on the grid's
-        # 0.94x, and read so)
+        # the pair search's grid is coarse (2 % of tempo, 1/4 semitone) and short: where the
+        # wide search aligned more of the same track at the same place, or the pair
+        # candidate sits on the grid's edge (the playback may lie beyond it: a 0.95x
+        # time-stretch aligns on the grid's 0.98x, and was read so), the wide search's
+        # measured speed and pitch describe the playback change better
         wide_c = [c for c in ev["candidates"] if c.get("family") == "wide"]
+        grid = hypotheses(p)
         for c in ev["candidates"]:
             if c.get("family") == "wide":
                 continue
+            edge = on_grid_edge(*grid[c["hypothesis"]], p)
             for wc in wide_c:
-                if wc["track_id"] == c["track_id"] and wc["aligned"] > c["aligned"] and abs(wc["offset_s"] - c["offset_s"]) <= 1.0:
+                if wc["track_id"] == c["track_id"] and (edge or wc["aligned"] > c["aligned"]) and abs(wc["offset_s"] - c["offset_s"]) <= 1.0:
                     c["speed"], c["pitch_semitones"] = wc["speed"], wc["pitch_semitones"]
     return ev
 

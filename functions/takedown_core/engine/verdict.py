@@ -141,7 +141,8 @@ def candidate_rate(c: dict, ev: dict, n: int) -> float:
     policy's false-match budget its family holds (weighted Bonferroni, so a rate under the
     policy's means the same for every candidate):
 
-    - the +-6 % search (``hypotheses``): :func:`false_match_rate` over its hypotheses; with
+    - the pair search (``search.hypotheses``, the grid the index was built with):
+      :func:`false_match_rate` over its hypotheses; with
       the wide search also present its share is ``1 - wide_share``;
     - the wide search (``c["family"] == "wide"``): the whole tempo x pitch range counts,
       ``wide_hypotheses`` hypotheses at the pair search's resolution, each at the mean tail
