@@ -25,14 +25,18 @@ from .verdict import content_span, salient_content
 _OFFSET_BITS = 19  # cell key: ((hypothesis * tracks + track) << 19) | (offset + bias)
 
 
+def _grid_steps(p: AnalysisParams) -> tuple[int, int]:
+    """(pitch steps, tempo steps) either side of no change in the :func:`hypotheses` grid."""
+    return int(round(p.max_pitch_semitones / p.pitch_step_semitones)), int(round(p.max_tempo_change / p.tempo_step))
+
+
 def hypotheses(params: AnalysisParams) -> list[tuple[float, float]]:
     """(pitch_semitones, tempo) hypotheses: pitch line, tempo line, speed line."""
     p = params
     hyps: list[tuple[float, float]] = []
-    k_max = int(round(p.max_pitch_semitones / p.pitch_step_semitones))
+    k_max, j_max = _grid_steps(p)
     for k in range(-k_max, k_max + 1):
         hyps.append((k * p.pitch_step_semitones, 1.0))
-    j_max = int(round(p.max_tempo_change / p.tempo_step))
     for j in range(-j_max, j_max + 1):
         if j == 0:
             continue
@@ -46,10 +50,9 @@ def on_grid_edge(pitch: float, tempo: float, params: AnalysisParams) -> bool:
     """Whether the :func:`hypotheses` grid's (``pitch`` semitones, ``tempo``) is one of its
     outermost: its pitch or tempo is the largest change searched either way, so a copy it
     aligns may have been played further from the original than the grid reaches."""
-    p = params
-    pitch_edge = int(round(p.max_pitch_semitones / p.pitch_step_semitones)) * p.pitch_step_semitones
-    tempo_edge = int(round(p.max_tempo_change / p.tempo_step)) * p.tempo_step
-    return (pitch_edge > 0 and abs(abs(pitch) - pitch_edge) < 1e-9 and tempo == 1.0) or (tempo_edge > 0 and abs(abs(tempo - 1.0) - tempo_edge) < 1e-9)
+    k_max, j_max = _grid_steps(params)
+    pitch_edge, tempo_edge = k_max * params.pitch_step_semitones, j_max * params.tempo_step
+    return (k_max > 0 and tempo == 1.0 and abs(abs(pitch) - pitch_edge) < 1e-9) or (j_max > 0 and abs(abs(tempo - 1.0) - tempo_edge) < 1e-9)
 
 
 def segments(frame_count: int, params: AnalysisParams) -> list[tuple[int, int]]:
@@ -84,7 +87,8 @@ def search_shard(
     those candidates carry ``"family": "wide"`` and the chance densities of their hypotheses
     (``wide_lam``), which :mod:`verdict` calibrates over the whole range."""
     p = params
-    ev = _pair_search(fp, shard, p, hypotheses(p), catalogue_frames=catalogue_frames, catalogue_tracks=catalogue_tracks, segment=segment)
+    grid = hypotheses(p)
+    ev = _pair_search(fp, shard, p, grid, catalogue_frames=catalogue_frames, catalogue_tracks=catalogue_tracks, segment=segment)
     if wide and p.wide_search and shard.triplets is not None and fp.peaks is not None:
         ev["wide_share"] = p.wide_rate_share
         ev["wide_hypotheses"] = wide_hypothesis_count(p)
@@ -112,7 +116,6 @@ def search_shard(
         # time-stretch aligns on the grid's 0.98x, and was read so), the wide search's
         # measured speed and pitch describe the playback change better
         wide_c = [c for c in ev["candidates"] if c.get("family") == "wide"]
-        grid = hypotheses(p)
         for c in ev["candidates"]:
             if c.get("family") == "wide":
                 continue
