@@ -7,9 +7,9 @@ The queries: 10 s excerpts of the benchmark's cached music (``~/.cache/takedown-
 converted by ``bench/build_speed.py``: real music, not generated here), each as it is and
 resampled 1.25x (a sped-up edit), searched against shard ``--shard`` of INDEX alone, as a
 shard function searches it. Each query's process time is split into the pair search over
-its grid of hypotheses (with the second, denser search), the wide search's triplet vote, the verification of its
-candidates (pair search on one track) and the chance-density sample; medians over the queries
-that found a match and over those that did not. Run it with and without GLIBC_TUNABLES
+its grid of hypotheses (with the second, denser search), the wide search's triplet vote, the
+verification of its candidates (pair search on one track) and the chance-density sample;
+medians over the queries that found a match and over those that did not. Run it with and without GLIBC_TUNABLES
 (``takedown_infra.tuning``) to see what the deployed malloc setting does; the setting in
 force is printed. Build a full shard with
 ``bench/run.sh --quick --only-scaling --sizes 4000 --no-scaling-self-match --keep-work``.

@@ -197,6 +197,18 @@ def test_time_stretches_across_the_range_read_their_tempo(index, tempo):
     assert b.transform == "time_stretch"
 
 
+@pytest.mark.parametrize("tempo", [0.95, 1.05])
+def test_short_stretches_that_align_on_the_grid_edge_read_the_measured_tempo(index, tempo):
+    """5 s excerpts: the pair search can align a 0.95x stretch on its grid's outermost 0.98x
+    and could not fit the slope back (a 20 s start did, without search.on_grid_edge, and read
+    0.98); the wide search's measured tempo is what the evidence must say."""
+    x = synth_track(2003, TRACK_S / tempo, SR, tempo=tempo)
+    for start in (5, 10, 20):
+        b = index.query(x[start * SR : (start + 5) * SR].astype(np.float32)).best
+        assert b is not None and b.track_id == "t3"
+        assert b.speed == pytest.approx(tempo, abs=0.006), start
+
+
 def test_the_pair_grid_and_its_edge():
     """The pair search's grid (13 hypotheses now: pitch +-1 semitone, tempo and speed +-2 %)
     and which of them are outermost; an index built with the old +-6 % grid keeps it."""
