@@ -221,6 +221,7 @@ class Case:
     likeness: dict[str, Any] | None = None   # why a likeness case was opened (LikenessSignal.to_dict())
     outcome: dict[str, Any] | None = None    # what happened after the notice {outcome, at, by, note}
     counter_notice: dict[str, Any] | None = None  # its text and restoration clock (restoration.py)
+    location_problem: str | None = None  # why the location cannot carry a notice (locations.location_problem)
 
     @classmethod
     def open(
@@ -235,10 +236,13 @@ class Case:
         location: Location | None = None,
         kind: CaseKind = CaseKind.COPY,
         likeness: dict[str, Any] | None = None,
+        location_problem: str | None = None,
     ) -> "Case":
         """A new DETECTED case. ``location`` is the item's canonical Location (per-platform
         rules, ``locations.Locations``); without it the source's location is normalised
-        generically. The case id is made from the location's key."""
+        generically. The case id is made from the location's key. ``location_problem``: why
+        that location cannot tell the platform where the material is (the review page says
+        so; the notice is refused)."""
         key = location.key if location else normalize_location(source.location)
         return cls(
             case_id=case_id_for(track_id, key),
@@ -252,6 +256,7 @@ class Case:
             submission=submission,
             kind=CaseKind(kind),
             likeness=likeness,
+            location_problem=location_problem,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from .decode_report import DecodeReport
 from .cases import AuditEvent, Case, CaseKind, Status, normalize_uploader, utcnow
 from .evidence import bound_evidence, evidence_document, query_document
 from .likeness import LikenessRules, LikenessSignal
-from .locations import LocationError, Locations
+from .locations import LocationError, Locations, location_problem
 from .ports import (
     CaseExists,
     EvidenceStore,
@@ -249,6 +249,7 @@ class IngestService:
             track_id=track_id, work=work, source=source, evidence=match,
             policy=policy, submission=submission.content_hash, location=location,
             kind=kind, likeness=signal.to_dict() if signal is not None else None,
+            location_problem=location_problem(location.url, source.platform, self.platforms.get(source.platform)),
         )
         if match.get("full_evidence"):  # the full evidence, under the case (same key for the same bytes)
             case.evidence["full_evidence"] = self.evidence.copy(
@@ -256,7 +257,7 @@ class IngestService:
         event = AuditEvent(
             case.case_id, utcnow(), f"system:ingest:{partner['id']}", "opened", None, Status.DETECTED.value,
             {"bucket": bucket, "key": key, "kind": kind.value, "false_match_rate": match.get("false_match_rate"),
-             "policy": policy},
+             "policy": policy, **({"location_problem": case.location_problem} if case.location_problem else {})},
         )
         try:
             self.repo.create_case(case, event)

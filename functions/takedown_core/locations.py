@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["Location", "LocationRules", "Locations", "LocationError", "normalize_url", "key_in_url", "is_http"]
+__all__ = ["Location", "LocationRules", "Locations", "LocationError", "normalize_url", "key_in_url", "is_http",
+           "location_problem"]
 
 # Parameters that never identify an item on any platform (share trackers, analytics).
 TRACKING_PARAMS = ("utm_*", "fbclid", "gclid", "si", "feature", "pp", "igshid", "mc_cid", "mc_eid")
@@ -224,6 +225,30 @@ class Locations:
                 return Location(key=f"{rules.platform}:{ident}", url=url, platform=rules.platform)
         url = normalize_url(loc, host=rules.hosts[0], ignore=rules.ignore_params)
         return Location(key=url, url=url, platform=rules.platform)
+
+
+def location_problem(url: str | None, platform: str, config: Mapping[str, Any] | None) -> str | None:
+    """Why ``url`` cannot tell ``platform`` where the material is, or None.
+
+    A notice must give "information reasonably sufficient to permit the service provider to
+    locate the material" (17 U.S.C. 512(c)(3)(A)(iii); DSA Art. 16(2)(b): "the exact
+    electronic location"): an address on another host (a monitoring vendor's own item page,
+    which a partner's ``location_template`` may make, or a mirror) does not. ``config`` is
+    the platform's configuration; only a platform that lists its hosts
+    (``location.hosts``) can be checked. None as well for a missing or non-http(s) URL (no
+    URL at all is the notice's own check) and for a URL that does not parse."""
+    raw = (config or {}).get("location")
+    if not url or not raw or not is_http(url):
+        return None
+    rules = LocationRules.from_config(platform, raw)
+    try:
+        host = _split(url)[0]
+    except LocationError:
+        return None
+    if host in rules.hosts:
+        return None
+    name = str((config or {}).get("name") or platform)
+    return f"{url} is not an address on {name} ({', '.join(rules.hosts)}): {name} could not find the material from it"
 
 
 def key_in_url(key: str) -> str:

@@ -49,6 +49,7 @@ from typing import Any, Mapping
 from .evidence import MatchEvidence
 from .likeness import FIELDS as LIKENESS_FIELDS
 from .likeness import LikenessSignal
+from .locations import location_problem
 from .render import macros, render
 from .wording import clean, evidence_summary, matched_landmarks, one_line, platform_name, safe_http_url
 
@@ -306,18 +307,23 @@ def _approval_text(decision: Any) -> str:
     )
 
 
-def _location(case: Mapping[str, Any], src: Mapping[str, Any]) -> tuple[str, str]:
+def _location(case: Mapping[str, Any], src: Mapping[str, Any], platform: Mapping[str, Any]) -> tuple[str, str]:
     """(text, reason-if-empty) identifying the upload by its exact URL plus what else we know.
 
     The URL is the case's canonical location (the item's own URL on its platform, the same for
     every spelling of it: ``locations.Locations``) when it is an http(s) URL, else the URL
-    as reported; a reported URL that differs is given too."""
+    as reported; a reported URL that differs is given too. Empty, with the reason, when the
+    URL is not on ``platform``'s hosts (``locations.location_problem``: the platform the
+    notice goes to could not find the material from it)."""
     reported = safe_http_url(_s(src, "url", 2048))
     url = safe_http_url(_s(case, "location", 2048)) or reported
     if not url:
         given = _s(src, "url", 200)
         why = f"the URL {given!r} is not an http(s) address" if given else "no URL locates the material"
         return "", why
+    problem = location_problem(url, _s(src, "platform", 80), platform)
+    if problem:
+        return "", problem
     text = _words("common").location(url, reported or "", _s(src, "title"), _s(src, "uploader"),
                                      _s(src, "partner_ref", 120), _s(src, "territory", 40))
     return text, ""
@@ -338,14 +344,14 @@ def _signature(c: Mapping[str, Any], owner: str, date: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- render
 
 
-def _dmca(recording: RecordingEvidence, case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
+def _dmca(recording: RecordingEvidence, case, src, work, c, owner, date, p) -> tuple[dict[str, str], dict[str, str]]:
     words = _words("DMCA")
     fields, why = {}, {}
     fields["signature"], why["signature"] = _signature(c, owner, date)
     ident = _work_identification(work, _s(case, "track_id", 120), owner)
     fields["copyrighted_work"] = words.copyrighted_work(ident) if ident else ""
     why["copyrighted_work"] = "" if fields["copyrighted_work"] else "the work has no title"
-    loc, why["infringing_material"] = _location(case, src)
+    loc, why["infringing_material"] = _location(case, src, p)
     fields["infringing_material"] = words.infringing_material(loc, _evidence_text(recording, case),
                                                               _is_partial(recording)) if loc else ""
     contact = {k: _s(c, k, 300) for k in ("name", "organisation", "address", "phone", "email")}
@@ -364,7 +370,7 @@ def _dmca(recording: RecordingEvidence, case, src, work, c, owner, date) -> tupl
     return fields, why
 
 
-def _dsa(recording: RecordingEvidence, case, src, work, c, owner, date) -> tuple[dict[str, str], dict[str, str]]:
+def _dsa(recording: RecordingEvidence, case, src, work, c, owner, date, p) -> tuple[dict[str, str], dict[str, str]]:
     words = _words("DSA")
     fields, why = {}, {}
     ident = _work_identification(work, _s(case, "track_id", 120), owner)
@@ -376,7 +382,7 @@ def _dsa(recording: RecordingEvidence, case, src, work, c, owner, date) -> tuple
         fields["explanation"], why["explanation"] = "", "there is no match evidence to substantiate the notice"
     else:
         fields["explanation"] = words.explanation(ident, owner, evidence, _is_partial(recording))
-    loc, why["exact_location"] = _location(case, src)
+    loc, why["exact_location"] = _location(case, src, p)
     fields["exact_location"] = words.exact_location(loc, platform_name(_s(src, "platform", 80))) if loc else ""
     name = _s(c, "name", 200) or _s(c, "organisation", 200)
     email = _s(c, "email", 300)
@@ -419,7 +425,7 @@ def render_notice(
     owner = _s(work, "owner", 200) or _s(c, "organisation", 200)
     date = _date(now)
     build = _dmca if law == "DMCA" else _dsa
-    fields, why = build(recording, case, src, work, c, owner, date)
+    fields, why = build(recording, case, src, work, c, owner, date, p)
     fields = {name: fields.get(name, "") for name in LAWS[law]}
 
     case_id = _s(case, "case_id", 120)
@@ -582,7 +588,7 @@ def render_likeness_complaint(
     else:
         fields["person_impersonated"] = shared.person_impersonated(artist, one_line(signal.artist_id, 80), organisation)
 
-    loc, why["content_location"] = _location(case, src)
+    loc, why["content_location"] = _location(case, src, p)
     pname = one_line(p.get("name"), 120) or platform_name(_s(src, "platform", 80))
     fields["content_location"] = shared.content_location(loc, pname) if loc else ""
 

@@ -130,6 +130,7 @@ def review_page(
         remaining=clean(fmt_remaining(expires_at, now)),
         url=url,
         link=safe_http_url(url),
+        location_problem=clean(case.get("location_problem"), 2400) or None,
         upload={
             "uploader": clean(src.get("uploader"), 300),
             "title": clean(src.get("title"), 500),
@@ -245,8 +246,16 @@ def decided_page(*, decision: Any, reviewer: str, case: Mapping[str, Any] | None
     d = decision.to_dict() if hasattr(decision, "to_dict") else dict(decision or {})
     work = dict((case or {}).get("work") or {})
     what = f"“{clean(work.get('title'), 200)}”" if work.get("title") else "this case"
-    if d.get("decision") == "approve":
-        title, msg = "Decision recorded: approved", f"You approved the takedown for {what}. The notice will be sent now."
+    src = dict((case or {}).get("source") or {})
+    platform = platform_name(src.get("platform")) or "the platform"
+    if d.get("decision") == "approve" and (not safe_http_url(clean(src.get("url"), 2048)) or (case or {}).get("location_problem")):
+        title, msg = "Decision recorded: approved", (f"You approved the takedown for {what}. No notice can go for it: "
+                                                     f"there is no address of the upload on {platform}, so the case stops "
+                                                     "with that reason.")
+    elif d.get("decision") == "approve":
+        title, msg = "Decision recorded: approved", (f"You approved the takedown for {what}. Its notice goes to {platform} "
+                                                     "now (where a platform takes notices only on its web form, it waits "
+                                                     "for the rights desk to submit it there).")
     else:
         reason = REJECT_REASONS.get(d.get("reason") or "", "no reason given")
         title, msg = "Decision recorded: rejected", f"You rejected the takedown for {what} ({reason}). No notice will be sent."

@@ -20,7 +20,8 @@ import numpy as np
 PACKAGE = "warzone2100-music"
 CACHE = Path(os.environ.get("TAKEDOWN_CACHE", Path.home() / ".cache" / "takedown")) / "corpus"
 DEMO_SEED = 7
-DEMO_VERSION = "demo v3: with a derivative, a deepfake, a sped-up and a slowed edit on API and manual channels\n"  # a cached demo folder of another version is rebuilt
+DEMO_VERSION = ("demo v4: with a derivative, a deepfake, a sped-up and a slowed edit on API and manual channels; "
+                "a sidecar with a short link only\n")  # a cached demo folder of another version is rebuilt
 
 
 class CorpusUnavailable(RuntimeError):
@@ -86,6 +87,10 @@ def demo_sidecars(artist: str) -> dict[str, dict[str, Any]]:
         "platform-b/lyric-video.mp4": {
             "source_url": "https://soundcloud.com/someone/track-rip", "platform": "soundcloud",
             "uploader": "someone", "title": "lyric video (not official)"},
+        # a short link and nothing else: the platform is the one whose hosts serve it, and the case
+        # and the notice name the video's canonical address (a partner's location_template would
+        # make monitor-a's own item page, which YouTube could not act on: the review page says so)
+        "monitor-a/noisy-phone-recording.ogg": {"source_url": "https://youtu.be/ph0neRec0rd?si=shared"},
         "monitor-a/original-song-1.opus": {
             "source_url": "https://www.youtube.com/watch?v=original0001", "platform": "youtube",
             "uploader": "indie artist", "title": "my own song"},

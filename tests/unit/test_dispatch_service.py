@@ -341,6 +341,21 @@ def test_given_a_deepfake_on_a_platform_without_a_likeness_route_then_nothing_is
     assert world.repo.get_case(case.case_id).status is Status.NOTICE_INVALID
 
 
+def test_given_a_location_off_the_platform_when_dispatched_then_no_notice_goes_to_that_platform(world):
+    """A partner's location_template can make a URL on the partner's own host (a monitoring
+    vendor's item page): YouTube could not find the material from it, so no notice goes."""
+    hosts = {"location": {"hosts": ["www.youtube.com", "youtube.com", "youtu.be"]}}
+    platforms = {**PLATFORMS, "youtube": {**PLATFORMS["youtube"], **hosts}}
+    service = NoticeService(repo=world.repo, mailer=world.mailer, complainant=COMPLAINANT, platforms=platforms)
+    off = world.approved(url="https://items.monitor-a.example/monitor-a/noisy.ogg")
+    out = service.dispatch(case_id=off.case_id)
+    assert out["status"] == "NOTICE_INVALID" and world.mailer.sent == []
+    reason = out["invalid"]["copyright"]["reasons"]["infringing_material"]
+    assert "https://items.monitor-a.example/monitor-a/noisy.ogg is not an address on YouTube" in reason
+    on = world.approved(url="https://youtu.be/abc123")  # one of the platform's own hosts: sent
+    assert service.dispatch(case_id=on.case_id)["status"] == "NOTICE_SENT"
+
+
 def test_given_a_partial_case_then_its_notice_is_the_copyright_notice(world):
     case = world.approved(kind="partial")
     assert world.service().dispatch(case_id=case.case_id)["law"] == "DMCA"

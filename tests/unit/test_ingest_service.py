@@ -360,6 +360,20 @@ def test_given_a_partner_with_a_location_template_when_a_case_is_opened_then_the
     assert rec.partner == "feedco"
 
 
+def test_given_a_template_url_off_the_platform_when_a_case_is_opened_then_the_case_says_so(world):
+    """feedco's template makes feed.example URLs; had its default platform been YouTube, whose
+    hosts the registry lists, a notice to YouTube could not locate the item: the case says so
+    (the review page shows it; the notice is refused), and the audit trail records it."""
+    world.service.partners[FEED] = {**world.service.partners[FEED], "default_platform": "youtube"}
+    rec = world.upload("items/43.mp3", MATCHING, bucket=FEED)
+    case = world.repo.get_case(rec.case_id)
+    assert case.source.platform == "youtube"
+    assert case.location_problem.startswith("https://feed.example/items/items/43.mp3 is not an address on YouTube")
+    assert world.repo.audit_trail(rec.case_id)[0].detail["location_problem"] == case.location_problem
+    on = world.repo.get_case(world.upload("a.mp4", MATCHING, sidecar={"source_url": URL_1}).case_id)
+    assert on.location_problem is None
+
+
 def test_given_a_match_without_metadata_then_the_work_is_known_by_its_track_id(world):
     world.matcher.answers[MATCHING] = make_match("trk-7", score=5.0, false_match_rate=1e-8)
     rec = world.upload("clip.mp4", MATCHING)

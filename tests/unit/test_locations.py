@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from takedown_core.cases import case_id_for
-from takedown_core.locations import LocationError, LocationRules, Locations, key_in_url, normalize_url
+from takedown_core.locations import LocationError, LocationRules, Locations, key_in_url, location_problem, normalize_url
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -131,3 +131,16 @@ def test_given_malformed_rules_then_they_are_refused(raw):
 def test_given_one_host_on_two_platforms_then_refused():
     with pytest.raises(LocationError, match="listed by platforms"):
         Locations({"a": {"location": {"hosts": ["x.example"]}}, "b": {"location": {"hosts": ["x.example"]}}})
+
+
+def test_given_a_url_off_the_platforms_hosts_then_it_cannot_locate_the_material_there():
+    youtube = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]["dev"]["platforms"]["youtube"]
+    for url in ("https://youtu.be/dQw4w9WgXcQ", "http://WWW.YOUTUBE.COM/watch?v=dQw4w9WgXcQ", "https://music.youtube.com/x"):
+        assert location_problem(url, "youtube", youtube) is None
+    problem = location_problem("https://items.monitor-a.example/monitor-a/a.ogg", "youtube", youtube)
+    assert problem.startswith("https://items.monitor-a.example/monitor-a/a.ogg is not an address on YouTube (www.youtube.com")
+    assert location_problem("https://youtube.com.evil.example/watch?v=x", "youtube", youtube) is not None
+    # nothing to check against, or nothing to check: the notice's own rules apply
+    assert location_problem("https://items.monitor-a.example/a.ogg", "custom", {"name": "Custom"}) is None
+    assert location_problem("s3://landing/a.ogg", "youtube", youtube) is None
+    assert location_problem(None, "youtube", youtube) is None

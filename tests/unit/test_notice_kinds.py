@@ -61,8 +61,8 @@ REVIEWED = {"decision": "approve", "by": "alice@label.example", "at": "2026-03-0
 
 def make_case(*, kind: str | None = "suspected_deepfake", evidence=None, title="Lanterns - Midnight Harbour (AI cover)",
               uploader="ai covers daily", tags=("rvc", "voice model"), url=URL, decision=REVIEWED,
-              likeness: object = "find") -> dict:
-    src = Source(partner="scanco", platform="youtube", url=url, uploader=uploader, title=title, partner_ref="SC-7",
+              likeness: object = "find", platform="youtube") -> dict:
+    src = Source(partner="scanco", platform=platform, url=url, uploader=uploader, title=title, partner_ref="SC-7",
                  bucket="b", key="k", description="An RVC voice model of The Lanterns.", tags=tuple(tags))
     is_copy = kind in COPYRIGHT_KINDS or kind is None
     case = Case.open(track_id="trk-0042" if is_copy else "", work={"title": "Midnight Harbour", "artist": "The Lanterns",
@@ -347,6 +347,7 @@ def _routes() -> list[tuple[str, str, dict]]:
 
 @pytest.mark.parametrize(("env", "pid", "platform"), _routes(), ids=[f"{e}-{p}" for e, p, _ in _routes()])
 def test_given_each_configured_route_then_a_deepfake_gets_a_complete_complaint(env, pid, platform):
-    n = render_likeness_complaint(make_case(), complainant=COMPLAINANT, platform=platform, now=NOW)
+    url = f"https://{platform['location']['hosts'][0]}/item/fake01" if platform.get("location") else URL  # on the platform
+    n = render_likeness_complaint(make_case(platform=pid, url=url), complainant=COMPLAINANT, platform=platform, now=NOW)
     assert n.missing() == [] and n.to == platform["likeness"]["address"]
     assert platform["likeness"]["basis"] in " ".join(n.text.split())

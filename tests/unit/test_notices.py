@@ -211,6 +211,16 @@ def test_given_no_url_then_the_dsa_notice_is_incomplete():
     assert missing_of(law="DSA", case=make_case(url=None)) == ["exact_location"]
 
 
+@pytest.mark.parametrize(("law", "element"), [("DMCA", "infringing_material"), ("DSA", "exact_location")])
+def test_given_a_url_off_the_platform_then_the_notice_is_incomplete(law, element):
+    platform = {**PLATFORM, "location": {"hosts": ["www.youtube.com", "youtu.be"]}}
+    case = make_case(url="https://items.monitor-a.example/k.ogg")
+    with pytest.raises(NoticeIncomplete) as err:
+        notice(law, case=case, platform=platform)
+    assert err.value.missing == [element] and "not an address on YouTube" in err.value.reasons[element]
+    assert notice(law, platform=platform).missing() == []  # its own URL is on youtube.com
+
+
 def test_given_no_email_then_the_dsa_notice_is_incomplete():
     assert missing_of(law="DSA", complainant={**COMPLAINANT, "email": ""}) == ["submitter"]
 

@@ -437,6 +437,12 @@ def test_given_a_recorded_decision_then_the_confirmation_page_says_what_was_deci
     assert "rejected" in text and "Fair use or parody" in text and EVIL in text
     approve = " ".join(parse(decided_page(decision={"decision": "approve"}, reviewer="a")).text)
     assert "approved" in approve
+    sent = " ".join(parse(decided_page(decision={"decision": "approve"}, reviewer="a", case=make_case())).text)
+    assert "Its notice goes to YouTube now" in sent and "web form" in sent
+    off = {**make_case(url="https://items.monitor-a.example/k.ogg"), "location_problem": "not on YouTube"}
+    for case in (off, make_case(url=None)):
+        stops = " ".join(parse(decided_page(decision={"decision": "approve"}, reviewer="a", case=case)).text)
+        assert "No notice can go for it" in stops and "goes to" not in stops
 
 
 def test_given_near_duplicates_in_the_catalogue_then_the_page_names_them_escaped():
@@ -475,3 +481,14 @@ def test_given_an_upload_decoded_only_in_part_then_the_page_says_so_and_what_was
     ordinary["evidence"]["query"] = {"decode": {**case["evidence"]["query"]["decode"], "bad_packets": 0,
                                                 "decoded_s": 30.0, "downmix": "sum", "partial": False}}
     assert "<dt>Decoding</dt>" not in render(ordinary)
+
+
+def test_given_a_location_off_the_platform_then_the_review_page_says_no_notice_can_go():
+    case = {**make_case(url="https://items.monitor-a.example/k.ogg"),
+            "location_problem": "https://items.monitor-a.example/k.ogg is not an address on YouTube (www.youtube.com)"}
+    page = render(case)
+    assert "This address is not on YouTube." in page and "cannot be sent as a notice" in page
+    assert "Not on YouTube; opens in a new tab." in page and "Opens the platform" not in page
+    assert "no notice can be sent for this upload" in page and "A takedown notice will be sent" not in page
+    plain = render()
+    assert "This address is not on" not in plain and "Opens the platform in a new tab." in plain
