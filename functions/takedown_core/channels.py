@@ -305,14 +305,23 @@ def json_body(document: Mapping[str, Any]) -> bytes:
 def mime_message(*, sender: str, to: list[str], subject: str, text: str, html: str | None,
                  document: Mapping[str, Any] | None, date: str, message_id: str) -> bytes:
     """An RFC 5322 message: text, HTML alternative, and the structured document attached as
-    ``notice.json``. ``date`` is an RFC 2822 date, ``message_id`` "<...@...>"."""
+    ``notice.json``. ``date`` is an RFC 2822 date, ``message_id`` "<...@...>".
+
+    A subject that is not ASCII is written whole as RFC 2047 encoded words (each at most 75
+    characters, lines under 78): the email package's own folding splits an encoded word at a
+    space and the space is lost on reading ("copyright in  “Track3Enhanced”" for
+    "copyright in “Track3 Enhanced”")."""
+    from email.header import Header
     from email.message import EmailMessage
     from email.policy import SMTP
 
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = ", ".join(to)
-    msg["Subject"] = subject
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:  # folded here, kept as folded (the policy refolds only lines over its limit)
+        msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode(linesep="\n"))
     msg["Date"] = date
     msg["Message-ID"] = message_id
     msg.set_content(text)

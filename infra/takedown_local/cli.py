@@ -87,17 +87,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print_summary(summary)
-    notices = [m for m in mails if not m["subject"].lower().startswith(("review", "[review", "reminder"))]
-    print(f"\n{len(mails)} emails sent through SES (review requests and notices); "
+    kinds = {k: [m for m in mails if _mail_kind(m["subject"]) == k] for k in ("review", "copy", "notice")}
+    print(f"\n{len(mails)} emails sent through SES: {len(kinds['review'])} to reviewers (requests, reminders, "
+          f"digests), {len(kinds['notice'])} notices to platforms by email, {len(kinds['copy'])} copies of notices "
+          "to the rights desk (notices sent by API or waiting on a web form are in the table above); "
           f"summary JSON: {args.summary or '(use --summary FILE)'}")
-    if notices:
-        print("\nfirst notice sent:\n" + "-" * 72)
-        body = _text_of(notices[0]["body"])
-        if not body.startswith(notices[0]["subject"]):  # the HTML body opens with the subject as its heading
-            print(notices[0]["subject"])
-        print(body[:1800])
+    # a copyright notice first (what most cases end in), else whatever notice went
+    shown = next((m for m in kinds["notice"] if m["subject"].startswith("DMCA")), kinds["notice"][0] if kinds["notice"] else None)
+    if shown is not None:
+        print("\na notice as the platform received it:" + _mail_text(shown))
     _write_summary(summary, args.summary)
     return 3 if needs_attention(summary) else 0
+
+
+def _mail_kind(subject: str) -> str:
+    """"review" (a request, reminder, escalation or digest to a reviewer), "copy" (a notice's
+    copy to the rights desk) or "notice" (to a platform), from the subject lines the mail
+    templates write (templates/emails/words.txt.j2, dispatch's "[copy] " prefix)."""
+    s = subject.strip().lower()
+    if s.startswith("[copy]"):
+        return "copy"
+    if s.startswith(("review needed", "reminder, review needed", "escalated to you")) or s.endswith("waiting for you"):
+        return "review"
+    return "notice"
 
 
 def _text_of(body: str) -> str:

@@ -438,3 +438,8 @@ def print_summary(summary: dict[str, Any], stream=None) -> None:
           + f"; cases failed: {summary.get('failed', 0)}; dead letters: {summary.get('dead_letters', 0)}", file=stream)
     for p in summary.get("problems") or []:
         print(f"problem: {p}", file=stream)
+    queued = sum(1 for r in rows if r.get("case_status") == "NOTICE_QUEUED")
+    if queued:  # not a fault: the platform takes notices only on its web form, which a person submits
+        print(f"{queued} notice(s) wait for a person to submit them on the platform's web form: "
+              "`takedown notices manual list` lists them on a running stack (deployed, or `local up "
+              "--expose-aws`), `takedown notices manual done` records each submission with the platform's ticket", file=stream)

@@ -85,3 +85,21 @@ def test_the_email_channel_prepares_text_html_and_the_document_as_one_message():
     assert msg.get_body(("html",)).get_content().strip() == "<p>html</p>"
     [att] = list(msg.iter_attachments())
     assert att.get_filename() == "notice.json" and json.loads(att.get_content())["case_id"] == "case-1"
+
+
+@pytest.mark.parametrize("subject", [
+    "[copy] Notice of illegal content (DSA Art. 16): copyright in “Track3 Enhanced” (ref. case-7d701184abcdef0123)",
+    "[copy] Notice of illegal content (DSA Art. 16): copyright in “Track20” (ref. case-7d701184abcdef0123)",
+    "DMCA notice of copyright infringement: “Été  à  Montréal, a title long enough to need three lines” (ref. c-1)",
+    "A plain ASCII subject long enough that the header must be folded over two lines (ref. case-7d701184abcdef0123)",
+])
+def test_a_subject_reads_back_exactly_and_its_header_lines_stay_short(subject):
+    """The email package folds an encoded word at a space and the space is lost on reading
+    (a reader saw "copyright in  “Track3Enhanced”"): every space and character comes back."""
+    from takedown_core.channels import mime_message
+
+    raw = mime_message(sender="a@label.example", to=["x@youtube.example"], subject=subject, text="t", html=None,
+                       document=None, date="Wed, 02 Dec 2026 13:00:00 +0000", message_id="<1@label.example>")
+    assert message_from_bytes(raw, policy=default)["Subject"] == subject
+    head = raw.split(b"\r\n\r\n")[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78 and head.isascii()
