@@ -118,6 +118,18 @@ class ConcurrentChange(Exception):
         self.case_id, self.expected, self.actual = case_id, expected, actual
 
 
+class NotApplicable(ConcurrentChange):
+    """An action a person asked for that does not apply to the case as it is (an outcome
+    recorded before any notice went out): said plainly, as nothing concurrent happened. A
+    ConcurrentChange still, for callers that catch those."""
+
+    def __init__(self, case_id: str, action: str, allowed: tuple[Status, ...], actual: Status | None):
+        super().__init__(case_id, allowed[0], actual)
+        got = actual.value if actual else "missing"
+        Exception.__init__(self, f"case {case_id} is {got}: {action} applies only to a case that is "
+                                 f"{' or '.join(a.value for a in allowed)}")
+
+
 def check_transition(case_id: str, current: Status, wanted: Status) -> None:
     if wanted not in TRANSITIONS[current]:
         raise IllegalTransition(case_id, current, wanted)

@@ -33,6 +33,7 @@ PAD_S = 3.0              # seconds of the upload heard either side of the best-a
 MAX_CLIP_S = 20.0        # seconds: one clip; a longer match gets more clips, not longer ones
 MAX_CLIPS = 3            # clips of the upload per review (each with its reference and rectified twin)
 NO_MATCH_CLIP_S = 20.0   # a likeness case without a match: the upload's first seconds
+NO_MATCH_NOTE = "Nothing of ours matched this upload, so there is no recording of ours to compare it with."
 MIN_CLIP_S = 1.0         # a span shorter than this (after clamping to both recordings) is not cut
 # Below these a change is inaudible and no "brought back" clip is cut: 0.5 % tempo, 0.1 semitone.
 SPEED_TOLERANCE = 0.005
@@ -165,8 +166,7 @@ def plan_clips(evidence: Mapping[str, Any] | MatchEvidence | None, *, upload_dur
     end_limit = upload_duration_s if upload_duration_s and upload_duration_s > 0 else math.inf
     if ev.track_id is None or ev.query_start_s is None or ev.matched_duration_s is None:
         end = min(NO_MATCH_CLIP_S, end_limit)  # the decoder stops at the upload's end in any case
-        return ClipPlan((ClipSpec("upload", 0, 0.0, round(end, 3)),), None,
-                        "Nothing of ours matched this upload, so there is no recording of ours to compare it with.")
+        return ClipPlan((ClipSpec("upload", 0, 0.0, round(end, 3)),), None, NO_MATCH_NOTE)
     speed = ev.speed if ev.speed and ev.speed > 0 else 1.0
     offset = ev.offset_s or 0.0
     start = max(0.0, ev.query_start_s - PAD_S)
@@ -292,7 +292,8 @@ def clips_view(clip_set: ClipSet | Mapping[str, Any] | None, url_for: Any) -> di
     """What the page's "Listen" section shows (``templates/pages/_clips.html.j2``): ``parts``
     (one per part of the match: a heading and its players, each with a label, the signed
     ``url``, the content type and the length as m:ss), ``problems`` and ``note`` in plain
-    words. ``url_for(key)`` signs a link (None: no link, the player is left out). None when
+    words, ``lead``: what the clips are (the matched part, or a deepfake's opening seconds).
+    ``url_for(key)`` signs a link (None: no link, the player is left out). None when
     the review has no clip set (cut before clips existed, or clips are off)."""
     from .wording import fmt_time
 
@@ -316,10 +317,13 @@ def clips_view(clip_set: ClipSet | Mapping[str, Any] | None, url_for: Any) -> di
                 items.append({"label": labels.get(c.role, labels["upload"])(c), "url": url,
                               "type": c.content_type, "length": fmt_time(c.duration_s), "role": c.role})
         if items:
-            title = f"Part {len(parts) + 1} of {len(indexes)}" if len(indexes) > 1 else "The matched part"
+            title = (f"Part {len(parts) + 1} of {len(indexes)}" if len(indexes) > 1
+                     else "The upload’s opening" if cs.note == NO_MATCH_NOTE else "The matched part")
             parts.append({"title": title, "items": items})
     note = cs.note
     if not cs.reference_audio and not note:
         note = "Our recording is not available for listening in this account."
-    return {"parts": parts, "problems": list(cs.problems), "note": note,
+    lead = ("the upload’s opening seconds (nothing of ours matched, so there is no matched part)"
+            if cs.note == NO_MATCH_NOTE else "the upload’s matched part with a few seconds either side")
+    return {"parts": parts, "problems": list(cs.problems), "note": note, "lead": lead,
             "link_minutes": CLIP_LINK_SECONDS // 60}

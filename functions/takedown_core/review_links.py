@@ -294,5 +294,5 @@ def parse_decision(form: Mapping[str, object]) -> Decision:
     if reason not in REJECT_REASONS:
         raise DecisionInvalid("Unknown reason for rejecting.", "reason")
     if reason == "other" and not note:
-        raise DecisionInvalid("Explain the reason for rejecting in the note.", "note")
+        raise DecisionInvalid("Explain the reason for rejecting in the Explanation field.", "note")
     return Decision("reject", reason, note or None)

@@ -342,7 +342,7 @@ def other_matches(evidence: "MatchEvidence | Mapping[str, Any] | None", limit: i
     """Near-duplicates in our catalogue that also matched (a remaster, a re-release), in words:
     title (or track id), track_id and score, cleaned but not escaped; at most ``limit``."""
     return [
-        {"title": clean(o.label, 200), "track_id": clean(o.track_id, 80), "score": clean(fmt_number(o.score))}
+        {"title": clean(o.label, 200), "track_id": clean(o.track_id, 80), "score": clean(_fmt_score(o.score))}
         for o in MatchEvidence.from_document(evidence).others[:limit]
     ]
 

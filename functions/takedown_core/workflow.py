@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, Status, utcnow
+from .cases import TERMINAL, AuditEvent, Case, ConcurrentChange, NotApplicable, Status, utcnow
 from .clips import ClipMaker, ClipSet
 from .emails import digest_email, review_request_email
 from .ports import Mailer, Review, ReviewAlreadyUsed, ReviewRepository, TransientError
@@ -240,14 +240,14 @@ class WorkflowService:
     def record_outcome(self, *, case_id: str, outcome: str, actor: str, note: str | None = None) -> dict[str, Any]:
         """What happened after the notice (``OUTCOMES``): the platform removed the content or
         rejected the notice; after a counter-notice, it restored the content or the label went
-        to court. Raises ValueError for an unknown outcome, ConcurrentChange when the case is
-        not in a status the outcome can follow."""
+        to court. Raises ValueError for an unknown outcome, NotApplicable (a ConcurrentChange)
+        when the case is not in a status the outcome can follow."""
         if outcome not in self.OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(self.OUTCOMES)}, not {outcome!r}")
         follows, new = self.OUTCOMES[outcome]
         case = self._case(case_id)
         if case.status not in follows:
-            raise ConcurrentChange(case_id, follows[0], case.status)
+            raise NotApplicable(case_id, f"the outcome {outcome!r}", follows, case.status)
         updates = {"outcome": {"outcome": outcome, "at": utcnow(), "by": actor, "note": (note or "")[:1000]}}
         if outcome == "rejected":
             updates["notice"] = {**(case.notice or {}), "reason": (note or "the platform rejected the notice")[:1000]}
@@ -274,7 +274,7 @@ class WorkflowService:
             raise ValueError("the counter-notice's text is needed (takedown cases counter-notice CASE_ID --file F)")
         case = self._case(case_id)
         if case.status not in (Status.NOTICE_SENT, Status.CONTENT_REMOVED):
-            raise ConcurrentChange(case_id, Status.NOTICE_SENT, case.status)
+            raise NotApplicable(case_id, "a counter-notice", (Status.NOTICE_SENT, Status.CONTENT_REMOVED), case.status)
         received = date.fromisoformat(received_on) if received_on else datetime.fromtimestamp(
             self.clock(), timezone.utc).date()
         cfg = self.counter_notice

@@ -131,9 +131,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     if case is None:
         print(f"error: no case {args.case_id}", file=sys.stderr)
         return 1
-    print(json.dumps({"case": case.to_dict(), "audit": [e.to_dict() for e in repo.audit_trail(args.case_id)]},
-                     indent=2, default=str))
+    doc = {"case": case.to_dict(), "audit": [e.to_dict() for e in repo.audit_trail(args.case_id)]}
+    print(json.dumps(doc if args.full else _without_landmarks(doc), indent=2, default=str))
     return 0
+
+
+def _without_landmarks(value: Any) -> Any:
+    """``value`` with every long ``landmarks`` list (the evidence picture's [upload s,
+    reference s] pairs, up to a few hundred) said in one line: they were most of what
+    `cases show` printed. ``--full`` keeps them."""
+    if isinstance(value, dict):
+        return {k: (f"[{len(v)} landmark pairs: --full prints them]" if k == "landmarks" and isinstance(v, list)
+                    and len(v) > 8 else _without_landmarks(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_landmarks(v) for v in value]
+    return value
 
 
 def _workflow_action(args: argparse.Namespace, action: str, **fields: Any) -> dict[str, Any] | None:
@@ -275,7 +287,7 @@ def cmd_manual_done(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    cases = sub.add_parser("cases", help="list, show and reassign cases").add_subparsers(dest="cases_command",
+    cases = sub.add_parser("cases", help="list, show and reassign cases; record outcomes and counter-notices; print notices as sent").add_subparsers(dest="cases_command",
                                                                                         required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -287,8 +299,9 @@ def add_commands(sub) -> None:
     ls.add_argument("--json", action="store_true")
     common(ls)
     ls.set_defaults(func=_guard(cmd_list))
-    show = cases.add_parser("show", help="one case with its audit trail")
+    show = cases.add_parser("show", help="one case with its audit trail (JSON)")
     show.add_argument("case_id")
+    show.add_argument("--full", action="store_true", help="with every landmark pair of the evidence (hundreds of lines)")
     common(show)
     show.set_defaults(func=_guard(cmd_show))
     re = cases.add_parser("reassign", help="give a waiting review to another configured reviewer")

@@ -338,6 +338,7 @@ def summarize(stack: LocalStack, uploads: list[Upload], *, unfinished: list[str]
             "file": u.file, "outcome": rec.outcome, "reason": cause or rec.reason, "case_id": rec.case_id,
             "track_id": rec.track_id, "case_status": case.status.value if case else None,
             "kind": case.kind.value if case else None,
+            **({"detail": rec.extra["detail"]} if rec.outcome == "quarantined" and rec.extra.get("detail") else {}),
         })
     return {"uploads": rows, "lost": lost, "unfinished": sorted(set(unfinished or [])), "failed": failed,
             "problems": list(problems or []), "dead_letters": dlq_depth(stack)}
@@ -436,10 +437,15 @@ def print_summary(summary: dict[str, Any], stream=None) -> None:
     print(f"\n{len(rows)} uploads: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
           + f"; lost: {summary['lost']}; cases unfinished: {len(summary.get('unfinished') or [])}"
           + f"; cases failed: {summary.get('failed', 0)}; dead letters: {summary.get('dead_letters', 0)}", file=stream)
+    quarantined = [r for r in rows if r.get("detail")]
+    if quarantined:  # the reason code in the table; what to fix here (also in the quarantine bucket)
+        print("\nquarantined, and what to fix:", file=stream)
+        for r in quarantined:
+            print(f"  {r['file']}: {r['reason']}: {r['detail']}", file=stream)
     for p in summary.get("problems") or []:
         print(f"problem: {p}", file=stream)
     queued = sum(1 for r in rows if r.get("case_status") == "NOTICE_QUEUED")
     if queued:  # not a fault: the platform takes notices only on its web form, which a person submits
-        print(f"{queued} notice(s) wait for a person to submit them on the platform's web form: "
+        print(f"\n{queued} notice(s) wait for a person to submit them on the platform's web form: "
               "`takedown notices manual list` lists them on a running stack (deployed, or `local up "
               "--expose-aws`), `takedown notices manual done` records each submission with the platform's ticket", file=stream)

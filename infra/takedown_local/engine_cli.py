@@ -32,13 +32,14 @@ from takedown_core.catalog_build import (
 )
 from takedown_core.engine import DEFAULT_MAX_FALSE_MATCH_RATE, DEFAULT_PARAMS, AnalysisParams, Index, IndexFormatError
 from takedown_core.engine.extract import Fingerprint
+from takedown_core.matching import MIN_QUERY_SECONDS
 
 __all__ = ["MAX_QUERY_SECONDS", "MAX_REFERENCE_SECONDS", "METADATA_KEYS", "add_commands"]
 MAX_QUERY_SECONDS = 600.0  # the fingerprint Lambda's cap, for the same answers locally
 
 
 def add_commands(subparsers) -> None:
-    catalog = subparsers.add_parser("catalog", help="build and inspect the reference catalogue index")
+    catalog = subparsers.add_parser("catalog", help="build, publish and rebuild the reference catalogue index")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", metavar="SUBCOMMAND")
     catalog_sub.required = True
     build = catalog_sub.add_parser("build", help="fingerprint every audio file under DIR into a new index")
@@ -418,7 +419,10 @@ def cmd_match(args: argparse.Namespace) -> int:
     for path in args.files:
         row: dict = {"file": path, "track_id": None, "offset_s": None, "score": 0.0, "kind": None, "share": None}
         try:
-            samples = decode_audio(path, sample_rate=index.params.sample_rate, max_seconds=MAX_QUERY_SECONDS)
+            # the workflow's decoding rules: a file with less than a second of audio is no
+            # evidence (the workflow quarantines it as corrupt or too short), not a no-match
+            samples = decode_audio(path, sample_rate=index.params.sample_rate, max_seconds=MAX_QUERY_SECONDS,
+                                   min_seconds=MIN_QUERY_SECONDS)
             result = index.query(samples, max_false_match_rate=args.max_false_match_rate)
         except (DecodeError, OSError) as exc:
             failures += 1

@@ -232,3 +232,18 @@ def test_given_a_start_when_decoding_then_the_samples_are_the_full_decodes_from_
     lags = range(-50, 51)
     best = max(lags, key=lambda lag: float(np.dot(part.samples[2000:60000], full[23 * 22050 + 2000 + lag: 23 * 22050 + 60000 + lag])))
     assert best == 0
+
+
+def test_given_a_deepfake_without_a_match_then_the_listen_section_does_not_speak_of_a_matched_part():
+    from takedown_core.clips import NO_MATCH_NOTE
+
+    cs = {"clips": [{**CLIPS["clips"][0], "role": "upload", "upload_start_s": 0.0, "upload_end_s": 20.0,
+                     "reference_start_s": None, "reference_end_s": None, "duration_s": 20.0}],
+          "problems": [], "note": NO_MATCH_NOTE, "reference_audio": True}
+    view = clips_view(cs, lambda key: f"https://media.example/{key}")
+    page = review_page(case={"case_id": "c", "status": "IN_REVIEW", "evidence": {}, "source": {}, "work": {}},
+                       review={"reviewer": "r@x", "expires_at": 10, "round": 0}, action_url="x/decision",
+                       csrf="t", exp=10, sig="s", now=0, clips=view)
+    listen = page.split('id="listen-h"')[1].split("</section>")[0]
+    assert "the upload’s opening seconds" in listen and "matched part" not in listen.replace("no matched part", "")
+    assert view["parts"][0]["title"] == "The upload’s opening" and NO_MATCH_NOTE in page

@@ -69,6 +69,22 @@ def test_match_prints_a_table_without_jsonl(tmp_path, capsys):
     assert out.splitlines()[0].startswith("file") and " a " in out
 
 
+def test_a_file_with_less_than_a_second_of_audio_is_an_error_as_the_workflow_says_not_a_no_match(tmp_path, capsys):
+    """The workflow quarantines such a file (corrupt, or too short when intact); `match` gave a
+    plain no-match for the demo's truncated download."""
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    write_audio(refs / "a.flac", synth_track(325, 20.0), 22050)
+    assert _run(["catalog", "build", str(refs), "--out", str(tmp_path / "ix")]) == 0
+    write_audio(tmp_path / "blip.wav", synth_track(325, 0.4), 22050)
+    write_audio(tmp_path / "q.wav", synth_track(325, 20.0)[22050 * 5: 22050 * 15], 22050)
+    capsys.readouterr()
+    assert _run(["match", "--index", str(tmp_path / "ix"), str(tmp_path / "blip.wav"), str(tmp_path / "q.wav"), "--jsonl"]) == 0
+    blip, q = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert blip["reason"] == "too_short" and blip["track_id"] is None and "error" in blip
+    assert q["track_id"] == "a"
+
+
 def test_building_into_a_non_empty_directory_is_refused(tmp_path, capsys):
     refs = tmp_path / "refs"
     refs.mkdir()

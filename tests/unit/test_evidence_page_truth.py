@@ -179,7 +179,7 @@ def test_given_a_bad_form_then_the_error_names_its_field(form, field):
 
 
 def test_given_other_without_explanation_then_the_error_is_beside_the_explanation_and_other_stays_chosen():
-    page = render(error="Explain the reason for rejecting in the note.", error_field="note",
+    page = render(error="Explain the reason for rejecting in the Explanation field.", error_field="note",
                   chosen={"decision": "reject", "reason": "other", "note": ""})
     p = parse(page)
     radios = {a["value"]: "checked" in a for t, a in p.tags if t == "input" and a.get("name") == "reason"}

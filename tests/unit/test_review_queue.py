@@ -190,7 +190,7 @@ def test_given_reject_other_without_explanation_then_the_page_again_with_the_err
     assert_security_headers(r)
     body = r["body"]
     assert "This link is not valid" not in body
-    assert 'id="note-error"' in body and "Explain the reason for rejecting in the note." in body
+    assert 'id="note-error"' in body and "Explain the reason for rejecting in the Explanation field." in body
     assert 'value="other" checked' in body
     # served at /review/<id>/decision: its relative links are made for that address
     assert body.count('action="decision#decide"') == 2 and 'href="../../queue?reviewer=' in body

@@ -400,8 +400,10 @@ def test_given_a_case_in_review_when_an_outcome_is_recorded_then_it_is_refused(w
     from takedown_core.cases import ConcurrentChange
 
     case = world.open()
-    with pytest.raises(ConcurrentChange):
+    with pytest.raises(ConcurrentChange) as err:  # said plainly: nothing concurrent happened
         world.wf.record_outcome(case_id=case.case_id, outcome="removed", actor="ops:alice")
+    assert str(err.value) == (f"case {case.case_id} is {case.status.value}: the outcome 'removed' applies only to a "
+                              "case that is NOTICE_SENT")
     with pytest.raises(ValueError):
         world.wf.record_outcome(case_id=case.case_id, outcome="maybe", actor="ops:alice")
 

@@ -127,7 +127,7 @@ def test_given_reject_other_without_explanation_then_the_page_comes_back_with_th
         body = page.inner_text("body")
         assert "This link is not valid" not in body
         error = page.locator("#note-error")
-        assert "Explain the reason for rejecting in the note." in error.inner_text()
+        assert "Explain the reason for rejecting in the Explanation field." in error.inner_text()
         assert page.locator("#reason-other").is_checked()
         assert page.locator("#reject-note").get_attribute("aria-invalid") == "true"
         # the error sits right above the explanation and is on screen (the page opened at the decision)
