@@ -140,6 +140,9 @@ def test_given_a_url_off_the_platforms_hosts_then_it_cannot_locate_the_material_
     problem = location_problem("https://items.monitor-a.example/monitor-a/a.ogg", "youtube", youtube)
     assert problem.startswith("https://items.monitor-a.example/monitor-a/a.ogg is not an address on YouTube (www.youtube.com")
     assert location_problem("https://youtube.com.evil.example/watch?v=x", "youtube", youtube) is not None
+    tiktok = json.loads((ROOT / "cdk.json").read_text())["context"]["environments"]["dev"]["platforms"]["tiktok"]
+    assert location_problem("https://vm.tiktok.com/ZMabc123/", "tiktok", tiktok) is None  # its short links
+    assert location_problem("https://nottiktok.com/@a/video/1", "tiktok", tiktok) is not None
     # nothing to check against, or nothing to check: the notice's own rules apply
     assert location_problem("https://items.monitor-a.example/a.ogg", "custom", {"name": "Custom"}) is None
     assert location_problem("s3://landing/a.ogg", "youtube", youtube) is None
