@@ -234,10 +234,10 @@ def location_problem(url: str | None, platform: str, config: Mapping[str, Any] |
     locate the material" (17 U.S.C. 512(c)(3)(A)(iii); DSA Art. 16(2)(b): "the exact
     electronic location"): an address on another host (a monitoring vendor's own item page,
     which a partner's ``location_template`` may make, or a mirror) does not. ``config`` is
-    the platform's configuration; only a platform that lists its hosts
-    (``location.hosts``) can be checked, and a host under one of them (a short-link host such
-    as ``vm.tiktok.com``) is the platform's too. None as well for a missing or non-http(s) URL (no
-    URL at all is the notice's own check) and for a URL that does not parse."""
+    the platform's configuration; only a platform that lists its hosts (``location.hosts``)
+    can be checked, and a host under one of them (a short-link host such as
+    ``vm.tiktok.com``) is the platform's too. None as well for a missing or non-http(s) URL
+    (no URL at all is the notice's own check) and for a URL that does not parse."""
     raw = (config or {}).get("location")
     if not url or not raw or not is_http(url):
         return None
@@ -249,7 +249,9 @@ def location_problem(url: str | None, platform: str, config: Mapping[str, Any] |
     bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if any(bare == h or bare.endswith("." + h) for h in rules.hosts):
         return None  # a listed host, or one under it (vm.tiktok.com, on.soundcloud.com, player.vimeo.com)
-    name = str((config or {}).get("name") or platform)
+    from .wording import platform_name  # (wording imports nothing of this module)
+
+    name = str((config or {}).get("name") or platform_name(platform))
     return f"{url} is not an address on {name} ({', '.join(rules.hosts)}): {name} could not find the material from it"
 
 

@@ -313,15 +313,18 @@ def _location(case: Mapping[str, Any], src: Mapping[str, Any], platform: Mapping
     The URL is the case's canonical location (the item's own URL on its platform, the same for
     every spelling of it: ``locations.Locations``) when it is an http(s) URL, else the URL
     as reported; a reported URL that differs is given too. Empty, with the reason, when the
-    URL is not on ``platform``'s hosts (``locations.location_problem``: the platform the
-    notice goes to could not find the material from it)."""
+    URL is not on the platform's hosts (``locations.location_problem``: the platform the
+    notice goes to could not find the material from it), as the case records it
+    (``location_problem``, from ingest) or as ``platform``'s ``location.hosts`` say."""
     reported = safe_http_url(_s(src, "url", 2048))
     url = safe_http_url(_s(case, "location", 2048)) or reported
     if not url:
         given = _s(src, "url", 200)
         why = f"the URL {given!r} is not an http(s) address" if given else "no URL locates the material"
         return "", why
-    problem = location_problem(url, _s(src, "platform", 80), platform)
+    # as ingest recorded it on the case (the notice function's registry leaves out the location
+    # rules), else as the registry given here says
+    problem = _s(case, "location_problem", 2400) or location_problem(url, _s(src, "platform", 80), platform)
     if problem:
         return "", problem
     text = _words("common").location(url, reported or "", _s(src, "title"), _s(src, "uploader"),

@@ -219,6 +219,11 @@ def test_given_a_url_off_the_platform_then_the_notice_is_incomplete(law, element
         notice(law, case=case, platform=platform)
     assert err.value.missing == [element] and "not an address on YouTube" in err.value.reasons[element]
     assert notice(law, platform=platform).missing() == []  # its own URL is on youtube.com
+    # the notice function's registry has no location rules: what ingest recorded on the case counts
+    recorded = {**case, "location_problem": "https://items.monitor-a.example/k.ogg is not an address on YouTube"}
+    with pytest.raises(NoticeIncomplete) as err:
+        notice(law, case=recorded)
+    assert err.value.missing == [element] and err.value.reasons[element] == recorded["location_problem"]
 
 
 def test_given_no_email_then_the_dsa_notice_is_incomplete():

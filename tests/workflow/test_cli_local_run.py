@@ -15,9 +15,12 @@ pytestmark = pytest.mark.timeout(180)
 
 def test_given_catalogue_and_uploads_when_local_run_with_approve_then_the_summary_accounts_for_every_file(
         tmp_path, media, capsys):
-    up = uploads_dir(tmp_path, media, ["excerpt.mp3", "unrelated.ogg"])
+    up = uploads_dir(tmp_path, media, ["excerpt.mp3", "unrelated.ogg"],
+                     {"excerpt.json": json.dumps({"source_url": "https://youtu.be/excerpt0001"})})
     (up / "platform-b").mkdir()
     (up / "platform-b" / "clip.m4a").write_bytes(media["sped.m4a"].read_bytes())
+    # its address on SoundCloud (platform-b's template makes its own feed's, which no notice can cite)
+    (up / "platform-b" / "clip.json").write_text(json.dumps({"source_url": "https://soundcloud.com/someone/clip"}))
     (up / "readme.txt").write_text("not audio at all")
     (up / "empty.mp3").write_bytes(b"")
     out = tmp_path / "summary.json"
@@ -31,8 +34,10 @@ def test_given_catalogue_and_uploads_when_local_run_with_approve_then_the_summar
     assert (summary["lost"], summary["unfinished"], summary["failed"], summary["problems"]) == (0, [], 0, [])
     rows = {r["file"]: r for r in summary["uploads"]}
     assert set(rows) == {"excerpt.mp3", "unrelated.ogg", "platform-b/clip.m4a", "readme.txt", "empty.mp3"}
-    for r in rows.values():
-        assert set(r) == {"file", "outcome", "reason", "case_id", "track_id", "case_status", "kind"}
+    for r in rows.values():  # a quarantined upload also says what to fix
+        assert set(r) == {"file", "outcome", "reason", "case_id", "track_id", "case_status", "kind"} | (
+            {"detail"} if r["outcome"] == "quarantined" else set())
+    assert rows["readme.txt"]["detail"] == "the upload is not an audio or video file"
     assert rows["excerpt.mp3"]["case_status"] == "NOTICE_SENT" and rows["excerpt.mp3"]["track_id"] == "ref-0"
     assert rows["excerpt.mp3"]["kind"] == "copy" and rows["unrelated.ogg"]["kind"] is None
     assert rows["platform-b/clip.m4a"]["case_status"] == "NOTICE_SENT"
@@ -62,7 +67,7 @@ def test_given_a_case_that_fails_when_run_then_its_cause_is_in_the_summary_and_t
             return stack
 
     monkeypatch.setattr(cli, "_stack", lambda args, **kw: BrokenComplainant("dev"))
-    up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
+    up = uploads_dir(tmp_path, media, ["excerpt.mp3"], {"excerpt.json": json.dumps({"source_url": "https://youtu.be/sig0001"})})
     out = tmp_path / "summary.json"
     code = main(["local", "run", "--catalog", str(media["catalog"]), "--uploads", str(up),
                  "--decide", "approve", "--summary", str(out)])
@@ -70,6 +75,25 @@ def test_given_a_case_that_fails_when_run_then_its_cause_is_in_the_summary_and_t
     row = summary["uploads"][0]
     assert code == 3 and summary["failed"] == 1
     assert row["case_status"] == "NOTICE_INVALID" and "signature" in row["reason"] and "DMCA" in row["reason"]
+    assert "not an address on" not in row["reason"]  # the signature is the only cause
+    assert "cases failed: 1" in capsys.readouterr().out
+
+
+def test_given_an_upload_placed_off_its_platform_when_run_then_no_notice_goes_and_the_summary_says_why(
+        tmp_path, media, capsys):
+    """Found by a new user's pass: a sidecar-less upload took its partner's location_template,
+    the partner's own item page, and a notice went to the platform citing it. The deployed
+    notice function's registry has no location rules: the case carries what ingest found."""
+    up = tmp_path / "uploads"
+    (up / "platform-b").mkdir(parents=True)
+    (up / "platform-b" / "clip.m4a").write_bytes(media["sped.m4a"].read_bytes())
+    out = tmp_path / "summary.json"
+    code = main(["local", "run", "--catalog", str(media["catalog"]), "--uploads", str(up),
+                 "--decide", "approve", "--summary", str(out)])
+    summary = json.loads(out.read_text())
+    [row] = summary["uploads"]
+    assert code == 3 and summary["failed"] == 1 and row["case_status"] == "NOTICE_INVALID"
+    assert "https://feed.platform-b.example/items/platform-b/clip.m4a is not an address on SoundCloud" in row["reason"]
     assert "cases failed: 1" in capsys.readouterr().out
 
 

@@ -99,7 +99,8 @@ def _secrets(stack: LocalStack) -> dict[str, str]:
 
 def test_given_a_full_local_run_with_every_logger_at_debug_then_no_link_token_or_key_is_logged(tmp_path, media, capfd):
     sidecar = json.dumps({"source_url": "https://www.youtube.com/watch?v=logs", "platform": "youtube"})
-    up = uploads_dir(tmp_path, media, ["excerpt.mp3", "sped.m4a", "unrelated.ogg"], {"excerpt.json": sidecar})
+    sped = json.dumps({"source_url": "https://www.youtube.com/watch?v=logs2"})  # on the platform: a notice can go
+    up = uploads_dir(tmp_path, media, ["excerpt.mp3", "sped.m4a", "unrelated.ogg"], {"excerpt.json": sidecar, "sped.json": sped})
     cap = Capture()
     cap.start()  # before the stack starts, as the command line configures logging first
     try:

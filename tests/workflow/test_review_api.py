@@ -21,7 +21,9 @@ pytestmark = pytest.mark.timeout(180)
 
 
 def _in_review(stack, tmp_path, media) -> tuple[str, str]:
-    up = uploads_dir(tmp_path, media, ["excerpt.mp3"])
+    # where the partner found it (without, monitor-a's template makes its own page: no notice)
+    sidecar = json.dumps({"source_url": "https://www.youtube.com/watch?v=review0001"})
+    up = uploads_dir(tmp_path, media, ["excerpt.mp3"], {"excerpt.json": sidecar})
     summary = driver.run(stack, catalog=media["catalog"], uploads=up, decide="none")
     case_id = summary["uploads"][0]["case_id"]
     assert summary["uploads"][0]["case_status"] == "IN_REVIEW"
