@@ -34,6 +34,7 @@ from .ports import (
     WorkflowStarter,
 )
 from .sidecar import MAX_SIDECAR_BYTES, SidecarError, UnknownPlatform, build_source, is_sidecar_key, parse_sidecar, sidecar_keys
+from .wording import platform_name
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,8 @@ class IngestService:
             track_id=track_id, work=work, source=source, evidence=match,
             policy=policy, submission=submission.content_hash, location=location,
             kind=kind, likeness=signal.to_dict() if signal is not None else None,
-            location_problem=location_problem(location.url, source.platform, self.platforms.get(source.platform)),
+            location_problem=location_problem(location.url, source.platform, self.platforms.get(source.platform),
+                                              platform_name(source.platform)),
         )
         if match.get("full_evidence"):  # the full evidence, under the case (same key for the same bytes)
             case.evidence["full_evidence"] = self.evidence.copy(

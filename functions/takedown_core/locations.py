@@ -227,7 +227,8 @@ class Locations:
         return Location(key=url, url=url, platform=rules.platform)
 
 
-def location_problem(url: str | None, platform: str, config: Mapping[str, Any] | None) -> str | None:
+def location_problem(url: str | None, platform: str, config: Mapping[str, Any] | None,
+                     display_name: str | None = None) -> str | None:
     """Why ``url`` cannot tell ``platform`` where the material is, or None.
 
     A notice must give "information reasonably sufficient to permit the service provider to
@@ -237,7 +238,8 @@ def location_problem(url: str | None, platform: str, config: Mapping[str, Any] |
     the platform's configuration; only a platform that lists its hosts (``location.hosts``)
     can be checked, and a host under one of them (a short-link host such as
     ``vm.tiktok.com``) is the platform's too. None as well for a missing or non-http(s) URL
-    (no URL at all is the notice's own check) and for a URL that does not parse."""
+    (no URL at all is the notice's own check) and for a URL that does not parse. The reason
+    names the platform by ``config["name"]``, else ``display_name``, else its id."""
     raw = (config or {}).get("location")
     if not url or not raw or not is_http(url):
         return None
@@ -249,9 +251,7 @@ def location_problem(url: str | None, platform: str, config: Mapping[str, Any] |
     bare = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if any(bare == h or bare.endswith("." + h) for h in rules.hosts):
         return None  # a listed host, or one under it (vm.tiktok.com, on.soundcloud.com, player.vimeo.com)
-    from .wording import platform_name  # (wording imports nothing of this module)
-
-    name = str((config or {}).get("name") or platform_name(platform))
+    name = str((config or {}).get("name") or display_name or platform)
     return f"{url} is not an address on {name} ({', '.join(rules.hosts)}): {name} could not find the material from it"
 
 

@@ -324,7 +324,8 @@ def _location(case: Mapping[str, Any], src: Mapping[str, Any], platform: Mapping
         return "", why
     # as ingest recorded it on the case (the notice function's registry leaves out the location
     # rules), else as the registry given here says
-    problem = _s(case, "location_problem", 2400) or location_problem(url, _s(src, "platform", 80), platform)
+    problem = _s(case, "location_problem", 2400) or location_problem(url, _s(src, "platform", 80), platform,
+                                                                      platform_name(_s(src, "platform", 80)))
     if problem:
         return "", problem
     text = _words("common").location(url, reported or "", _s(src, "title"), _s(src, "uploader"),
