@@ -124,10 +124,10 @@ class NotApplicable(ConcurrentChange):
     ConcurrentChange still, for callers that catch those."""
 
     def __init__(self, case_id: str, action: str, allowed: tuple[Status, ...], actual: Status | None):
-        super().__init__(case_id, allowed[0], actual)
         got = actual.value if actual else "missing"
         Exception.__init__(self, f"case {case_id} is {got}: {action} applies only to a case that is "
                                  f"{' or '.join(a.value for a in allowed)}")
+        self.case_id, self.expected, self.actual = case_id, allowed[0], actual
 
 
 def check_transition(case_id: str, current: Status, wanted: Status) -> None:

@@ -131,6 +131,7 @@ def review_page(
         url=url,
         link=safe_http_url(url),
         location_problem=clean(case.get("location_problem"), 2400) or None,
+        no_notice=no_notice_can_go(case),
         upload={
             "uploader": clean(src.get("uploader"), 300),
             "title": clean(src.get("title"), 500),
@@ -238,6 +239,15 @@ def message_page(title: str, message: str, *, kind: str = "info", detail: str | 
                   link=(clean(link[0]), clean(link[1])) if link else None)
 
 
+def no_notice_can_go(case: Mapping[str, Any]) -> bool:
+    """Whether an approval of ``case`` (``Case.to_dict()``) cannot become a notice for want of
+    a place on the platform: no web address, or one the platform does not serve
+    (``location_problem``, recorded at ingest). The notice itself refuses the same
+    (``notices._location``); the pages say so before and after the decision."""
+    src = case.get("source") or {}
+    return not safe_http_url(clean(src.get("url"), 2048)) or bool(case.get("location_problem"))
+
+
 def decided_page(*, decision: Any, reviewer: str, case: Mapping[str, Any] | None = None, at: str | None = None,
                  queue_url: str | None = None) -> str:
     """Confirmation after a successful POST. ``decision`` is a Decision or its dict; ``at`` the
@@ -248,7 +258,7 @@ def decided_page(*, decision: Any, reviewer: str, case: Mapping[str, Any] | None
     what = f"“{clean(work.get('title'), 200)}”" if work.get("title") else "this case"
     src = dict((case or {}).get("source") or {})
     platform = platform_name(src.get("platform")) or "the platform"
-    if d.get("decision") == "approve" and (not safe_http_url(clean(src.get("url"), 2048)) or (case or {}).get("location_problem")):
+    if d.get("decision") == "approve" and no_notice_can_go(case or {}):
         title, msg = "Decision recorded: approved", (f"You approved the takedown for {what}. No notice can go for it: "
                                                      f"there is no address of the upload on {platform}, so the case stops "
                                                      "with that reason.")
